@@ -1,0 +1,43 @@
+# threshold-serving: export a Keras threshold filter, serve it with TF Serving, call it over gRPC.
+# Every target bootstraps .venv on first use, so a fresh clone needs nothing else.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv export serve stop test lint bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install everything (done once; redone when pyproject.toml changes)
+
+export: $(STAMP) ## write the next SavedModel version under models/threshold/ and its TFLite file
+	$(PY) -m export
+
+serve: $(STAMP) ## serve the model (TF Serving in Docker, else the embedded server)
+	@echo "make serve: not yet"
+
+stop: $(STAMP) ## stop what make serve started
+	@echo "make stop: not yet"
+
+test: $(STAMP) ## run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff
+	$(PY) -m ruff check .
+
+bench: $(STAMP) ## benchmarks, reported as ratios against references measured in the same run
+	@echo "make bench: not yet"
+
+clean: ## remove .venv, exported models and caches
+	rm -rf $(VENV) models .pytest_cache .ruff_cache .hypothesis build *.egg-info

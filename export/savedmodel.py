@@ -1,0 +1,149 @@
+"""Write the threshold filter as a versioned SavedModel in TF Serving's layout.
+
+``<model_dir>/<name>/<version>/`` holds ``saved_model.pb``, ``variables/`` and
+``assets.extra/tf_serving_warmup_requests``. Each version is built in a hidden
+directory beside its final place and renamed into it, so a server polling the base
+path never sees half a version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+from export.layer import ThresholdFilter, validate_bounds
+
+SIGNATURE_DEFAULT = "serving_default"
+SIGNATURE_COMPACT = "compact"
+SIGNATURE_BOUNDS = "bounds"
+INPUT_KEY = "x"
+OUTPUT_KEY = "mask"
+WARMUP_FILE = "tf_serving_warmup_requests"
+REFERENCE_INPUT = [0.04, -0.8, -1.2, 1.3, 0.85, 0.09, -0.08, 0.2]
+PARTIAL_PREFIX = ".partial-"
+
+_BATCH_SPEC = tf.TensorSpec([None, None], tf.float32, name=INPUT_KEY)
+
+
+class ExportError(Exception):
+    """An export could not be written; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What one export wrote."""
+
+    version: int
+    version_dir: Path
+    signatures: tuple[str, ...]
+    tflite_path: Path | None = None
+
+
+class ThresholdModel(tf.Module):
+    """The serving surface: the Keras layer behind three Predict signatures."""
+
+    def __init__(self, low: float, high: float):
+        super().__init__(name="threshold")
+        self.mask_filter = ThresholdFilter(low, high, name="threshold_filter")
+        self.compact_filter = ThresholdFilter(
+            low, high, output_dtype="uint8", name="threshold_filter_compact")
+
+    @tf.function(input_signature=[_BATCH_SPEC])
+    def predict_mask(self, x):
+        """float32 mask, same shape as x."""
+        return {OUTPUT_KEY: self.mask_filter(x)}
+
+    @tf.function(input_signature=[_BATCH_SPEC])
+    def predict_compact(self, x):
+        """uint8 mask: a quarter of the response bytes of the float32 one."""
+        return {OUTPUT_KEY: self.compact_filter(x)}
+
+    @tf.function(input_signature=[_BATCH_SPEC])
+    def bounds(self, x):
+        """The model's (low, high). Takes the usual input, since TF Serving refuses
+        signatures without inputs; any [n, m] float32 tensor (even [0, 0]) will do."""
+        del x
+        return {"low": tf.constant(self.mask_filter.low, tf.float32),
+                "high": tf.constant(self.mask_filter.high, tf.float32)}
+
+    def signatures(self) -> dict:
+        return {SIGNATURE_DEFAULT: self.predict_mask.get_concrete_function(),
+                SIGNATURE_COMPACT: self.predict_compact.get_concrete_function(),
+                SIGNATURE_BOUNDS: self.bounds.get_concrete_function()}
+
+
+def existing_versions(base_path: Path) -> list[int]:
+    """Integer version directories under base_path, sorted (TF Serving's rule)."""
+    if not base_path.is_dir():
+        return []
+    return sorted(int(p.name) for p in base_path.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(base_path: Path) -> int:
+    """One past the highest existing version, or 1."""
+    versions = existing_versions(base_path)
+    return versions[-1] + 1 if versions else 1
+
+
+def _warmup_records(name: str) -> list[bytes]:
+    reference = np.asarray([REFERENCE_INPUT], dtype=np.float32)
+    batch = np.linspace(-1.0, 1.0, 64 * 32, dtype=np.float32).reshape(64, 32)
+    requests = [(SIGNATURE_DEFAULT, reference), (SIGNATURE_DEFAULT, batch),
+                (SIGNATURE_COMPACT, reference), (SIGNATURE_BOUNDS, np.zeros((0, 0), np.float32))]
+    records = []
+    for signature, array in requests:
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
+        request.inputs[INPUT_KEY].CopyFrom(tf.make_tensor_proto(array))
+        log = prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request))
+        records.append(log.SerializeToString())
+    return records
+
+
+def write_warmup(version_dir: Path, name: str) -> Path:
+    """Write the TFRecord of PredictionLogs that TF Serving replays on load."""
+    path = version_dir / "assets.extra" / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in _warmup_records(name):
+            writer.write(record)
+    return path
+
+
+def write_savedmodel(model: ThresholdModel, base_path: Path, name: str,
+                     version: int | None = None) -> ExportResult:
+    """Write model as base_path/<version>, atomically; never overwrite a version."""
+    base_path.mkdir(parents=True, exist_ok=True)
+    if version is None:
+        version = next_version(base_path)
+    elif version < 1:
+        raise ExportError(f"version must be a positive integer, got {version}")
+    final = base_path / str(version)
+    if final.exists():
+        raise ExportError(f"version {version} already exists at {final}; "
+                          "pick another --version or leave it out for the next free one")
+    partial = base_path / f"{PARTIAL_PREFIX}{version}-{os.getpid()}"
+    try:
+        signatures = model.signatures()
+        tf.saved_model.save(model, str(partial), signatures=signatures)
+        write_warmup(partial, name)
+        if final.exists():
+            raise ExportError(f"version {version} appeared at {final} while exporting; not overwritten")
+        partial.rename(final)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return ExportResult(version=version, version_dir=final, signatures=tuple(signatures))
+
+
+def export_model(low: float, high: float, model_dir: Path, name: str,
+                 version: int | None = None) -> ExportResult:
+    """Validate the bounds and write a new version of the SavedModel."""
+    low, high = validate_bounds(low, high)
+    return write_savedmodel(ThresholdModel(low, high), Path(model_dir) / name, name, version)
