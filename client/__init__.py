@@ -1,0 +1,1 @@
+"""Lean gRPC client for the threshold filter on TF Serving (never imports tensorflow)."""
