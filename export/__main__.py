@@ -56,13 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.name or "/" in args.name or args.name.startswith("."):
         print(f"error: --name must be a plain directory name, got {args.name!r}", file=sys.stderr)
         return 2
+    from export.bounds import DEFAULT_HIGH, DEFAULT_LOW, InvalidBounds, validate_bounds
+    from export.layout import ExportError, require_free_version
+
+    try:  # refuse bad input before paying for the TensorFlow import
+        low, high = validate_bounds(DEFAULT_LOW if args.low is None else args.low,
+                                    DEFAULT_HIGH if args.high is None else args.high)
+        if args.version is not None:
+            require_free_version(args.model_dir / args.name, args.version)
+    except (InvalidBounds, ExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from export.layer import DEFAULT_HIGH, DEFAULT_LOW, InvalidBounds
-    from export.savedmodel import ExportError, export_model
+    from export.savedmodel import export_model
     from export.tflite import tflite_path, write_tflite
 
-    low = DEFAULT_LOW if args.low is None else args.low
-    high = DEFAULT_HIGH if args.high is None else args.high
     try:
         print(f"exporting {args.name} (low={low}, high={high}) ...", flush=True)
         result = export_model(low, high, args.model_dir, args.name, args.version)

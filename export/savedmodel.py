@@ -18,6 +18,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from export.layer import ThresholdFilter, validate_bounds
+from export.layout import PARTIAL_PREFIX, next_version, require_free_version
 
 SIGNATURE_DEFAULT = "serving_default"
 SIGNATURE_COMPACT = "compact"
@@ -26,13 +27,8 @@ INPUT_KEY = "x"
 OUTPUT_KEY = "mask"
 WARMUP_FILE = "tf_serving_warmup_requests"
 REFERENCE_INPUT = [0.04, -0.8, -1.2, 1.3, 0.85, 0.09, -0.08, 0.2]
-PARTIAL_PREFIX = ".partial-"
 
 _BATCH_SPEC = tf.TensorSpec([None, None], tf.float32, name=INPUT_KEY)
-
-
-class ExportError(Exception):
-    """An export could not be written; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -78,19 +74,6 @@ class ThresholdModel(tf.Module):
                 SIGNATURE_BOUNDS: self.bounds.get_concrete_function()}
 
 
-def existing_versions(base_path: Path) -> list[int]:
-    """Integer version directories under base_path, sorted (TF Serving's rule)."""
-    if not base_path.is_dir():
-        return []
-    return sorted(int(p.name) for p in base_path.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def next_version(base_path: Path) -> int:
-    """One past the highest existing version, or 1."""
-    versions = existing_versions(base_path)
-    return versions[-1] + 1 if versions else 1
-
-
 def _warmup_records(name: str) -> list[bytes]:
     reference = np.asarray([REFERENCE_INPUT], dtype=np.float32)
     batch = np.linspace(-1.0, 1.0, 64 * 32, dtype=np.float32).reshape(64, 32)
@@ -123,19 +106,13 @@ def write_savedmodel(model: ThresholdModel, base_path: Path, name: str,
     base_path.mkdir(parents=True, exist_ok=True)
     if version is None:
         version = next_version(base_path)
-    elif version < 1:
-        raise ExportError(f"version must be a positive integer, got {version}")
-    final = base_path / str(version)
-    if final.exists():
-        raise ExportError(f"version {version} already exists at {final}; "
-                          "pick another --version or leave it out for the next free one")
+    final = require_free_version(base_path, version)
     partial = base_path / f"{PARTIAL_PREFIX}{version}-{os.getpid()}"
     try:
         signatures = model.signatures()
         tf.saved_model.save(model, str(partial), signatures=signatures)
         write_warmup(partial, name)
-        if final.exists():
-            raise ExportError(f"version {version} appeared at {final} while exporting; not overwritten")
+        require_free_version(base_path, version)  # another exporter may have won the race
         partial.rename(final)
     finally:
         shutil.rmtree(partial, ignore_errors=True)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
 # LiteRT is TFLite's maintained runtime; tf.lite.Interpreter is deprecated.
 from ai_edge_litert.interpreter import Interpreter
 
 from export.layer import ThresholdFilter
-from export.savedmodel import REFERENCE_INPUT, ExportError
+from export.layout import ExportError
+from export.savedmodel import REFERENCE_INPUT
 
 
 def tflite_path(model_dir: Path, name: str, version: int) -> Path:
