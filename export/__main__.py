@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InvalidBounds, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from export.quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
     from export.savedmodel import export_model
     from export.tflite import tflite_path, write_tflite
 

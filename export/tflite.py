@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 # LiteRT is TFLite's maintained runtime; tf.lite.Interpreter is deprecated.
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from export.layer import ThresholdFilter
 from export.layout import ExportError
@@ -37,10 +37,12 @@ def convert(low: float, high: float) -> bytes:
 
 def run_tflite(model: bytes | str | Path, x: np.ndarray) -> np.ndarray:
     """Run the TFLite model in the LiteRT interpreter on a 2-D float32 array."""
+    # The reference kernels, not the XNNPACK delegate: this run checks the rule, not speed.
+    resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     if isinstance(model, (str, Path)):
-        interpreter = Interpreter(model_path=str(model))
+        interpreter = Interpreter(model_path=str(model), experimental_op_resolver_type=resolver)
     else:
-        interpreter = Interpreter(model_content=model)
+        interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
     x = np.asarray(x, dtype=np.float32)
     interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
     interpreter.allocate_tensors()
