@@ -1,0 +1,285 @@
+"""``ThresholdClient``: filter arrays and .npy files on a TF Serving model over gRPC, checked.
+
+    from client import ThresholdClient
+
+    with ThresholdClient("127.0.0.1:8500") as client:
+        mask = client.predict(np.array([[0.04, -0.8, 1.3]]))      # -> float32 [[0, 1, 1]]
+        summary = client.predict_file("data.npy", output="mask.npy", compact=True)
+
+Every call learns the model from the server first (GetModelMetadata, then the bounds
+signature), pins the version it answered with so a hot swap mid-run cannot mix two models,
+splits the input into requests that fit the message budget, keeps up to ``concurrency`` in
+flight, and checks each answer against the rule before writing it in input order.
+Failures raise the ``client.errors`` class a caller can act on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from client.channel import RetryCounter, call_with_retries, normalize_address, open_channel
+from client.checker import CheckReport, ResponseChecker
+from client.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MODEL,
+    DEFAULT_RETRIES,
+    DEFAULT_SERVER,
+    DEFAULT_TIMEOUT,
+)
+from client.errors import (
+    ModelNotFound,
+    RequestRejected,
+    ResponseMismatch,
+    from_rpc_error,
+)
+from client.model import (
+    BOUNDS_OUTPUTS,
+    ModelInfo,
+    Signature,
+    SignatureNotFound,
+    check_input_fits,
+    parse_metadata,
+)
+from client.output import ArrayOutput, NpyOutput, PreviewOutput
+from client.protos import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from client.reader import InputArray, from_array, open_input
+from client.stats import RunStats
+from client.stream import BatchStream, plan_batches
+from client.tensors import TensorDecodeError, fill_tensor_proto, from_tensor_proto
+
+
+@dataclass
+class PredictSummary:
+    """What a run did and found; ``result`` is the mask (array, preview or output path)."""
+
+    address: str
+    model: str
+    version: int | None
+    signature: str
+    rows: int
+    cols: int
+    batch_rows: int
+    stats: RunStats
+    low: float | None = None
+    high: float | None = None
+    check: CheckReport | None = None
+    cast_note: str | None = None
+    plan_note: str | None = None
+    output: Path | None = None
+    result: np.ndarray | Path | None = field(default=None, repr=False)
+
+    @property
+    def values(self) -> int:
+        return self.rows * self.cols
+
+    def as_dict(self) -> dict:
+        """JSON-ready: what the CLI prints with --json."""
+        return {
+            "ok": self.check is None or self.check.ok, "server": self.address, "model": self.model,
+            "version": self.version, "signature": self.signature, "low": self.low, "high": self.high,
+            "rows": self.rows, "cols": self.cols, "values": self.values, "batch_rows": self.batch_rows,
+            **self.stats.as_dict(self.values),
+            "mismatches": None if self.check is None else self.check.mismatches,
+            "check": None if self.check is None else self.check.as_dict(),
+            "cast_note": self.cast_note, "plan_note": self.plan_note,
+            "output": None if self.output is None else str(self.output),
+        }
+
+
+class ThresholdClient:
+    """A connection to one model on a TF Serving-compatible server."""
+
+    def __init__(self, address: str = DEFAULT_SERVER, *, model: str = DEFAULT_MODEL,
+                 version: int | None = None, label: str | None = None, tls: bool = False,
+                 ca_cert: str | Path | None = None, server_name: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+        if version is not None and label is not None:
+            raise ValueError("give a version or a label, not both")
+        self.address = normalize_address(address)
+        self.model, self.version, self.label = model, version, label
+        self.timeout, self.retries, self.max_message_bytes = timeout, retries, max_message_bytes
+        self._channel = open_channel(self.address, tls=tls, ca_cert=ca_cert, server_name=server_name)
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._info: ModelInfo | None = None
+        self._bounds: tuple[float, float] | None = None
+        self._retries = RetryCounter()
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def _model_spec(self, signature: str = "") -> model_pb2.ModelSpec:
+        spec = model_pb2.ModelSpec(name=self.model, signature_name=signature)
+        version = self._info.version if self._info is not None and self._info.version else self.version
+        if version is not None:
+            spec.version.value = version
+        elif self.label is not None:
+            spec.version_label = self.label
+        return spec
+
+    def _describe_model(self) -> str:
+        if self.version is not None:
+            return f"model {self.model!r} version {self.version}"
+        if self.label is not None:
+            return f"model {self.model!r} label {self.label!r}"
+        return f"model {self.model!r}"
+
+    def _rpc(self, what: str, call: Callable):
+        try:
+            return call_with_retries(call, retries=self.retries, counter=self._retries)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, address=self.address, what=what, timeout=self.timeout) from None
+
+    def model_info(self) -> ModelInfo:
+        """The model's version and signatures, as the server reports them (cached)."""
+        if self._info is None:
+            request = get_model_metadata_pb2.GetModelMetadataRequest(
+                model_spec=self._model_spec(), metadata_field=["signature_def"])
+            try:
+                response = self._rpc(self._describe_model(), lambda: self._predict.GetModelMetadata(
+                    request, timeout=self.timeout))
+            except ModelNotFound as error:
+                raise ModelNotFound(f"{error}{self._available_versions()}") from None
+            self._info = parse_metadata(response)
+        return self._info
+
+    def _available_versions(self) -> str:
+        """'; it has versions 1 (AVAILABLE), ...' from ModelService, or '' when that fails too."""
+        stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=self.model))
+        try:
+            response = stub.GetModelStatus(request, timeout=min(self.timeout, 5.0))
+        except grpc.RpcError:
+            return ""
+        state = get_model_status_pb2.ModelVersionStatus.State.Name
+        versions = ", ".join(f"{s.version} ({state(s.state)})" for s in response.model_version_status)
+        return f"; the server has {self.model!r} versions {versions}" if versions else ""
+
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) from the model's bounds signature (cached)."""
+        if self._bounds is None:
+            signature = self.model_info().bounds_signature()
+            spec = signature.only("input")
+            shape = (0, 0) if spec.shape is None else tuple(max(size, 0) for size in spec.shape)
+            request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name))
+            fill_tensor_proto(request.inputs[spec.key], np.zeros(shape, spec.numpy_dtype()))
+            response = self._rpc(f"{self._describe_model()} signature {signature.name!r}",
+                                 lambda: self._predict.Predict(request, timeout=self.timeout))
+            try:
+                low, high = (from_tensor_proto(response.outputs[key]) for key in BOUNDS_OUTPUTS)
+                low, high = float(low.reshape(-1)[0]), float(high.reshape(-1)[0])
+            except (KeyError, IndexError, TensorDecodeError) as exc:
+                raise RequestRejected(f"the bounds signature {signature.name!r} answered without "
+                                      f"scalar low and high ({exc})") from None
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise RequestRejected(f"the server reported unusable bounds low={low}, high={high}")
+            self._bounds = (low, high)
+        return self._bounds
+
+    # -- prediction --------------------------------------------------------------------------
+
+    def predict(self, array, *, signature: str | None = None, compact: bool = False,
+                check: bool = True, batch_size: int | None = None,
+                concurrency: int = DEFAULT_CONCURRENCY) -> np.ndarray:
+        """The mask for a 1-D or 2-D numeric array, in its shape; ResponseMismatch if an answer is wrong."""
+        with from_array(array) as source:
+            summary = self._run(source, ArrayOutput, signature=signature, compact=compact, check=check,
+                                batch_size=batch_size, concurrency=concurrency)
+        return summary.result
+
+    def predict_file(self, path: str | Path, *, key: str | None = None, output: str | Path | None = None,
+                     signature: str | None = None, compact: bool = False, check: bool = True,
+                     batch_size: int | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+                     progress: Callable[[int], object] | None = None) -> PredictSummary:
+        """Filter a .npy (or .npz member ``key``) in streamed batches.
+
+        With ``output`` the mask is written there (atomically, input shape); without it only a
+        preview (top-left corner) is kept in ``summary.result``. ``progress`` gets value counts.
+        """
+        with open_input(path, key) as source:
+            if output is None:
+                make_output = PreviewOutput
+            else:
+                def make_output(*args):
+                    return NpyOutput(output, *args)
+            return self._run(source, make_output, signature=signature, compact=compact, check=check,
+                             batch_size=batch_size, concurrency=concurrency, progress=progress)
+
+    def _run(self, source: InputArray, make_output, *, signature, compact, check, batch_size,
+             concurrency, progress=None) -> PredictSummary:
+        if concurrency < 1 or (batch_size is not None and batch_size < 1):
+            raise ValueError("concurrency and batch_size must be positive")
+        retries_before = self._retries.count  # discovery's retries count too
+        info = self.model_info()
+        chosen = info.predict_signature(signature, compact)
+        check_input_fits(chosen, source.cols)
+        try:
+            out_dtype = chosen.only("output").numpy_dtype()
+        except TensorDecodeError as exc:
+            raise SignatureNotFound(f"signature {chosen.name!r}: {exc}") from None
+        checker = ResponseChecker(*self.bounds(), out_dtype) if check else None
+        plan = plan_batches(source.cols, out_dtype.itemsize, self.max_message_bytes, batch_size,
+                            rows=source.rows, concurrency=concurrency)
+        summary = PredictSummary(self.address, self.model, info.version, chosen.name, source.rows,
+                                 source.cols, min(plan.rows, source.rows), RunStats(), plan_note=plan.note)
+        if checker is not None:
+            summary.low, summary.high, summary.check = checker.low, checker.high, checker.report
+        sink = make_output(source.shape, out_dtype, source.rows, source.cols)
+        done = False
+        try:
+            out_key = chosen.only("output").key
+            what = f"{self._describe_model()} signature {chosen.name!r}"
+            BatchStream(lambda x: self._send(chosen, x), out_key, plan, concurrency, checker, sink, summary,
+                        progress, lambda error: from_rpc_error(error, address=self.address, what=what,
+                                                               timeout=self.timeout)).run(source)
+            summary.stats.retries = self._retries.count - retries_before
+            summary.cast_note = str(source.cast) if source.cast and source.cast.changed else None
+            if checker is not None and not checker.report.ok:
+                error = ResponseMismatch(checker.report.summary(), checker.report)
+                error.summary = summary
+                raise error
+            summary.result = sink.commit()
+            done = True
+        finally:
+            summary.stats.finish()
+            if not done:
+                sink.abort()
+        summary.output = summary.result if isinstance(summary.result, Path) else None
+        return summary
+
+    def _send(self, signature: Signature, x: np.ndarray) -> tuple[predict_pb2.PredictResponse, float]:
+        """One Predict (retried while UNAVAILABLE): the response and its latency in seconds."""
+        in_spec, out_key = signature.only("input"), signature.only("output").key
+        request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name),
+                                             output_filter=[out_key])
+        fill_tensor_proto(request.inputs[in_spec.key], x.astype(in_spec.numpy_dtype(), copy=False))
+
+        def attempt():
+            start = time.perf_counter()
+            response = self._predict.Predict(request, timeout=self.timeout)
+            return response, time.perf_counter() - start
+        return call_with_retries(attempt, retries=self.retries, counter=self._retries)
+
+    def close(self) -> None:
+        """Close the channel; RPCs still in flight are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> ThresholdClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,128 @@
+"""Check every response against the rule, computed locally with the bounds the server reported.
+
+The rule is ``mask = (x < low) | (x > high)``: the bounds and NaN map to 0, ±inf to 1. A response
+passes when its shape and dtype are what the signature declares, every value is 0 or 1, and
+every value equals the rule. Failures are counted, and the first few kept for the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAX_EXAMPLES = 5
+
+
+def float32_text(value: float) -> str:
+    """The shortest text that reads back as the same float32 (-0.1, not -0.10000000149011612)."""
+    return str(np.float32(value))
+
+
+def expected_mask(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The rule, as a bool array: True where x < low or x > high (NaN is False)."""
+    x = np.asarray(x, dtype=np.float32)
+    return (x < np.float32(low)) | (x > np.float32(high))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One element whose answer differs from the rule."""
+
+    row: int
+    col: int
+    x: float
+    got: float
+    expected: int
+
+    def __str__(self) -> str:
+        return (f"row {self.row}, col {self.col}: x={float32_text(self.x)} got {self.got!r}, "
+                f"expected {self.expected}")
+
+
+@dataclass
+class CheckReport:
+    """What the checker found over a whole run."""
+
+    low: float
+    high: float
+    checked: int = 0
+    mismatches: int = 0
+    not_binary: int = 0
+    examples: list[Mismatch] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0 and self.problem_count == 0
+
+    def add_problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_EXAMPLES:
+            self.problems.append(text)
+
+    def summary(self) -> str:
+        """One line: what failed, and how often."""
+        parts = []
+        if self.problem_count:
+            parts.append(f"{self.problem_count} response(s) with the wrong shape or dtype")
+        if self.mismatches:
+            parts.append(f"{self.mismatches} of {self.checked} checked values differ from "
+                         f"(x < {float32_text(self.low)}) | (x > {float32_text(self.high)})")
+        if self.not_binary:
+            parts.append(f"{self.not_binary} not 0 or 1")
+        return "check failed: " + "; ".join(parts) if parts else "check passed"
+
+    def details(self) -> list[str]:
+        """The first few problems and mismatches, one per line."""
+        lines = [f"  {text}" for text in self.problems]
+        lines += [f"  {example}" for example in self.examples]
+        hidden = self.mismatches - len(self.examples) + self.problem_count - len(self.problems)
+        if hidden > 0:
+            lines.append(f"  ... and {hidden} more")
+        return lines
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "mismatches": self.mismatches,
+                "not_binary": self.not_binary, "bad_responses": self.problem_count,
+                "problems": list(self.problems),
+                "examples": [vars(example) for example in self.examples]}
+
+
+class ResponseChecker:
+    """Checks one response at a time and accumulates a CheckReport."""
+
+    def __init__(self, low: float, high: float, dtype: np.dtype):
+        self.low, self.high = float(low), float(high)
+        self.dtype = np.dtype(dtype)
+        self.report = CheckReport(self.low, self.high)
+
+    def check_layout(self, where: str, got: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """Record a problem unless got has the requested shape and the declared dtype.
+
+        Returns whether the values can be compared element by element (the shape matches).
+        """
+        if got.shape != shape:
+            self.report.add_problem(f"{where}: shape {got.shape}, expected {shape}")
+            return False
+        if got.dtype != self.dtype:
+            self.report.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
+        return True
+
+    def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray) -> int:
+        """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count."""
+        expected = expected_mask(x, self.low, self.high)
+        with np.errstate(invalid="ignore"):
+            wrong = got != expected
+            binary = (got == 0) | (got == 1)
+        count = int(np.count_nonzero(wrong))
+        self.report.checked += x.size
+        self.report.not_binary += x.size - int(np.count_nonzero(binary))
+        if count:
+            self.report.mismatches += count
+            room = MAX_EXAMPLES - len(self.report.examples)
+            for r, c in np.argwhere(wrong)[:max(room, 0)]:
+                self.report.examples.append(Mismatch(
+                    row + int(r), col + int(c), float(x[r, c]), got[r, c].item(), int(expected[r, c])))
+        return count

@@ -1,0 +1,124 @@
+"""One error class per failure a user can act on, each with the CLI exit code it maps to.
+
+gRPC status codes are translated here and nowhere else (``from_rpc_error``), so library callers
+catch ``ServerUnavailable`` or ``ModelNotFound`` instead of inspecting ``grpc.RpcError``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # grpc is imported lazily so `--help` (which prints EXIT_CODES) stays fast
+    import grpc
+
+
+class ThresholdClientError(Exception):
+    """Base class: every failure the client reports. ``exit_code`` is the CLI's exit status."""
+
+    exit_code = 1
+
+
+class InputFileError(ThresholdClientError):
+    """The input file is missing or cannot be read (permissions, a directory, an I/O error)."""
+
+    exit_code = 3
+
+
+class InputFormatError(ThresholdClientError):
+    """The file is not a plain .npy/.npz array: pickled objects, corrupt or truncated, wrong key."""
+
+    exit_code = 4
+
+
+class InvalidInput(ThresholdClientError):
+    """The array cannot be filtered: object/string/complex dtype, more than 2-D, or an empty shape."""
+
+    exit_code = 5
+
+
+class ServerUnavailable(ThresholdClientError):
+    """No server answered at the address (after retries), or the connection dropped mid-run."""
+
+    exit_code = 6
+
+
+class ModelNotFound(ThresholdClientError):
+    """The server has no such model, version, label or signature."""
+
+    exit_code = 7
+
+
+class DeadlineExceeded(ThresholdClientError):
+    """A request took longer than the per-request timeout."""
+
+    exit_code = 8
+
+
+class RequestRejected(ThresholdClientError):
+    """The server refused or failed a request for another reason (its status code is in the message)."""
+
+    exit_code = 9
+
+
+class ResponseMismatch(ThresholdClientError):
+    """The server's answers failed the check: wrong shape or dtype, or values that break the rule."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, report: object = None):
+        super().__init__(message)
+        self.report = report
+
+
+class OutputFileError(ThresholdClientError):
+    """The output file cannot be written."""
+
+    exit_code = 11
+
+
+EXIT_CODES = {
+    0: "success: every response passed the check (or --no-check)",
+    1: "unexpected internal error (please report it)",
+    2: "bad command-line arguments",
+    InputFileError.exit_code: "input file missing or unreadable",
+    InputFormatError.exit_code: "input file pickled, corrupt, truncated, or --key not in the .npz",
+    InvalidInput.exit_code: "input array unusable: object/string/complex dtype, >2-D, or empty",
+    ServerUnavailable.exit_code: "server unreachable, or it went away mid-run (after retries)",
+    ModelNotFound.exit_code: "model, version, label or signature not found",
+    DeadlineExceeded.exit_code: "a request exceeded --timeout",
+    RequestRejected.exit_code: "the server rejected a request (other gRPC status)",
+    ResponseMismatch.exit_code: "check failed: a response had the wrong shape, dtype or values",
+    OutputFileError.exit_code: "output file cannot be written",
+    130: "interrupted (Ctrl-C)",
+}
+
+
+def rpc_details(error: grpc.RpcError) -> str:
+    """The server's or gRPC's message, one line; for refused connections just gRPC's last word."""
+    text = (error.details() if hasattr(error, "details") else None) or str(error)
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else ""
+    return line.rsplit(": ", 1)[-1] if "failed to connect" in line else line
+
+
+def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: float | None = None
+                   ) -> ThresholdClientError:
+    """Translate a failed RPC into the error class a user can act on."""
+    import grpc
+
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = rpc_details(error)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ServerUnavailable(
+            f"cannot reach a model server at {address} ({details or 'unavailable'}); "
+            "start one with `make serve`, or point --server / THRESHOLD_SERVER at a running server")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return ModelNotFound(f"{what}: not found on {address} ({details})")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        limit = f" of {timeout:g} s" if timeout is not None else ""
+        return DeadlineExceeded(f"{what}: no answer from {address} within the timeout{limit}; "
+                                "raise --timeout or lower --batch-size")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return RequestRejected(f"{what}: message too large for {address} ({details}); "
+                               "lower --max-message-bytes or --batch-size")
+    return RequestRejected(f"{what}: server at {address} answered {code.name} ({details})")

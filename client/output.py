@@ -1,0 +1,108 @@
+"""Where checked results go: a .npy file written atomically, an in-memory array, or a preview.
+
+Responses arrive out of order; each is written at its own offset, so the result is in input
+order whatever the completion order. ``NpyOutput`` preallocates the file with
+``np.lib.format.open_memmap`` (header and size, no memory used), then writes each block at its
+offset with plain positioned writes, so the process never holds more than the blocks in flight.
+The file is built under a hidden temp name beside the target and renamed over it only after the
+last block is written and fsynced: a failed or interrupted run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from client.errors import OutputFileError
+
+PREVIEW_ROWS = 10
+PREVIEW_COLS = 100
+
+
+class ArrayOutput:
+    """Results collected in memory (for ``ThresholdClient.predict``)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, rows: int, cols: int):
+        self.array = np.empty((rows, cols), dtype=dtype)
+        self.shape = shape
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        self.array[row:row + block.shape[0], col:col + block.shape[1]] = block
+
+    def commit(self) -> np.ndarray:
+        return self.array.reshape(self.shape)
+
+    def abort(self) -> None:
+        pass
+
+
+class PreviewOutput:
+    """Keeps only the top-left corner of the result, for printing."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, rows: int, cols: int):
+        self.one_row = len(shape) == 1
+        self.array = np.zeros((min(rows, PREVIEW_ROWS), min(cols, PREVIEW_COLS)), dtype=dtype)
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        rows, cols = self.array.shape
+        if row < rows and col < cols:
+            part = block[:rows - row, :cols - col]
+            self.array[row:row + part.shape[0], col:col + part.shape[1]] = part
+
+    def commit(self) -> np.ndarray:
+        return self.array[0] if self.one_row else self.array
+
+    def abort(self) -> None:
+        pass
+
+
+class NpyOutput:
+    """A .npy file of the input's shape, written through a temp file and renamed into place."""
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype, rows: int,
+                 cols: int):
+        self.path = Path(path)
+        self.cols = cols
+        self.dtype = np.dtype(dtype)
+        self.temp = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
+        self._file = None
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(21, "is a directory")
+            mapped = np.lib.format.open_memmap(self.temp, mode="w+", dtype=dtype, shape=shape)
+            self.offset = mapped.offset
+            del mapped
+            self._file = open(self.temp, "r+b")  # noqa: SIM115 - closed by commit()/abort()
+        except OSError as exc:
+            self.abort()
+            raise OutputFileError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        # A block is whole rows, or a slice of one row: contiguous in the file either way.
+        data = np.ascontiguousarray(block, dtype=self.dtype)
+        try:
+            self._file.seek(self.offset + (row * self.cols + col) * self.dtype.itemsize)
+            self._file.write(memoryview(data).cast("B"))
+        except OSError as exc:
+            raise OutputFileError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
+
+    def commit(self) -> Path:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputFileError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temp file; the target is left as it was."""
+        if self._file is not None:
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.temp.unlink()

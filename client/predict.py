@@ -1,0 +1,221 @@
+"""``python -m client.predict data.npy``: filter a .npy/.npz on the served model, checking every answer.
+
+Only argument parsing and printing live here; the work is ``ThresholdClient.predict_file``.
+Heavy imports (grpc, numpy, the protos) wait until after parsing so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from client import defaults
+from client.errors import EXIT_CODES
+
+DESCRIPTION = """\
+Send a .npy array (or one array of a .npz) to the threshold model on a TF Serving-compatible
+server over gRPC, in batches, and check every answer against mask = (x < low) | (x > high)
+computed locally with the bounds the server reports. 1-D input is one row; 2-D is rows.
+The signature, its input/output keys and the bounds are learned from the server."""
+
+EXAMPLES = """\
+examples:
+  python -m client.predict data.npy                      # preview the mask, check it, summarize
+  python -m client.predict data.npy -o mask.npy --compact # save a uint8 mask (input's shape)
+  python -m client.predict batch.npz --key x --server host:8500 --json
+  THRESHOLD_SERVER=10.0.0.5:8500 python -m client.predict data.npy --tls --ca-cert ca.pem
+"""
+
+
+def _exit_code_epilog() -> str:
+    lines = [f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()]
+    return EXAMPLES + "\nexit codes:\n" + "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _byte_size(text: str) -> int:
+    """'4194304', '4M', '512K', '1G' (binary units)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    text = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a size like 4194304, 64M or 1G, got {text!r}") from None
+    if value < 64 * 1024 + 1024:
+        raise argparse.ArgumentTypeError("must be at least 65K (the request overhead allowance)")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m client.predict", description=DESCRIPTION, epilog=_exit_code_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help=".npy file, or .npz archive (with --key if it holds several arrays)")
+    parser.add_argument("--key", help="which array of a .npz to filter")
+    parser.add_argument("-o", "--output", help="write the mask here as .npy, input's shape (atomically: "
+                                               "nothing is left on failure). Default: print a preview")
+    server = parser.add_argument_group("server")
+    server.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
+                        help=f"gRPC host:port (env {defaults.SERVER_ENV}, default {defaults.DEFAULT_SERVER})")
+    server.add_argument("--model", default=os.environ.get(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
+                        help=f"model name (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+    which = server.add_mutually_exclusive_group()
+    which.add_argument("--version", type=_positive_int, help="model version (default: the server's choice)")
+    which.add_argument("--label", help="model version label, e.g. stable")
+    server.add_argument("--signature", help="signature to call (default serving_default, or the uint8 one "
+                                            "with --compact)")
+    server.add_argument("--compact", action="store_true", help="ask for the uint8 mask: a quarter of "
+                                                              "the response bytes")
+    server.add_argument("--tls", action="store_true", help="connect with TLS (system root certificates)")
+    server.add_argument("--ca-cert", help="PEM file of the CA that signed the server's certificate "
+                                          "(implies --tls)")
+    server.add_argument("--tls-server-name", help="name to verify in the server's certificate, when it "
+                                                  "differs from the host in --server")
+    sending = parser.add_argument_group("sending")
+    sending.add_argument("--batch-size", type=_positive_int,
+                         help="rows per request (default: sized to fit --max-message-bytes and keep "
+                              "--concurrency requests busy)")
+    sending.add_argument("--max-message-bytes", type=_byte_size, default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
+                         help="largest request/response to send, e.g. 64M (default 4M, gRPC's default "
+                              "limit; TF Serving itself accepts up to 2G)")
+    sending.add_argument("--concurrency", type=_positive_int, default=defaults.DEFAULT_CONCURRENCY,
+                         help=f"requests in flight at once (default {defaults.DEFAULT_CONCURRENCY})")
+    sending.add_argument("--timeout", type=_positive_float, default=defaults.DEFAULT_TIMEOUT,
+                         help=f"seconds per request before giving up (default {defaults.DEFAULT_TIMEOUT:g})")
+    sending.add_argument("--retries", type=_non_negative_int, default=defaults.DEFAULT_RETRIES,
+                         help=f"retries with backoff while the server is UNAVAILABLE "
+                              f"(default {defaults.DEFAULT_RETRIES})")
+    report = parser.add_argument_group("checking and reporting")
+    report.add_argument("--no-check", action="store_true",
+                        help="skip checking the answers against the rule (and fetching the bounds)")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    return parser
+
+
+def _print_preview(summary) -> None:
+    import numpy as np
+
+    preview = summary.result
+    text = np.array2string(preview, separator=" ", threshold=200, edgeitems=5,
+                           formatter={"float_kind": lambda value: f"{value:g}"})
+    print(text)
+    shown_rows = 1 if preview.ndim == 1 else preview.shape[0]
+    shown_cols = preview.shape[-1]
+    if shown_rows < summary.rows or shown_cols < summary.cols:
+        print(f"(showing {shown_rows} of {summary.rows} rows, {shown_cols} of {summary.cols} columns; "
+              "--output FILE saves it all)")
+
+
+def _print_summary(summary) -> None:
+    from client.checker import float32_text
+
+    data = summary.as_dict()
+    if summary.check is not None and summary.check.ok:
+        verdict = (f"all {summary.check.checked} values match (x < {float32_text(summary.low)}) | "
+                   f"(x > {float32_text(summary.high)})")
+    elif summary.check is None:
+        verdict = "not checked (--no-check)"
+    else:
+        verdict = summary.check.summary()
+    version = f" v{summary.version}" if summary.version is not None else ""
+    p50, p99 = data["latency_p50_ms"], data["latency_p99_ms"]
+    latency = f"p50 {p50:.2f} ms, p99 {p99:.2f} ms" if p50 is not None else "n/a"
+    rate = data["values_per_second"]
+    print(f"{summary.model}{version} {summary.signature}: {summary.rows} rows x {summary.cols} "
+          f"= {summary.values} values, {verdict}", file=sys.stderr)
+    print(f"  {data['batches']} batches of <= {summary.batch_rows} rows in {data['seconds']:.3f} s "
+          f"({rate or 0:,.0f} values/s), latency {latency}, {data['retries']} retries"
+          + (f", written to {summary.output}" if summary.output else ""), file=sys.stderr)
+
+
+def _fail(args, code: int, message: str, details: list[str] = (), summary=None) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    for line in details:
+        print(line, file=sys.stderr)
+    if args.json:
+        payload = {"ok": False, "exit_code": code, "error": message}
+        if summary is not None:
+            payload.update({k: v for k, v in summary.as_dict().items() if k != "ok"})
+        print(json.dumps(payload))
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    """Do what the parsed arguments ask; return the exit code."""
+    from tqdm import tqdm
+
+    from client.api import ThresholdClient
+    from client.errors import ResponseMismatch, ThresholdClientError
+
+    try:
+        with ThresholdClient(args.server, model=args.model, version=args.version, label=args.label,
+                             tls=args.tls, ca_cert=args.ca_cert, server_name=args.tls_server_name,
+                             timeout=args.timeout, retries=args.retries,
+                             max_message_bytes=args.max_message_bytes) as client, \
+                tqdm(total=None, unit="value", unit_scale=True, disable=None, delay=1.0, leave=False,
+                     file=sys.stderr, dynamic_ncols=True) as bar:
+            summary = client.predict_file(
+                args.input, key=args.key, output=args.output, signature=args.signature,
+                compact=args.compact, check=not args.no_check, batch_size=args.batch_size,
+                concurrency=args.concurrency, progress=bar.update)
+    except ResponseMismatch as error:
+        details = error.report.details() if error.report is not None else []
+        details.append("no output written: the answers failed the check (--no-check keeps them)"
+                       if args.output else "the answers failed the check")
+        return _fail(args, error.exit_code, str(error), details, getattr(error, "summary", None))
+    except ThresholdClientError as error:
+        return _fail(args, error.exit_code, str(error))
+    for note in (summary.plan_note, summary.cast_note):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        if summary.output is None:
+            _print_preview(summary)
+        _print_summary(summary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted: no output written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): not our failure
+        sys.stderr.close()
+        return 0
+    except Exception as error:  # a bug, not a user error: still one line, never a traceback
+        return _fail(args, 1, f"unexpected {type(error).__name__}: {error} (please report this)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

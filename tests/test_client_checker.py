@@ -1,0 +1,54 @@
+"""The checker: the rule computed locally, and a report that names the first wrong answers."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from client.checker import ResponseChecker, expected_mask
+from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK
+
+
+def test_reference_vector_matches_the_exact_mask():
+    assert expected_mask(np.array(REFERENCE_INPUT), -0.1, 0.1).astype(int).tolist() == REFERENCE_MASK
+
+
+def test_boundaries_and_nan_map_to_zero_infinities_to_one():
+    x = np.array([-0.1, 0.1, np.nan, np.inf, -np.inf], np.float32)
+    assert expected_mask(x, -0.1, 0.1).tolist() == [False, False, False, True, True]
+
+
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=16),
+                  elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+       st.floats(-2, 2, width=32), st.floats(0, 2, width=32))
+def test_rule_matches_a_scalar_reading_of_the_definition(x, low, width):
+    high = np.float32(low + width)
+    got = expected_mask(x, low, high)
+    want = [[bool(v < np.float32(low) or v > high) for v in row] for row in x]
+    assert got.tolist() == want
+
+
+def test_report_counts_every_mismatch_and_keeps_the_first_few():
+    x = np.linspace(-1, 1, 40, dtype=np.float32).reshape(4, 10)
+    got = expected_mask(x, -0.1, 0.1).astype(np.float32)
+    got[1, 2] = 1 - got[1, 2]
+    got[3, :] = 2  # not a mask value at all
+    checker = ResponseChecker(-0.1, 0.1, np.float32)
+    assert checker.check_layout("rows 100-103", got, x.shape)
+    checker.check_values(100, 0, x, got)
+    report = checker.report
+    assert not report.ok and report.mismatches == 11 and report.not_binary == 10 and report.checked == 40
+    first = report.examples[0]
+    assert (first.row, first.col, first.expected) == (101, 2, int(expected_mask(x, -0.1, 0.1)[1, 2]))
+    assert "11 of 40 checked values differ from (x < -0.1) | (x > 0.1)" in report.summary()
+    assert report.details()[-1] == "  ... and 6 more"
+
+
+def test_wrong_shape_or_dtype_is_a_problem_even_when_values_would_match():
+    checker = ResponseChecker(-0.1, 0.1, np.uint8)
+    assert not checker.check_layout("rows 0-1", np.zeros((2, 3), np.uint8), (2, 4))
+    assert checker.check_layout("rows 2-3", np.zeros((2, 4), np.float32), (2, 4))
+    assert checker.report.problem_count == 2 and not checker.report.ok
+    assert "dtype float32, the signature declares uint8" in checker.report.problems[1]

@@ -1,0 +1,87 @@
+"""Batches in flight at once, answered out of order, land in input order; retries and deadlines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from client import DeadlineExceeded, ThresholdClient
+from client.checker import expected_mask
+from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, run_module
+
+
+def test_reference_vector_over_the_cli(fake_server, tmp_path):
+    server = fake_server()
+    np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT, np.float32))
+    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[0 1 1 1 1 0 0 1]"
+    assert "all 8 values match (x < -0.1) | (x > 0.1)" in result.stderr
+
+
+def test_out_of_order_answers_are_written_in_input_order(fake_server, tmp_path):
+    # Earlier requests sleep longer, so later ones finish first.
+    server = fake_server(delay=lambda index, x: max(0.0, 0.25 - 0.03 * index))
+    rng = np.random.default_rng(7)
+    x = rng.normal(scale=0.3, size=(80, 33)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = run_module("client.predict", tmp_path / "x.npy", "--server", server.address,
+                        "--batch-size", "10", "--concurrency", "8", "-o", tmp_path / "mask.npy", timeout=60)
+    assert result.returncode == 0, result.stderr
+    data = [i for i in server.answered if i > 0]  # request 0 is the bounds signature
+    assert data != sorted(data), "the test should have forced out-of-order completion"
+    assert np.array_equal(np.load(tmp_path / "mask.npy"), expected_mask(x, -0.1, 0.1).astype(np.float32))
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 16])
+def test_random_data_matches_the_numpy_rule(fake_server, concurrency):
+    server = fake_server()
+    x = np.random.default_rng(concurrency).normal(scale=0.2, size=(1000, 37))
+    x[::7, ::5] = np.nan
+    x[3, :4] = [-0.1, 0.1, np.inf, -np.inf]
+    with ThresholdClient(server.address) as client:
+        mask = client.predict(x, batch_size=64, concurrency=concurrency)
+    assert mask.dtype == np.float32 and mask.shape == x.shape
+    assert np.array_equal(mask, expected_mask(x.astype(np.float32), -0.1, 0.1))
+    assert len(server.batch_shapes) == 1 + 16  # bounds + ceil(1000 / 64)
+
+
+def test_compact_signature_gives_uint8_in_the_input_shape(fake_server, tmp_path):
+    server = fake_server()
+    np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
+    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--compact",
+                        "-o", tmp_path / "mask.npy", timeout=60)
+    assert result.returncode == 0, result.stderr
+    mask = np.load(tmp_path / "mask.npy")
+    assert mask.dtype == np.uint8 and mask.tolist() == REFERENCE_MASK
+    assert "compact" in result.stderr
+
+
+def test_rows_bigger_than_the_message_budget_are_sent_in_slices(fake_server):
+    server = fake_server()
+    x = np.random.default_rng(3).normal(size=(3, 70_000)).astype(np.float32)
+    with ThresholdClient(server.address, max_message_bytes=128 * 1024) as client:
+        mask = client.predict(x, compact=True)
+    assert np.array_equal(mask, expected_mask(x, -0.1, 0.1))
+    assert max(shape[1] for shape in server.batch_shapes[1:]) < 70_000 and len(server.batch_shapes) > 4
+
+
+def test_unavailable_is_retried_with_backoff(fake_server, tmp_path):
+    server = fake_server(fault="unavailable", fail_first=3)
+    np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
+    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--json",
+                        "--retries", "4", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert '"retries": 3' in result.stdout
+
+
+def test_slow_answers_hit_the_per_request_deadline(fake_server, tmp_path):
+    server = fake_server(delay=lambda index, x: 3.0 if index > 0 else 0.0)
+    np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
+    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address,
+                        "--timeout", "0.3", "-o", tmp_path / "out.npy", timeout=60)
+    assert result.returncode == 8, result.stderr
+    assert result.stderr.count("\n") == 1 and "within the timeout of 0.3 s" in result.stderr
+    assert not (tmp_path / "out.npy").exists()
+    with ThresholdClient(server.address, timeout=0.3) as client, pytest.raises(DeadlineExceeded):
+        client.predict(np.array(REFERENCE_INPUT))

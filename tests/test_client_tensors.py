@@ -1,0 +1,60 @@
+"""The client's codec: numpy <-> TensorProto without TensorFlow, in every form a server may answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from client.protos import tensor_pb2, types_pb2
+from client.tensors import TensorDecodeError, from_tensor_proto, shape_proto, to_tensor_proto
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int16", "int32", "int64",
+                                   "uint8", "uint16", "uint32", "uint64", "bool"])
+def test_requests_carry_raw_bytes_that_decode_back_exactly(dtype):
+    array = (np.arange(12).reshape(3, 4) % 2).astype(dtype)
+    proto = to_tensor_proto(array)
+    assert proto.tensor_content == array.tobytes()
+    assert [d.size for d in proto.tensor_shape.dim] == [3, 4]
+    decoded = from_tensor_proto(proto)
+    assert decoded.dtype == array.dtype and np.array_equal(decoded, array)
+
+
+def test_big_endian_and_strided_input_is_sent_little_endian_c_order():
+    array = np.arange(12, dtype=">f4").reshape(3, 4)[:, ::2]
+    decoded = from_tensor_proto(to_tensor_proto(array))
+    assert decoded.dtype == np.dtype("<f4") and np.array_equal(decoded, array)
+
+
+def test_scalars_and_empty_tensors_round_trip():
+    assert from_tensor_proto(to_tensor_proto(np.float32(0.1))) == np.float32(0.1)
+    empty = from_tensor_proto(to_tensor_proto(np.zeros((0, 0), np.float32)))
+    assert empty.shape == (0, 0)
+
+
+def test_typed_value_fields_are_decoded_like_tensorflow():
+    shape = shape_proto((2, 3))
+    floats = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape,
+                                    float_val=[0, 1, 1, 0, 0, 1])
+    assert from_tensor_proto(floats).tolist() == [[0, 1, 1], [0, 0, 1]]
+    uint8 = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, tensor_shape=shape, int_val=[1, 0, 1, 1, 0, 0])
+    assert from_tensor_proto(uint8).dtype == np.uint8
+    # TensorFlow repeats the last value to fill the shape, and an empty field means zeros.
+    short = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape, float_val=[0, 1])
+    assert from_tensor_proto(short).tolist() == [[0, 1, 1], [1, 1, 1]]
+    none = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, tensor_shape=shape)
+    assert from_tensor_proto(none).tolist() == [[0, 0, 0], [0, 0, 0]]
+    half = tensor_pb2.TensorProto(dtype=types_pb2.DT_HALF, tensor_shape=shape_proto((2,)),
+                                  half_val=np.array([1.5, -2], np.float16).view(np.uint16).tolist())
+    assert from_tensor_proto(half).tolist() == [1.5, -2.0]
+
+
+def test_inconsistent_tensors_are_refused_not_guessed():
+    with pytest.raises(TensorDecodeError, match="needs 24"):
+        from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2, 3)),
+                                                 tensor_content=b"\0" * 20))
+    with pytest.raises(TensorDecodeError, match="holds 3 values"):
+        from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2,)),
+                                                 float_val=[1, 2, 3]))
+    with pytest.raises(TensorDecodeError, match="DT_STRING"):
+        from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"a"]))
