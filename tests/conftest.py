@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,217 @@ def fake_server():
     yield start
     for server in started:
         server.stop()
+
+
+# --- serving.local: the embedded TF-Serving-compatible server in a subprocess ----------------
+
+SERVER_START_TIMEOUT_S = 90
+
+
+@dataclass(frozen=True)
+class ServerHandle:
+    """A running ``python -m serving.local``: where it listens and its process (output in log_path)."""
+
+    address: str  # "127.0.0.1:PORT", the gRPC target
+    grpc_port: int
+    rest_port: int  # 0 when REST is disabled
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the server printed so far (stdout and stderr)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _flag_given(args: tuple[str, ...], *flags: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in args for flag in flags)
+
+
+def wait_until_available(handle: ServerHandle, model: str = "threshold",
+                         timeout: float = SERVER_START_TIMEOUT_S, credentials=None) -> None:
+    """Poll GetModelStatus until some version is AVAILABLE; fail with the server's output if not."""
+    import time
+
+    import grpc
+
+    from client.protos import get_model_status_pb2, model_pb2, model_service_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=model))
+    last = "no answer yet"
+    options = [("grpc.ssl_target_name_override", "localhost")] if credentials else None
+    with (grpc.secure_channel(handle.address, credentials, options=options) if credentials
+          else grpc.insecure_channel(handle.address)) as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        while time.monotonic() < deadline:
+            if handle.process.poll() is not None:
+                pytest.fail(f"serving.local exited with {handle.process.returncode} before serving:\n"
+                            f"{handle.log()}")
+            try:
+                states = stub.GetModelStatus(request, timeout=2).model_version_status
+                if any(s.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE for s in states):
+                    return
+                last = str(list(states))
+            except grpc.RpcError as exc:
+                last = f"{exc.code()}: {exc.details()}"
+            time.sleep(0.2)
+    pytest.fail(f"serving.local did not make {model} AVAILABLE within {timeout:.0f}s ({last}):\n"
+                f"{handle.log()}")
+
+
+@contextlib.contextmanager
+def embedded_server(model_dir: Path | None, *extra_args: str, wait: bool = True, credentials=None,
+                    env: dict[str, str] | None = None):
+    """Start ``python -m serving.local`` on free loopback ports; yield a ServerHandle; stop it after.
+
+    Serves ``model_dir/threshold`` unless extra_args name a --model-config-file or base path;
+    extra_args override --port/--rest-port too. Waits (bounded) until GetModelStatus reports a
+    version AVAILABLE unless wait=False (pass credentials for a TLS server). On exit: SIGTERM,
+    then SIGKILL after 20 s.
+    """
+    import tempfile
+
+    args = list(extra_args)
+    grpc_port = free_port()
+    rest_port = free_port()
+    if _flag_given(extra_args, "--port"):
+        grpc_port = int(_flag_value(extra_args, "--port"))
+    else:
+        args += ["--port", str(grpc_port)]
+    if _flag_given(extra_args, "--rest-port"):
+        rest_port = int(_flag_value(extra_args, "--rest-port"))
+    else:
+        args += ["--rest-port", str(rest_port)]
+    if model_dir is not None and not _flag_given(extra_args, "--model-config-file", "--model-base-path"):
+        args += ["--model-base-path", str(Path(model_dir) / "threshold")]
+    log_fd, log_name = tempfile.mkstemp(prefix="serving-local-", suffix=".log")
+    with os.fdopen(log_fd, "wb") as log_file:
+        process = subprocess.Popen([PYTHON, "-m", "serving.local", *args], cwd=REPO, env=env or cli_env(),
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    handle = ServerHandle(f"127.0.0.1:{grpc_port}", grpc_port, rest_port, process, Path(log_name))
+    try:
+        if wait:
+            wait_until_available(handle, credentials=credentials)
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        Path(log_name).unlink(missing_ok=True)
+
+
+def _flag_value(args: tuple[str, ...], flag: str) -> str:
+    for index, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+        if arg == flag:
+            return args[index + 1]
+    raise KeyError(flag)
+
+
+@pytest.fixture(scope="session")
+def server(model_dir) -> ServerHandle:
+    """serving.local on the session's model_dir (threshold/1), shared read-only by the session."""
+    with embedded_server(model_dir) as handle:
+        yield handle
+
+
+class ServingStubs:
+    """gRPC stubs for a server under test: TF Serving's two services and the health service."""
+
+    def __init__(self, address: str, credentials=None, options=None):
+        import grpc
+        from grpc_health.v1 import health_pb2_grpc
+
+        from client.protos import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        options = [("grpc.max_receive_message_length", 256 << 20),
+                   ("grpc.max_send_message_length", 256 << 20), *(options or [])]
+        self.channel = (grpc.secure_channel(address, credentials, options=options) if credentials
+                        else grpc.insecure_channel(address, options=options))
+        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.model = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def tensor_proto(array):
+    """A TensorProto with tensor_content, built by hand (the server's own codec is what is tested)."""
+    import numpy as np
+
+    from client.protos import tensor_pb2, tensor_shape_pb2, types_pb2
+
+    array = np.asarray(array)  # tobytes() below is C order whatever the layout
+    dtype = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
+             np.dtype(np.int32): types_pb2.DT_INT32, np.dtype(np.int64): types_pb2.DT_INT64,
+             np.dtype(np.uint8): types_pb2.DT_UINT8}[array.dtype]
+    shape = tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape])
+    return tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape, tensor_content=array.tobytes())
+
+
+def tensor_array(proto):
+    """The numpy array of a reply's TensorProto (tensor_content or typed values)."""
+    import numpy as np
+
+    from client.protos import types_pb2
+
+    dtype, field = {types_pb2.DT_FLOAT: (np.float32, "float_val"), types_pb2.DT_UINT8: (np.uint8, "int_val"),
+                    types_pb2.DT_INT32: (np.int32, "int_val")}[proto.dtype]
+    shape = [dim.size for dim in proto.tensor_shape.dim]
+    if proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+    return np.asarray(getattr(proto, field), dtype=dtype).reshape(shape)
+
+
+def predict_request(array=None, *, signature: str | None = None, model: str = "threshold",
+                    version: int | None = None, label: str | None = None, key: str = "x"):
+    """A PredictRequest for one input (x by default); None array means no inputs at all."""
+    from client.protos import model_pb2, predict_pb2
+
+    spec = model_pb2.ModelSpec(name=model, signature_name=signature or "")
+    if version is not None:
+        spec.version.value = version
+    if label is not None:
+        spec.version_label = label
+    request = predict_pb2.PredictRequest(model_spec=spec)
+    if array is not None:
+        request.inputs[key].CopyFrom(tensor_proto(array))
+    return request
+
+
+@pytest.fixture(scope="session")
+def server_stubs(server) -> ServingStubs:
+    """Stubs connected to the session's ``server``."""
+    stubs = ServingStubs(server.address)
+    yield stubs
+    stubs.close()
+
+
+def copy_version(source_model_dir: Path, target_model_dir: Path, version: int = 1,
+                 as_version: int | None = None) -> Path:
+    """Copy threshold/<version> to another model dir (cheaper than a second export); the new dir."""
+    import shutil
+
+    target = Path(target_model_dir) / "threshold" / str(as_version or version)
+    shutil.copytree(Path(source_model_dir) / "threshold" / str(version), target)
+    return target
+
+
+def models_config(path: Path, *, num_versions: int = 2, labels: dict[str, int] | None = None,
+                  base_path: str = "/models/threshold") -> Path:
+    """Write a TF Serving ModelServerConfig text proto for the threshold model; its path."""
+    label_lines = "".join(f'    version_labels {{ key: "{key}" value: {value} }}\n'
+                          for key, value in (labels or {}).items())
+    Path(path).write_text(
+        "model_config_list {\n  config {\n    name: \"threshold\"\n"
+        f"    base_path: \"{base_path}\"\n    model_platform: \"tensorflow\"\n"
+        f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
+        f"{label_lines}  }}\n}}\n")
+    return Path(path)

@@ -1,0 +1,8 @@
+"""``python -m serving.local``: the embedded TF-Serving-compatible server (see --help)."""
+
+import sys
+
+from serving.local.server import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Server-side batching: merge small concurrent Predict calls into one model call, like --enable_batching.
+
+Requests queue per (servable, signature, dtypes and row shape); a batch thread takes the oldest
+queue once it holds max_batch_size rows or its oldest request has waited batch_timeout_micros,
+concatenates the inputs along axis 0, calls the model once and hands each request its rows.
+Unlike TF Serving, requests whose rows differ in width are queued apart instead of failing the
+whole batch, requests of max_batch_size rows or more run on their own instead of being refused,
+and signatures whose outputs have no batch dimension (``bounds``) are never batched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serving.local.errors import RequestError, ServerShuttingDown
+from serving.local.flags import ServerOptions
+from serving.local.metrics import ServerMetrics
+from serving.local.servable import Servable
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    max_batch_size: int
+    batch_timeout_s: float
+    num_batch_threads: int
+
+
+def batching_settings(options: ServerOptions) -> BatchingSettings:
+    return BatchingSettings(options.max_batch_size, options.batch_timeout_micros / 1e6,
+                            options.num_batch_threads)
+
+
+@dataclass
+class _Task:
+    servable: Servable
+    signature: str
+    inputs: dict[str, np.ndarray]
+    rows: int
+    enqueued: float = field(default_factory=time.monotonic)
+    done: threading.Event = field(default_factory=threading.Event)
+    outputs: dict[str, np.ndarray] | None = None
+    error: Exception | None = None
+
+
+def batchable(servable: Servable, signature: str, inputs: dict[str, np.ndarray]) -> bool:
+    """Every input and output of the signature has a leading batch dimension (-1) and rows agree."""
+    signature_def = servable.signature_defs[signature]
+    for infos in (signature_def.inputs, signature_def.outputs):
+        for info in infos.values():
+            dims = info.tensor_shape.dim
+            if info.tensor_shape.unknown_rank or not dims or dims[0].size != -1:
+                return False
+    return len({array.shape[0] for array in inputs.values() if array.ndim}) == 1
+
+
+class Batcher:
+    """Queues of mergeable requests and the threads that run them; run() blocks until its rows are back."""
+
+    def __init__(self, settings: BatchingSettings, metrics: ServerMetrics):
+        self.settings = settings
+        self._metrics = metrics
+        self._queues: dict[tuple, deque[_Task]] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+                         for i in range(settings.num_batch_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, servable: Servable, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's outputs for inputs, computed in a merged batch where possible."""
+        if not batchable(servable, signature, inputs):
+            return servable.run(signature, inputs)
+        rows = next(iter(inputs.values())).shape[0]
+        if rows == 0 or rows >= self.settings.max_batch_size:
+            return servable.run(signature, inputs)
+        key = (id(servable), signature,
+               tuple((alias, array.dtype.str, array.shape[1:]) for alias, array in sorted(inputs.items())))
+        task = _Task(servable, signature, inputs, rows)
+        with self._cond:
+            if self._closed:
+                raise ServerShuttingDown("the server is shutting down")
+            self._queues.setdefault(key, deque()).append(task)
+            self._cond.notify()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def close(self) -> None:
+        """Run what is queued, then stop the batch threads."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _take_batch(self) -> list[_Task] | None:
+        with self._cond:
+            while True:
+                ready = [(queue[0].enqueued, key) for key, queue in self._queues.items() if queue]
+                if not ready:
+                    if self._closed:
+                        return None
+                    self._cond.wait()
+                    continue
+                _, key = min(ready)
+                queue = self._queues[key]
+                deadline = queue[0].enqueued + self.settings.batch_timeout_s
+                while (not self._closed and queue and time.monotonic() < deadline
+                       and sum(t.rows for t in queue) < self.settings.max_batch_size):
+                    self._cond.wait(max(deadline - time.monotonic(), 0))
+                if not queue:
+                    continue  # another batch thread took it meanwhile
+                batch, rows = [], 0
+                while queue and (not batch or rows + queue[0].rows <= self.settings.max_batch_size):
+                    rows += queue[0].rows
+                    batch.append(queue.popleft())
+                if not queue:
+                    del self._queues[key]
+                return batch
+
+    def _work(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Task]) -> None:
+        first = batch[0]
+        try:
+            if len(batch) == 1:
+                first.outputs = first.servable.run(first.signature, first.inputs)
+            else:
+                merged = {alias: np.concatenate([task.inputs[alias] for task in batch])
+                          for alias in first.inputs}
+                outputs = first.servable.run(first.signature, merged)
+                start = 0
+                for task in batch:
+                    task.outputs = {key: value[start:start + task.rows] for key, value in outputs.items()}
+                    start += task.rows
+            self._metrics.batch_size.labels(first.servable.name, first.signature).observe(
+                sum(task.rows for task in batch))
+        except RequestError as exc:
+            for task in batch:
+                task.error = exc
+        except Exception as exc:  # noqa: BLE001 - every waiting request must get an answer
+            for task in batch:
+                task.error = exc
+        finally:
+            for task in batch:
+                task.done.set()

@@ -1,0 +1,84 @@
+"""Failures of the embedded server: start-up problems a user fixes, and request errors clients see.
+
+Start-up errors end the process with their one-line message. Request errors carry the gRPC
+status code and the wording TF Serving uses for the same failure, so a client cannot tell
+the two servers apart by their errors.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says what to do."""
+
+
+class ConfigFileMissing(StartupError):
+    """--model-config-file names a file that does not exist."""
+
+
+class InvalidServerConfig(StartupError):
+    """The model config file does not parse or asks for something this server cannot do."""
+
+
+class NoModelVersions(StartupError):
+    """A model's base path holds no integer version directory."""
+
+
+class PortInUse(StartupError):
+    """The gRPC or REST port is already taken on the bind host."""
+
+
+class InsecureRemoteHost(StartupError):
+    """A non-loopback bind host was asked for without TLS."""
+
+
+class TlsFilesUnreadable(StartupError):
+    """A --ssl-* file cannot be read."""
+
+
+class RequestError(Exception):
+    """A request failed; code and message are what TF Serving answers for the same failure."""
+
+    code = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(RequestError):
+    """The request is malformed: missing spec, bad inputs, bad output filter."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class ServableNotFound(RequestError):
+    """No AVAILABLE version matches the request's model and version."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class SignatureNotFound(RequestError):
+    """The servable has no signature of the requested name."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class NotAPredictSignature(RequestError):
+    """The signature exists but is not one Predict can run (e.g. __saved_model_init_op)."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class ModelRunFailed(RequestError):
+    """TensorFlow raised while running the signature."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class ServerShuttingDown(RequestError):
+    """The batching queue no longer takes work because the server is stopping."""
+
+    code = grpc.StatusCode.UNAVAILABLE

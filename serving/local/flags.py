@@ -1,0 +1,148 @@
+"""Command-line flags of ``python -m serving.local``, each with an environment-variable default.
+
+The names follow tensorflow_model_server's flags (dashes for underscores) where one exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_CONFIG_FILE = Path("serving") / "models.config"
+DEFAULT_MODEL_NAME = "threshold"
+ENV_PREFIX = "SERVING_LOCAL_"
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything one run of the embedded server depends on."""
+
+    host: str = "127.0.0.1"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    model_config_file: Path | None = None
+    models_dir: Path = Path("models")
+    model_name: str = DEFAULT_MODEL_NAME
+    model_base_path: Path | None = None
+    file_system_poll_wait_seconds: float = 1.0
+    model_config_file_poll_wait_seconds: float = 1.0
+    max_message_bytes: int = 256 << 20
+    grpc_threads: int = 16
+    enable_batching: bool = False
+    max_batch_size: int = 1024
+    batch_timeout_micros: int = 1000
+    num_batch_threads: int = 2
+    ssl_cert: Path | None = None
+    ssl_key: Path | None = None
+    ssl_client_ca: Path | None = None
+    allow_insecure_remote: bool = False
+    shutdown_grace_seconds: float = 30.0
+    enable_model_warmup: bool = True
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_cert is not None
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _env_flag(name: str) -> bool:
+    return (_env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every default can also come from SERVING_LOCAL_<NAME>."""
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.local",
+        description="Serve SavedModels over TF Serving's gRPC API (and its REST API) without Docker. "
+                    f"Every flag defaults to the environment variable {ENV_PREFIX}<FLAG> "
+                    "(upper case, underscores) when that is set.")
+    add = parser.add_argument
+    add("--host", default=_env("HOST", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1); a non-loopback address needs --ssl-cert/--ssl-key "
+             "or --allow-insecure-remote")
+    add("--port", type=int, default=int(_env("PORT", "8500")), help="gRPC port (default 8500)")
+    add("--rest-port", type=int, default=int(_env("REST_PORT", "8501")),
+        help="REST port for /v1/models/... and /monitoring/prometheus/metrics (default 8501; 0 disables)")
+    add("--model-config-file", type=Path, default=_env("MODEL_CONFIG_FILE"),
+        help="ModelServerConfig text proto (TF Serving's --model_config_file); default "
+             f"{DEFAULT_CONFIG_FILE} if it exists and no --model-name/--model-base-path is given")
+    add("--models-dir", type=Path, default=Path(_env("MODELS_DIR", "models")),
+        help="local directory standing in for the container's /models: a base_path /models/X is read "
+             "from <models-dir>/X (default ./models); other paths are used as they are")
+    add("--model-name", default=_env("MODEL_NAME"),
+        help=f"model name when no config file is used (default {DEFAULT_MODEL_NAME})")
+    add("--model-base-path", type=Path, default=_env("MODEL_BASE_PATH"),
+        help="directory of integer version subdirectories when no config file is used "
+             "(default <models-dir>/<model-name>)")
+    add("--file-system-poll-wait-seconds", type=float,
+        default=float(_env("FILE_SYSTEM_POLL_WAIT_SECONDS", "1")),
+        help="how often base paths are scanned for new or removed versions (default 1; 0 disables)")
+    add("--model-config-file-poll-wait-seconds", type=float,
+        default=float(_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", "1")),
+        help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)")
+    add("--max-message-bytes", type=int, default=int(_env("MAX_MESSAGE_BYTES", str(256 << 20))),
+        help="largest gRPC request or response in bytes (default 256 MiB)")
+    add("--grpc-threads", type=int, default=int(_env("GRPC_THREADS", "16")),
+        help="requests handled at the same time (default 16)")
+    add("--enable-batching", action="store_true", default=_env_flag("ENABLE_BATCHING"),
+        help="merge small concurrent Predict requests with the same signature and row width into one "
+             "model call, like TF Serving's --enable_batching")
+    add("--max-batch-size", type=int, default=int(_env("MAX_BATCH_SIZE", "1024")),
+        help="most rows merged into one model call (default 1024); bigger requests run on their own")
+    add("--batch-timeout-micros", type=int, default=int(_env("BATCH_TIMEOUT_MICROS", "1000")),
+        help="how long a request waits for others to merge with (default 1000)")
+    add("--num-batch-threads", type=int, default=int(_env("NUM_BATCH_THREADS", "2")),
+        help="merged batches run in parallel on this many threads (default 2)")
+    add("--ssl-cert", type=Path, default=_env("SSL_CERT"), help="PEM server certificate (enables TLS)")
+    add("--ssl-key", type=Path, default=_env("SSL_KEY"), help="PEM private key of --ssl-cert")
+    add("--ssl-client-ca", type=Path, default=_env("SSL_CLIENT_CA"),
+        help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
+    add("--allow-insecure-remote", action="store_true", default=_env_flag("ALLOW_INSECURE_REMOTE"),
+        help="allow a non-loopback --host without TLS (anyone on the network can call the model)")
+    add("--shutdown-grace-seconds", type=float, default=float(_env("SHUTDOWN_GRACE_SECONDS", "30")),
+        help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)")
+    add("--no-model-warmup", dest="enable_model_warmup", action="store_false",
+        help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE")
+    return parser
+
+
+def parse_options(argv: list[str] | None = None) -> ServerOptions:
+    """Parse argv into ServerOptions; exits 2 with argparse's message on a bad flag."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535 or not 0 <= args.rest_port <= 65535:
+        parser.error("--port and --rest-port must be between 0 and 65535")
+    if args.rest_port and args.rest_port == args.port:
+        parser.error("--port and --rest-port must differ")
+    if (args.ssl_cert is None) != (args.ssl_key is None):
+        parser.error("--ssl-cert and --ssl-key go together")
+    if args.ssl_client_ca is not None and args.ssl_cert is None:
+        parser.error("--ssl-client-ca needs --ssl-cert and --ssl-key")
+    if args.max_message_bytes <= 0 or args.grpc_threads <= 0:
+        parser.error("--max-message-bytes and --grpc-threads must be positive")
+    if args.max_batch_size <= 0 or args.batch_timeout_micros < 0 or args.num_batch_threads <= 0:
+        parser.error("--max-batch-size and --num-batch-threads must be positive, "
+                     "--batch-timeout-micros not negative")
+    single_model = args.model_name is not None or args.model_base_path is not None
+    if args.model_config_file is not None and single_model:
+        parser.error("give either --model-config-file or --model-name/--model-base-path, not both")
+    config_file = args.model_config_file
+    if config_file is None and not single_model and DEFAULT_CONFIG_FILE.is_file():
+        config_file = DEFAULT_CONFIG_FILE
+    return ServerOptions(
+        host=args.host, grpc_port=args.port, rest_port=args.rest_port, model_config_file=config_file,
+        models_dir=args.models_dir, model_name=args.model_name or DEFAULT_MODEL_NAME,
+        model_base_path=args.model_base_path,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        max_message_bytes=args.max_message_bytes, grpc_threads=args.grpc_threads,
+        enable_batching=args.enable_batching,
+        max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
+        num_batch_threads=args.num_batch_threads, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key,
+        ssl_client_ca=args.ssl_client_ca, allow_insecure_remote=args.allow_insecure_remote,
+        shutdown_grace_seconds=args.shutdown_grace_seconds, enable_model_warmup=args.enable_model_warmup)

@@ -1,0 +1,164 @@
+"""The served models and their versions: load what the policy wants, unload what it drops, resolve specs.
+
+Like TF Serving's AvailabilityPreservingPolicy, a new version is loaded (and warmed up) before
+a dropped one is unloaded, so a model never goes unavailable during a roll. Unloading only
+removes a version from the lookup table: requests already running hold their own reference to
+it and finish normally.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tensorflow_serving.apis import get_model_status_pb2, model_pb2
+
+from serving.local.config import ModelSource
+from serving.local.errors import InvalidRequest, ServableNotFound
+from serving.local.servable import Servable, load_servable
+from serving.local.version_policy import versions_on_disk, versions_to_serve
+
+State = get_model_status_pb2.ModelVersionStatus
+log = logging.getLogger("serving.local")
+
+
+@dataclass
+class VersionRecord:
+    """What GetModelStatus reports for one version, and the servable once it is AVAILABLE."""
+
+    version: int
+    state: int
+    error: str = ""
+    servable: Servable | None = None
+
+
+class ModelRepository:
+    """All configured models, their version records, and their labels; safe to use from many threads."""
+
+    def __init__(self, sources: list[ModelSource], warm_up: Callable[[Servable], int] | None = None):
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._sources = {source.name: source for source in sources}
+        self._records: dict[str, dict[int, VersionRecord]] = {source.name: {} for source in sources}
+        self._warm_up = warm_up
+        self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
+
+    # --- lookups (request path) ---------------------------------------------------------------
+
+    def resolve(self, spec: model_pb2.ModelSpec) -> Servable:
+        """The servable a ModelSpec asks for, with TF Serving's errors when there is none."""
+        if not spec.name:
+            raise InvalidRequest("ModelSpec has no name specified.")
+        choice = spec.WhichOneof("version_choice")
+        with self._lock:
+            source = self._sources.get(spec.name)
+            if choice == "version_label":
+                version = source.labels.get(spec.version_label) if source else None
+                if version is None:
+                    raise InvalidRequest(f"Unrecognized servable version label: {spec.version_label}")
+            else:
+                version = spec.version.value if choice == "version" else None
+            records = self._records.get(spec.name, {})
+            available = {v: r.servable for v, r in records.items() if r.state == State.AVAILABLE}
+        if version is None:
+            if available:
+                return available[max(available)]
+            raise ServableNotFound(f"Servable not found for request: Latest({spec.name})")
+        if version in available:
+            return available[version]
+        raise ServableNotFound(f"Servable not found for request: Specific({spec.name}, {version})")
+
+    def version_records(self, name: str) -> list[VersionRecord]:
+        """Every version of the model the server has seen, oldest first (unloaded ones as END)."""
+        with self._lock:
+            return [VersionRecord(r.version, r.state, r.error) for _, r in
+                    sorted(self._records.get(name, {}).items())]
+
+    def model_names(self) -> list[str]:
+        with self._lock:
+            return list(self._sources)
+
+    def available_versions(self, name: str) -> list[int]:
+        with self._lock:
+            return sorted(v for v, r in self._records.get(name, {}).items() if r.state == State.AVAILABLE)
+
+    # --- lifecycle (poller thread) ------------------------------------------------------------
+
+    def replace_sources(self, sources: list[ModelSource]) -> None:
+        """Take a re-read config: new models start loading at the next refresh, removed ones unload."""
+        with self._lock:
+            old_labels = {name: source.labels for name, source in self._sources.items()}
+            self._sources = {source.name: source for source in sources}
+            for source in sources:
+                self._records.setdefault(source.name, {})
+        for source in sources:
+            if old_labels.get(source.name) != source.labels:
+                log.info("labels of %s: %s", source.name, _format_labels(source.labels))
+
+    def refresh(self) -> None:
+        """One poll: load the versions each policy wants that are not loaded, then unload the dropped."""
+        with self._refresh_lock:
+            with self._lock:
+                sources = list(self._sources.values())
+                removed = [name for name in self._records if name not in self._sources]
+            for source in sources:
+                self._refresh_model(source)
+            for name in removed:
+                self._unload(name, [v for v in self.available_versions(name)])
+            self._warn_about_dangling_labels(sources)
+
+    def _refresh_model(self, source: ModelSource) -> None:
+        wanted = versions_to_serve(source.policy, versions_on_disk(source.base_path))
+        with self._lock:
+            records = self._records[source.name]
+            to_load = [v for v in wanted if v not in records or records[v].state == State.END
+                       and not records[v].error]
+        for version in to_load:
+            self._load(source, version)
+        with self._lock:
+            records = self._records[source.name]
+            any_wanted_available = any(records[v].state == State.AVAILABLE for v in wanted if v in records)
+            dropped = [v for v, r in records.items() if r.state == State.AVAILABLE and v not in wanted]
+        if dropped and (any_wanted_available or not wanted):
+            self._unload(source.name, dropped)
+
+    def _load(self, source: ModelSource, version: int) -> None:
+        self._set(source.name, VersionRecord(version, State.LOADING))
+        try:
+            servable = load_servable(source.name, version, source.base_path / str(version))
+            if self._warm_up is not None:
+                self._warm_up(servable)
+        except Exception as exc:  # noqa: BLE001 - a broken version must not stop the server
+            self._set(source.name, VersionRecord(version, State.END, error=str(exc)))
+            log.info("failed to load %s version %d: %s", source.name, version, exc)
+            return
+        self._set(source.name, VersionRecord(version, State.AVAILABLE, servable=servable))
+        log.info("loaded %s version %d", source.name, version)
+
+    def _unload(self, name: str, versions: list[int]) -> None:
+        for version in sorted(versions):
+            self._set(name, VersionRecord(version, State.UNLOADING))
+            # In-flight requests keep their own reference; dropping ours is the whole unload.
+            self._set(name, VersionRecord(version, State.END))
+            log.info("unloaded %s version %d", name, version)
+
+    def _set(self, name: str, record: VersionRecord) -> None:
+        with self._lock:
+            self._records.setdefault(name, {})[record.version] = record
+
+    def _warn_about_dangling_labels(self, sources: list[ModelSource]) -> None:
+        for source in sources:
+            available = set(self.available_versions(source.name))
+            dangling = {label: v for label, v in source.labels.items() if v not in available}
+            key = tuple(sorted(dangling.items())), tuple(sorted(available))
+            if dangling and self._label_warnings.get(source.name) != key:
+                log.info("labels %s of %s point at versions that are not loaded: requests for them "
+                         "get NOT_FOUND until those versions are AVAILABLE",
+                         _format_labels(dangling), source.name)
+            self._label_warnings[source.name] = key
+
+
+def _format_labels(labels: dict[str, int]) -> str:
+    return ", ".join(f"{label} -> {version}" for label, version in sorted(labels.items())) or "(none)"

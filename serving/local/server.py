@@ -1,0 +1,126 @@
+"""The server's lifecycle: check flags, load models, listen, poll for new versions, shut down gracefully."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from export.quiet_tensorflow import import_tensorflow
+from serving.local.errors import ConfigFileMissing, NoModelVersions, PortInUse, StartupError
+from serving.local.flags import ServerOptions
+from serving.local.tls import require_safe_host
+
+log = logging.getLogger("serving.local")
+
+
+def configure_logging() -> None:
+    """One line per lifecycle event on stdout, flushed, prefixed so it reads well in a shared log."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("serving.local: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def model_sources(options: ServerOptions) -> list:
+    """The models to serve: the config file's, or the single --model-name/--model-base-path one."""
+    from serving.local.config import ModelSource, read_model_sources  # imports TensorFlow's protos
+
+    if options.model_config_file is not None:
+        return read_model_sources(options.model_config_file, options.models_dir)
+    base_path = options.model_base_path or options.models_dir / options.model_name
+    return [ModelSource(name=options.model_name, base_path=Path(base_path))]
+
+
+def require_versions(sources: list) -> None:
+    """NoModelVersions if a model has nothing to load yet."""
+    from serving.local.version_policy import versions_on_disk
+
+    for source in sources:
+        if not versions_on_disk(source.base_path):
+            raise NoModelVersions(f"no versions of model {source.name} under {source.base_path} (expected "
+                                  f"integer directories like {source.base_path}/1): run `make export`")
+
+
+def require_free_port(host: str, port: int, flag: str) -> None:
+    """PortInUse now, before the slow model load, if something already listens on host:port."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"{host}:{port} ({flag}) is not available: {exc.strerror}; pick another {flag} "
+                            "or stop what uses it (`make stop`)") from None
+
+
+@dataclass
+class StopSignal:
+    """Set by SIGTERM/SIGINT; the main thread waits on it."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    name: str = ""
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        if self.event.is_set():  # a second signal: the user does not want to wait for in-flight work
+            print("serving.local: second signal, exiting without waiting", file=sys.stderr, flush=True)
+            os._exit(1)
+        self.name = signal.Signals(signum).name
+        self.event.set()
+
+
+def run_server(options: ServerOptions) -> int:
+    """Serve until SIGTERM/SIGINT; 0 after a graceful stop. StartupError for what the user must fix."""
+    stop = StopSignal()
+    stop.install()
+    require_safe_host(options)
+    if options.model_config_file is not None and not Path(options.model_config_file).is_file():
+        raise ConfigFileMissing(f"model config file {options.model_config_file} does not exist: pass an "
+                                "existing --model-config-file, or --model-name and --model-base-path")
+    require_free_port(options.host, options.grpc_port, "--port")
+    if options.rest_port:
+        require_free_port(options.host, options.rest_port, "--rest-port")
+    import_tensorflow()  # quietly, before anything else imports it with its start-up log lines
+    sources = model_sources(options)
+    require_versions(sources)
+
+    from serving.local.running import RunningServer  # imports TensorFlow: after the cheap checks
+
+    server = RunningServer(options, sources)
+    try:
+        server.start()
+        while not stop.event.wait(0.5):
+            pass
+        log.info("shutting down (%s): finishing in-flight requests", stop.name)
+    finally:
+        server.stop()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: parse flags, run, turn StartupError into a one-line message and exit 1."""
+    from serving.local.flags import parse_options
+
+    configure_logging()
+    options = parse_options(argv)
+    try:
+        return run_server(options)
+    except StartupError as exc:
+        print(f"serving.local: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+

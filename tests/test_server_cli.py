@@ -1,0 +1,86 @@
+"""``python -m serving.local``'s flags: help, and one-line errors (no traceback) for what a user must fix."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.conftest import models_config, run_module
+
+FLAGS = ["--host", "--port", "--rest-port", "--model-config-file", "--models-dir", "--model-name",
+         "--model-base-path", "--file-system-poll-wait-seconds", "--model-config-file-poll-wait-seconds",
+         "--max-message-bytes", "--enable-batching", "--max-batch-size", "--batch-timeout-micros",
+         "--num-batch-threads", "--ssl-cert", "--ssl-key", "--ssl-client-ca", "--allow-insecure-remote"]
+
+
+def failed_with_one_line(result, *fragments: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("serving.local: error: ")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_help_explains_every_flag():
+    result = run_module("serving.local", "--help", timeout=60)
+    assert result.returncode == 0
+    for flag in FLAGS:
+        assert flag in result.stdout
+
+
+def test_bad_flag_value_is_a_usage_error():
+    result = run_module("serving.local", "--port", "eighty", timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--port" in result.stderr
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--ssl-cert", "cert.pem"], "--ssl-cert and --ssl-key go together"),
+    (["--port", "9000", "--rest-port", "9000"], "must differ"),
+    (["--model-config-file", "a.config", "--model-base-path", "m"], "not both"),
+])
+def test_inconsistent_flags_are_usage_errors(args, fragment):
+    result = run_module("serving.local", *args, timeout=60)
+    assert result.returncode == 2 and fragment in result.stderr
+
+
+def test_missing_config_file_is_named(tmp_path):
+    result = run_module("serving.local", "--model-config-file", tmp_path / "nope.config", timeout=60)
+    failed_with_one_line(result, "nope.config does not exist")
+
+
+def test_non_loopback_host_needs_tls(tmp_path):
+    result = run_module("serving.local", "--host", "0.0.0.0", "--model-base-path", tmp_path, timeout=60)
+    failed_with_one_line(result, "refusing to serve plain text on 0.0.0.0", "--allow-insecure-remote")
+
+
+def test_port_in_use_is_reported(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_module("serving.local", "--port", str(port), "--model-base-path", tmp_path, timeout=60)
+    failed_with_one_line(result, f"127.0.0.1:{port} (--port) is not available", "pick another --port")
+
+
+def test_no_versions_says_run_make_export(tmp_path):
+    (tmp_path / "threshold" / ".partial-1-99").mkdir(parents=True)  # not a version
+    result = run_module("serving.local", "--models-dir", tmp_path, "--model-name", "threshold",
+                        "--rest-port", "0", "--port", "0", timeout=120)
+    failed_with_one_line(result, "no versions of model threshold", "run `make export`")
+
+
+def test_config_with_another_platform_is_refused(tmp_path):
+    config = models_config(tmp_path / "models.config")
+    config.write_text(config.read_text().replace('"tensorflow"', '"tensorrt"'))
+    result = run_module("serving.local", "--model-config-file", config, "--models-dir", tmp_path,
+                        "--port", "0", "--rest-port", "0", timeout=120)
+    failed_with_one_line(result, "model_platform 'tensorrt'")
+
+
+def test_startup_lines_are_printed_and_flushed(server):
+    log = server.log()
+    assert "serving.local: loaded threshold version 1\n" in log
+    assert f"serving.local: listening on grpc {server.address}, rest 127.0.0.1:{server.rest_port}\n" in log

@@ -1,0 +1,194 @@
+"""Every bad request gets TF Serving's status code and a message that says what was wrong."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+
+from client.protos import (
+    get_model_metadata_pb2,
+    model_pb2,
+    predict_pb2,
+    tensor_pb2,
+    tensor_shape_pb2,
+    types_pb2,
+)
+from tests.conftest import REFERENCE_INPUT, predict_request
+
+GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
+
+
+def failure(stubs, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as error:
+        stubs.prediction.Predict(request, timeout=30)
+    return error.value
+
+
+def shape(*sizes):
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in sizes])
+
+
+def test_unknown_model_is_not_found_latest(server_stubs):
+    error = failure(server_stubs, predict_request(GOOD, model="nope"))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.details() == "Servable not found for request: Latest(nope)"
+
+
+def test_unknown_version_is_not_found_specific(server_stubs):
+    error = failure(server_stubs, predict_request(GOOD, version=42))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.details() == "Servable not found for request: Specific(threshold, 42)"
+
+
+def test_unknown_version_label_is_invalid_argument(server_stubs):
+    error = failure(server_stubs, predict_request(GOOD, label="nightly"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "Unrecognized servable version label: nightly"
+
+
+def test_unknown_signature_is_failed_precondition(server_stubs):
+    error = failure(server_stubs, predict_request(GOOD, signature="classify"))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.details() == 'Serving signature key "classify" not found.'
+
+
+def test_missing_model_spec_and_empty_name_are_invalid(server_stubs):
+    error = failure(server_stubs, predict_pb2.PredictRequest())
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+    error = failure(server_stubs, predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec()))
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                               "ModelSpec has no name specified.")
+
+
+def test_missing_input_names_the_expected_key(server_stubs):
+    error = failure(server_stubs, predict_request(None))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input size does not match signature: 0!=1" in error.details()
+    assert "Missing but required: {x}" in error.details()
+
+
+def test_wrong_input_key_names_both_keys(server_stubs):
+    error = failure(server_stubs, predict_request(GOOD, key="inputs"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Signature input alias: x(feed name: serving_default_x:0) not found in request" in error.details()
+    assert "{inputs}" in error.details()
+
+
+def test_extra_input_key_is_named(server_stubs):
+    request = predict_request(GOOD)
+    request.inputs["y"].CopyFrom(request.inputs["x"])
+    error = failure(server_stubs, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input size does not match signature: 2!=1 len({x,y}) != len({x})" in error.details()
+    assert "Sent extra: {y}" in error.details()
+
+
+@pytest.mark.parametrize("dtype,name", [(np.float64, "DT_DOUBLE"), (np.int32, "DT_INT32"),
+                                        (np.uint8, "DT_UINT8")])
+def test_wrong_dtype_names_key_expected_and_received(server_stubs, dtype, name):
+    error = failure(server_stubs, predict_request(GOOD.astype(dtype)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (f'input "x" of signature "serving_default" expects dtype DT_FLOAT, '
+                               f"but the request sent {name}")
+
+
+def test_string_dtype_is_named_too(server_stubs):
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1),
+                                                        string_val=[b"0.5"]))
+    error = failure(server_stubs, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expects dtype DT_FLOAT, but the request sent DT_STRING" in error.details()
+
+
+@pytest.mark.parametrize("array,sent", [(GOOD[0], "[8] (rank 1)"), (GOOD[None], "[1,1,8] (rank 3)"),
+                                        (np.float32(0.5), "[] (rank 0)")])
+def test_wrong_rank_names_key_expected_and_received(server_stubs, array, sent):
+    error = failure(server_stubs, predict_request(np.asarray(array, np.float32)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == ('input "x" of signature "serving_default" expects shape [-1,-1] (rank 2), '
+                               f"but the request sent shape {sent}")
+
+
+def test_tensor_content_of_the_wrong_size_is_a_parsing_error(server_stubs):
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 8),
+                                                        tensor_content=GOOD.tobytes()))
+    error = failure(server_stubs, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("tensor parsing error: x")
+    assert "32 bytes" in error.details() and "needs 64" in error.details()
+
+
+@pytest.mark.parametrize("tensor", [
+    tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 2), float_val=[1, 2, 3]),
+    tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(-1, 2)),
+    tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
+                           tensor_shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True)),
+    tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1 << 40, 1 << 40)),
+], ids=["too-many-values", "negative-dim", "unknown-rank", "huge-shape"])
+def test_malformed_tensors_are_parsing_errors(server_stubs, tensor):
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    error = failure(server_stubs, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("tensor parsing error: x (")
+
+
+def test_unknown_output_filter_lists_the_outputs(server_stubs):
+    request = predict_request(GOOD)
+    request.output_filter.append("probabilities")
+    error = failure(server_stubs, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == ("output tensor alias not found in signature: probabilities "
+                               "Outputs expected to be in the set {mask}.")
+
+
+def test_duplicate_output_filter_is_invalid(server_stubs):
+    request = predict_request(GOOD)
+    request.output_filter.extend(["mask", "mask"])
+    error = failure(server_stubs, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "duplicate output tensor alias: mask"
+
+
+def test_init_op_signature_is_not_runnable(server_stubs):
+    error = failure(server_stubs, predict_request(GOOD, signature="__saved_model_init_op"))
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert "Expected prediction signature method_name to be one of" in error.details()
+
+
+def test_metadata_needs_the_signature_def_field(server_stubs):
+    spec = model_pb2.ModelSpec(name="threshold")
+    for fields, message in (([], "GetModelMetadataRequest must specify at least one metadata_field"),
+                            (["graph"], "Metadata field graph is not supported")):
+        with pytest.raises(grpc.RpcError) as error:
+            server_stubs.prediction.GetModelMetadata(
+                get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=fields))
+        assert (error.value.code(), error.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_metadata_of_unknown_model_is_not_found(server_stubs):
+    with pytest.raises(grpc.RpcError) as error:
+        server_stubs.prediction.GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=model_pb2.ModelSpec(name="nope"), metadata_field=["signature_def"]))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error.value.details() == "Servable not found for request: Latest(nope)"
+
+
+def test_unimplemented_apis_say_so(server_stubs):
+    from tensorflow_serving.apis import classification_pb2
+
+    with pytest.raises(grpc.RpcError) as error:
+        server_stubs.channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Classify",
+            request_serializer=classification_pb2.ClassificationRequest.SerializeToString,
+            response_deserializer=classification_pb2.ClassificationResponse.FromString,
+        )(classification_pb2.ClassificationRequest(), timeout=10)
+    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_server_still_serves_after_every_error(server_stubs):
+    assert server_stubs.prediction.Predict(predict_request(GOOD), timeout=30).outputs["mask"].tensor_content
