@@ -1,0 +1,31 @@
+"""One error class per serving failure a user can act on; each message says what to do."""
+
+from __future__ import annotations
+
+
+class ServeError(Exception):
+    """Base class: `make serve` / `make stop` could not do what was asked."""
+
+
+class InvalidModelConfig(ServeError):
+    """serving/models.config cannot be turned into a config TF Serving would accept."""
+
+
+class ExportFailed(ServeError):
+    """No model version existed and exporting the first one failed."""
+
+
+class DockerUnavailable(ServeError):
+    """SERVER=docker was asked for, but no Docker engine answers."""
+
+
+class PortInUse(ServeError):
+    """A port the server needs is already taken on the bind address."""
+
+
+class ServerExitedEarly(ServeError):
+    """The container or embedded process exited before the model became AVAILABLE."""
+
+
+class ModelNotAvailable(ServeError):
+    """The server runs, but the model did not become AVAILABLE in time."""
