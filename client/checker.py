@@ -2,7 +2,8 @@
 
 The rule is ``mask = (x < low) | (x > high)``: the bounds and NaN map to 0, ±inf to 1. A response
 passes when its shape and dtype are what the signature declares, every value is 0 or 1, and
-every value equals the rule. Failures are counted, and the first few kept for the report.
+every value equals the rule. Failures are counted, and the first few (in input order, whatever
+order the responses came in) kept for the report.
 """
 
 from __future__ import annotations
@@ -121,8 +122,9 @@ class ResponseChecker:
         self.report.not_binary += x.size - int(np.count_nonzero(binary))
         if count:
             self.report.mismatches += count
-            room = MAX_EXAMPLES - len(self.report.examples)
-            for r, c in np.argwhere(wrong)[:max(room, 0)]:
-                self.report.examples.append(Mismatch(
-                    row + int(r), col + int(c), float(x[r, c]), got[r, c].item(), int(expected[r, c])))
+            # Blocks are checked in completion order; keep the first few in input order instead.
+            found = [Mismatch(row + int(r), col + int(c), float(x[r, c]), got[r, c].item(),
+                              int(expected[r, c])) for r, c in np.argwhere(wrong)[:MAX_EXAMPLES]]
+            self.report.examples = sorted(self.report.examples + found,
+                                          key=lambda m: (m.row, m.col))[:MAX_EXAMPLES]
         return count

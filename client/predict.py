@@ -7,6 +7,7 @@ Heavy imports (grpc, numpy, the protos) wait until after parsing so ``--help`` i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -166,10 +167,18 @@ def _fail(args, code: int, message: str, details: list[str] = (), summary=None) 
     return code
 
 
+def _progress_bar():
+    """A tqdm bar on stderr when it is a terminal (shown after 1 s); nothing, not even tqdm, in pipes."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from tqdm import tqdm  # 30 ms of imports a one-row run in a pipe need not pay
+
+    return tqdm(total=None, unit="value", unit_scale=True, delay=1.0, leave=False, file=sys.stderr,
+                dynamic_ncols=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Do what the parsed arguments ask; return the exit code."""
-    from tqdm import tqdm
-
     from client.api import ThresholdClient
     from client.errors import ResponseMismatch, ThresholdClientError
 
@@ -178,12 +187,11 @@ def run(args: argparse.Namespace) -> int:
                              tls=args.tls, ca_cert=args.ca_cert, server_name=args.tls_server_name,
                              timeout=args.timeout, retries=args.retries,
                              max_message_bytes=args.max_message_bytes) as client, \
-                tqdm(total=None, unit="value", unit_scale=True, disable=None, delay=1.0, leave=False,
-                     file=sys.stderr, dynamic_ncols=True) as bar:
+                _progress_bar() as bar:
             summary = client.predict_file(
                 args.input, key=args.key, output=args.output, signature=args.signature,
                 compact=args.compact, check=not args.no_check, batch_size=args.batch_size,
-                concurrency=args.concurrency, progress=bar.update)
+                concurrency=args.concurrency, progress=None if bar is None else bar.update)
     except ResponseMismatch as error:
         details = error.report.details() if error.report is not None else []
         details.append("no output written: the answers failed the check (--no-check keeps them)"

@@ -88,7 +88,10 @@ class InputArray:
         return self.rows * self.cols
 
     def batches(self, rows_per_batch: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, float32 C-contiguous block) pairs in order; each block is a fresh array."""
+        """(first row, float32 C-contiguous block) pairs in order.
+
+        A block is a fresh array, or for an in-memory float32 input a view of its rows.
+        """
         for start in range(0, self.rows, rows_per_batch):
             count = min(rows_per_batch, self.rows - start)
             raw = self._read(start, count)
@@ -111,8 +114,8 @@ class InputArray:
         return np.frombuffer(buffer, dtype=self.dtype).reshape(count, self.cols)
 
     def _to_float32(self, start: int, raw: np.ndarray) -> np.ndarray:
-        if raw.dtype == FLOAT32 and raw.flags.c_contiguous and self._array is None:
-            return raw  # a fresh buffer we own: no copy needed
+        if raw.dtype == FLOAT32 and raw.flags.c_contiguous:
+            return raw  # a fresh buffer we own, or rows of the caller's array (only ever read)
         x = np.array(raw, dtype=FLOAT32, order="C")
         if self.cast is not None:
             with np.errstate(invalid="ignore", over="ignore"):

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 
+from client import wire
 from client.checker import ResponseChecker
 from client.errors import ResponseMismatch, ServerUnavailable, ThresholdClientError, rpc_details
 from client.reader import InputArray
-from client.tensors import TensorDecodeError, from_tensor_proto
+from client.tensors import TensorDecodeError
 
 MESSAGE_OVERHEAD = 64 * 1024  # model spec, keys, shape and framing, generously
 MIN_REQUEST_BYTES = 256 * 1024  # below this, per-RPC overhead starts to dominate
@@ -66,10 +68,11 @@ class BatchStream:
     The main thread reads batches, submits them to a thread pool (each worker does one blocking,
     retried Predict) and, whenever ``concurrency`` are in flight, takes whichever finished first:
     decodes it, checks it and writes it at its own offset. So at most ``concurrency`` batches
-    are in memory, and completion order does not matter.
+    are in memory, and completion order does not matter. With ``concurrency=1`` there is nothing
+    to overlap, so the main thread makes each call itself.
     """
 
-    def __init__(self, send: Callable[[np.ndarray], tuple[object, float]], out_key: str, plan: BatchPlan,
+    def __init__(self, send: Callable[[np.ndarray], tuple[bytes, float]], out_key: str, plan: BatchPlan,
                  concurrency: int, checker: ResponseChecker | None, sink, summary,
                  progress: Callable[[int], object] | None,
                  describe_failure: Callable[[grpc.RpcError], ThresholdClientError]):
@@ -80,15 +83,16 @@ class BatchStream:
         self.inflight: dict[Future, tuple[int, int, np.ndarray]] = {}
 
     def run(self, source: InputArray) -> None:
+        if self.concurrency == 1:  # nothing to overlap: no pool, no thread hand-offs
+            for row, col, x in self._requests(source):
+                self._answer(row, col, x, lambda x=x: self.send(x))
+            return
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threshold-predict")
         try:
-            for row, block in source.batches(self.plan.rows):
-                for col in range(0, source.cols, self.plan.cols):
-                    x = block if self.plan.cols >= source.cols else block[:, col:col + self.plan.cols]
-                    while len(self.inflight) >= self.concurrency:
-                        self._collect(wait(self.inflight, return_when=FIRST_COMPLETED).done)
-                    future = pool.submit(self.send, np.ascontiguousarray(x))
-                    self.inflight[future] = (row, col, x)
+            for row, col, x in self._requests(source):
+                while len(self.inflight) >= self.concurrency:
+                    self._collect(wait(self.inflight, return_when=FIRST_COMPLETED).done)
+                self.inflight[pool.submit(self.send, x)] = (row, col, x)
             while self.inflight:
                 self._collect(wait(self.inflight, return_when=FIRST_COMPLETED).done)
         finally:
@@ -96,17 +100,27 @@ class BatchStream:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def _requests(self, source: InputArray):
+        """(row, col, C-contiguous block) for every request, in input order."""
+        for row, block in source.batches(self.plan.rows):
+            for col in range(0, source.cols, self.plan.cols):
+                x = block if self.plan.cols >= source.cols else block[:, col:col + self.plan.cols]
+                yield row, col, np.ascontiguousarray(x)
+
     def _collect(self, futures) -> None:
         for future in futures:
             row, col, x = self.inflight.pop(future)
-            try:
-                response, latency = future.result()
-            except grpc.RpcError as error:
-                raise self._rpc_failure(error) from None
-            self.stats.record(latency, x.size)
-            self._place(row, col, x, response)
-            if self.progress is not None:
-                self.progress(x.size)
+            self._answer(row, col, x, future.result)
+
+    def _answer(self, row: int, col: int, x: np.ndarray, result: Callable[[], tuple[bytes, float]]) -> None:
+        try:
+            response, latency = result()
+        except grpc.RpcError as error:
+            raise self._rpc_failure(error) from None
+        self.stats.record(latency, x.size)
+        self._place(row, col, x, response)
+        if self.progress is not None:
+            self.progress(x.size)
 
     def _rpc_failure(self, error: grpc.RpcError) -> ThresholdClientError:
         failure = self.describe_failure(error)
@@ -116,14 +130,15 @@ class BatchStream:
                 f"{self.summary.values} values ({rpc_details(error) or 'unavailable'}); no output written")
         return failure
 
-    def _place(self, row: int, col: int, x: np.ndarray, response) -> None:
+    def _place(self, row: int, col: int, x: np.ndarray, raw: bytes) -> None:
         where = f"rows {row}-{row + x.shape[0] - 1}" + (f", cols {col}-{col + x.shape[1] - 1}"
                                                          if self.plan.cols < self.summary.cols else "")
         try:
+            response = wire.decode_response(raw)
             if self.out_key not in response.outputs:
                 raise TensorDecodeError(f"no output {self.out_key!r} (got: {', '.join(response.outputs)})")
-            got = from_tensor_proto(response.outputs[self.out_key])
-        except TensorDecodeError as exc:
+            got = response.outputs[self.out_key]
+        except (TensorDecodeError, DecodeError) as exc:
             if self.checker is None:
                 raise ResponseMismatch(f"response for {where}: {exc}") from None
             self.checker.report.add_problem(f"{where}: {exc}")
@@ -132,7 +147,7 @@ class BatchStream:
             if got.shape != x.shape:
                 raise ResponseMismatch(f"response for {where} has shape {got.shape}, expected {x.shape}")
         else:
-            answered = response.model_spec.version.value if response.model_spec.HasField("version") else None
+            answered = response.version
             if answered is not None and self.summary.version is not None and answered != self.summary.version:
                 self.checker.report.add_problem(f"{where}: answered by version {answered}, "
                                                 f"but the bounds are version {self.summary.version}'s")

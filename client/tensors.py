@@ -52,6 +52,15 @@ def numpy_dtype(enum: int) -> np.dtype:
         raise TensorDecodeError(f"unsupported tensor dtype {dtype_name(enum)}") from None
 
 
+def dtype_enum(dtype) -> int:
+    """The TensorFlow DataType enum value for a numpy dtype (either byte order)."""
+    dtype = np.dtype(dtype)
+    try:
+        return _ENUM_BY_DTYPE[dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype]
+    except KeyError:
+        raise TypeError(f"cannot send arrays of dtype {dtype}") from None
+
+
 def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
     """A TensorShapeProto for a concrete shape."""
     return tensor_shape_pb2.TensorShapeProto(
@@ -67,11 +76,7 @@ def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> tenso
     """Fill proto in place (e.g. ``request.inputs[key]``, sparing a CopyFrom of the bytes)."""
     array = np.asarray(array)
     dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    try:
-        enum = _ENUM_BY_DTYPE[dtype]
-    except KeyError:
-        raise TypeError(f"cannot send arrays of dtype {array.dtype}") from None
-    proto.dtype = enum
+    proto.dtype = dtype_enum(dtype)
     proto.tensor_shape.CopyFrom(shape_proto(array.shape))
     proto.tensor_content = np.ascontiguousarray(array, dtype=dtype).tobytes()
     return proto

@@ -1,0 +1,138 @@
+"""``python -m client.bench``: sweep concurrency against a TF Serving Predict endpoint and report."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import grpc
+
+from client.bench import report
+from client.bench.load import PointResult
+from client.bench.sweep import Load, parse_concurrency, run_sweep
+from client.bench.workload import Target, UnexpectedResponse
+
+DESCRIPTION = """\
+Closed-loop load against TF Serving's gRPC Predict, like perf_analyzer: at each concurrency level
+N threads each send the next request as soon as their last one answers. Every request encodes a
+float32 [rows, cols] batch and decodes the answer, as a client application would.
+
+Each level runs --warmup requests unrecorded, then stops at --requests answered or --duration
+seconds, whichever comes first. Reports requests/s, elements/s, MB/s (request + response message
+bytes), p50/p90/p95/p99 latency and errors per level."""
+
+EPILOG = """\
+examples:
+  python -m client.bench                                   # 127.0.0.1:8500, 1024x256, concurrency 1,2,4,8
+  python -m client.bench --rows 1 --cols 8 --concurrency 1,8,32 --duration 10
+  python -m client.bench --signature compact --csv out.csv --json out.json --plot out.png"""
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        return parse_concurrency(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m client.bench", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_argument_group("target")
+    target.add_argument("--server", default=os.environ.get("SERVER", "127.0.0.1:8500"),
+                        help="gRPC address HOST:PORT (env SERVER, default 127.0.0.1:8500)")
+    target.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "threshold"),
+                        help="model to call (env MODEL_NAME, default threshold)")
+    target.add_argument("--signature", default="serving_default",
+                        help="signature to call (default serving_default; compact answers uint8)")
+    target.add_argument("--input-name", default="x", help="input tensor key (default x)")
+    target.add_argument("--timeout", type=_positive(float), default=30.0,
+                        help="per-request deadline in seconds (default 30)")
+    target.add_argument("--wait", type=_positive(float), default=10.0,
+                        help="seconds to wait for the server to accept a connection (default 10)")
+    load = parser.add_argument_group("load")
+    load.add_argument("--rows", type=_positive(int), default=1024, help="batch rows (default 1024)")
+    load.add_argument("--cols", type=_positive(int), default=256, help="batch columns (default 256)")
+    load.add_argument("--concurrency", type=_levels, default=(1, 2, 4, 8),
+                      help="comma-separated concurrency levels (default 1,2,4,8)")
+    load.add_argument("--duration", type=_positive(float), default=5.0,
+                      help="seconds per level at most (default 5)")
+    load.add_argument("--requests", type=_positive(int), default=100_000,
+                      help="recorded requests per level at most (default 100000)")
+    load.add_argument("--warmup", type=int, default=20,
+                      help="unrecorded requests before each level (default 20)")
+    output = parser.add_argument_group("output (the table always goes to stdout)")
+    output.add_argument("--csv", type=Path, help="write the points as CSV ('-' for stdout)")
+    output.add_argument("--json", type=Path, help="write the setting and points as JSON ('-' for stdout)")
+    output.add_argument("--plot", type=Path, help="write throughput and latency vs concurrency as a PNG")
+    output.add_argument("--quiet", action="store_true", help="no table and no progress on stderr")
+    return parser
+
+
+def _write(path: Path, text: str) -> None:
+    if str(path) == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.warmup < 0:
+        print("error: --warmup must be >= 0", file=sys.stderr)
+        return 2
+    if args.plot and importlib.util.find_spec("matplotlib") is None:  # fail before the load, not after
+        print("error: --plot needs matplotlib: pip install matplotlib", file=sys.stderr)
+        return 2
+    target = Target(args.model_name, args.signature, args.input_name, args.timeout)
+    load = Load(args.concurrency, args.requests, args.duration, args.warmup)
+
+    def progress(point: PointResult) -> None:
+        if not args.quiet:
+            print(f"concurrency {point.concurrency}: {point.requests_per_s:.1f} req/s, "
+                  f"{point.errors} errors", file=sys.stderr, flush=True)
+
+    try:
+        sweep = run_sweep(args.server, target, args.rows, args.cols, load, on_point=progress,
+                          connect_wait=args.wait)
+    except ConnectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except UnexpectedResponse as exc:
+        print(f"error: {args.server} answered Predict wrongly: {exc}", file=sys.stderr)
+        return 4
+    except grpc.RpcError as exc:  # the first (checked) request failed: the setting is wrong
+        print(f"error: Predict on {args.server} failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(report.table(sweep), flush=True)
+    if args.csv:
+        _write(args.csv, report.to_csv(sweep))
+    if args.json:
+        _write(args.json, report.to_json(sweep))
+    if args.plot:
+        print(f"plot: {report.plot(sweep, args.plot)}", file=sys.stderr)
+    # Exit 1 when a level got no answer at all, so scripts notice a dead endpoint.
+    return 1 if any(not point.requests for point in sweep.points) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
