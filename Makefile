@@ -24,11 +24,11 @@ venv: $(STAMP) ## create .venv and install everything (done once; redone when py
 export: $(STAMP) ## write the next SavedModel version under models/threshold/ and its TFLite file
 	$(PY) -m export
 
-serve: $(STAMP) ## serve the model (TF Serving in Docker, else the embedded server)
-	@echo "make serve: not yet"
+serve: $(STAMP) ## export if none, serve until AVAILABLE (SERVER=auto|docker|local DRY_RUN=1 TFS_IMAGE GRPC_PORT REST_PORT)
+	$(PY) -m serving.launch serve
 
-stop: $(STAMP) ## stop what make serve started
-	@echo "make stop: not yet"
+stop: $(STAMP) ## stop what make serve started (safe to run twice)
+	$(PY) -m serving.launch stop
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -36,8 +36,8 @@ test: $(STAMP) ## run the test suite
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check .
 
-bench: $(STAMP) ## benchmarks, reported as ratios against references measured in the same run
-	@echo "make bench: not yet"
+bench: $(STAMP) ## benchmarks as ratios vs references in the same run (BENCH_QUICK=1: smoke run; BENCH_RSS_MIB=N)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean: ## remove .venv, exported models and caches
-	rm -rf $(VENV) models .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) models .serve .pytest_cache .ruff_cache .hypothesis build *.egg-info

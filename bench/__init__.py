@@ -1,0 +1,1 @@
+"""``make bench``: the project's own benchmark; every number is a ratio against a reference run alongside."""

@@ -1,0 +1,159 @@
+"""One load generator process: a workload, some (shape, concurrency) points, JSON on stdout.
+
+Workloads, all driven by the same closed loop (``client.bench.run_point``) over the same client
+channel (``client.channel.open_channel``):
+
+* ``echo``   raw request bytes to ``/bench.Echo/Echo``, raw response bytes back: the gRPC ceiling.
+* ``client`` what ``python -m client.bench`` sends: the wire codec (``client.wire``).
+* ``proto``  the client library's codec alone: protobuf objects and ``client.tensors``.
+* ``library`` the client library's public call, ``ThresholdClient.predict(batch, check=False)``,
+             one request per call (batch_size = rows); metadata and bounds are fetched once, first.
+* ``naive``  what TF Serving's example clients do: ``tf.make_tensor_proto`` / ``tf.make_ndarray``
+             with TensorFlow imported (so it runs in its own process; TensorFlow loads first).
+
+``python -m bench.loadgen --workload client --server 127.0.0.1:N --shape 1024x256 --concurrency 1,4``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class EchoWorkload:
+    """The ceiling: the same request bytes every time, no encoding, the answer left undecoded."""
+
+    def __init__(self, channel, target, batch):
+        from bench.servers import ECHO_METHOD
+        from client.bench.workload import encode_request
+
+        self._call = channel.unary_unary(ECHO_METHOD)  # no (de)serializers: bytes both ways
+        self._payload = encode_request(target, batch).SerializeToString()
+        self._timeout = target.timeout
+        self.request_bytes = len(self._payload)
+        self.response_bytes = 0
+
+    def probe(self) -> None:
+        self.response_bytes = len(self.send())
+
+    def send(self) -> bytes:
+        return self._call(self._payload, timeout=self._timeout)
+
+
+class LibraryWorkload:
+    """What an application calling the client library gets: ``ThresholdClient.predict`` per batch."""
+
+    def __init__(self, server, target, batch):
+        from client.api import ThresholdClient
+
+        self._client = ThresholdClient(server, model=target.model_name, timeout=target.timeout)
+        self._signature, self._batch = target.signature_name, batch
+        self.request_bytes = self.response_bytes = 0
+
+    def probe(self) -> None:
+        from client.bench.workload import Target, encode_request
+
+        self.send()  # learns metadata and bounds, like any first call
+        self.request_bytes = encode_request(Target(signature_name=self._signature), self._batch).ByteSize()
+
+    def send(self):
+        return self._client.predict(self._batch, signature=self._signature, check=False,
+                                    batch_size=len(self._batch), concurrency=1)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class NaiveWorkload:
+    """TF Serving's example-client way: protos from tensorflow_serving.apis, TF's tensor helpers."""
+
+    def __init__(self, channel, target, batch):
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+        self._tf, self._predict_pb2 = tf, predict_pb2
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
+        self._target, self._batch = target, batch
+        self.request_bytes = self.response_bytes = 0
+
+    def _request(self):
+        request = self._predict_pb2.PredictRequest()
+        request.model_spec.name = self._target.model_name
+        request.model_spec.signature_name = self._target.signature_name
+        request.inputs[self._target.input_name].CopyFrom(self._tf.make_tensor_proto(self._batch))
+        return request
+
+    def probe(self) -> None:
+        request = self._request()
+        response = self._predict(request, timeout=self._target.timeout)
+        self.request_bytes, self.response_bytes = request.ByteSize(), response.ByteSize()
+
+    def send(self) -> dict:
+        response = self._predict(self._request(), timeout=self._target.timeout)
+        return {name: self._tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
+
+
+def _workload(name: str, server: str, channel, target, batch):
+    if name == "echo":
+        return EchoWorkload(channel, target, batch)
+    if name == "naive":
+        return NaiveWorkload(channel, target, batch)
+    if name == "library":
+        return LibraryWorkload(server, target, batch)
+    from client.bench.workload import PredictWorkload
+    return PredictWorkload(channel, target, batch, codec="proto" if name == "proto" else "wire")
+
+
+def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: tuple[int, ...],
+        signature: str, duration: float, requests: int, warmup: int) -> list[dict]:
+    """Measure every (shape, concurrency) point with one workload; one flat record per point."""
+    from client.bench.load import PERCENTILES, run_point
+    from client.bench.workload import Target, connect, make_batch
+
+    target = Target(signature_name=signature)
+    channel = connect(server)
+    records = []
+    try:
+        for rows, cols in shapes:
+            work = _workload(workload, server, channel, target, make_batch(rows, cols))
+            work.probe()
+            for level in concurrency:
+                point = run_point(work.send, level, requests=requests, duration=duration,
+                                  warmup_requests=warmup)
+                record = {"workload": workload, "signature": signature, "rows": rows, "cols": cols,
+                          "concurrency": level, "requests": point.requests, "errors": point.errors,
+                          "requests_per_s": point.requests_per_s,
+                          "request_bytes": work.request_bytes, "response_bytes": work.response_bytes}
+                record.update({f"p{p}_ms": point.latency_ms(p) for p in PERCENTILES})
+                records.append(record)
+    finally:
+        channel.close()
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.servers import parse_shape
+    from client.bench.sweep import parse_concurrency
+
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", choices=("echo", "client", "proto", "library", "naive"), required=True)
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--shape", type=parse_shape, action="append", required=True)
+    parser.add_argument("--concurrency", type=parse_concurrency, default=(1, 4))
+    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args(argv)
+    if args.workload == "naive":  # TensorFlow first, so client.protos reuses its proto modules
+        import tensorflow  # noqa: F401
+    records = run(args.workload, args.server, args.shape, args.concurrency, args.signature,
+                  args.duration, args.requests, args.warmup)
+    json.dump(records, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
