@@ -47,7 +47,7 @@ def ratios(results: dict) -> list[dict]:
             for concurrency in (1, 4):
                 echo = sections.rate(tp, "echo", shape, concurrency)
                 where = f"{shape[0]}x{shape[1]} c={concurrency}"
-                for workload, label in (("client", "client.bench wire codec"),
+                for workload, label in (("client", "client.wire codec (client.bench)"),
                                         ("library", "ThresholdClient.predict")):
                     measured = sections.rate(tp, workload, shape, concurrency)
                     add("1 vs gRPC echo", f"{label} {where}", measured / echo, goal_value)
@@ -55,7 +55,7 @@ def ratios(results: dict) -> list[dict]:
             for concurrency in (1, 4):
                 naive = sections.rate(tp, "naive", shape, concurrency)
                 where = f"{shape[0]}x{shape[1]} c={concurrency}"
-                for workload, label in (("client", "client.bench wire codec"),
+                for workload, label in (("client", "client.wire codec (client.bench)"),
                                         ("library", "ThresholdClient.predict")):
                     add("2 vs naive TF client", f"{label} {where}",
                         sections.rate(tp, workload, shape, concurrency) / naive, 1.2)

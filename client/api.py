@@ -265,7 +265,7 @@ class ThresholdClient:
         return summary
 
     def _send(self, signature: Signature, x: np.ndarray) -> tuple[bytes, float]:
-        """One Predict (retried while UNAVAILABLE): the response bytes and the latency in seconds."""
+        """One Predict, retried while UNAVAILABLE or CANCELLED: the response bytes and latency (s)."""
         in_spec, out_key = signature.only("input"), signature.only("output").key
         x = np.ascontiguousarray(x, dtype=in_spec.numpy_dtype())
         frame = self._frames.get((signature.name, x.shape))

@@ -1,4 +1,4 @@
-"""gRPC channels to a model server, and RPCs retried with backoff while it is UNAVAILABLE.
+"""gRPC channels to a model server, and RPCs retried with backoff while it is UNAVAILABLE or cancels.
 
 Channels lift gRPC's 4 MB receive limit (the most reported TF Serving client failure:
 "Received message larger than max"); what we *send* is kept under the server's limit by sizing
@@ -56,6 +56,11 @@ def open_channel(address: str, *, tls: bool = False, ca_cert: str | Path | None 
     return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=root), options=options)
 
 
+#: UNAVAILABLE: no connection, or the server refused the call. CANCELLED from the server's side: it
+#: was shutting down with the call in flight (a rolling restart); another replica may answer.
+RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+
+
 class RetryCounter:
     """Counts retries across threads (an int += is atomic enough under the GIL for a statistic)."""
 
@@ -65,7 +70,7 @@ class RetryCounter:
 
 def call_with_retries(call: Callable[[], T], *, retries: int, counter: RetryCounter | None = None,
                       base_delay: float = 0.1, max_delay: float = 2.0) -> T:
-    """call(), retried with jittered exponential backoff while it fails with UNAVAILABLE.
+    """call(), retried with jittered exponential backoff while it fails with UNAVAILABLE or CANCELLED.
 
     Only for idempotent calls (Predict on this model, metadata): a retried request may have
     reached the server already.
@@ -74,7 +79,7 @@ def call_with_retries(call: Callable[[], T], *, retries: int, counter: RetryCoun
         try:
             return call()
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == retries:
+            if error.code() not in RETRIED or attempt == retries:
                 raise
             if counter is not None:
                 counter.count += 1

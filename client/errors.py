@@ -108,6 +108,11 @@ def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: fl
 
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = rpc_details(error)
+    if code == grpc.StatusCode.CANCELLED:  # we never cancel a call we still wait on: the server did
+        return ServerUnavailable(
+            f"the model server at {address} cancelled the call ({details or 'cancelled'}): it is shutting "
+            "down or restarting; start one with `make serve`, or point --server / THRESHOLD_SERVER at a "
+            "running server")
     if code == grpc.StatusCode.UNAVAILABLE:
         return ServerUnavailable(
             f"cannot reach a model server at {address} ({details or 'unavailable'}); "

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sending.add_argument("--timeout", type=_positive_float, default=defaults.DEFAULT_TIMEOUT,
                          help=f"seconds per request before giving up (default {defaults.DEFAULT_TIMEOUT:g})")
     sending.add_argument("--retries", type=_non_negative_int, default=defaults.DEFAULT_RETRIES,
-                         help=f"retries with backoff while the server is UNAVAILABLE "
+                         help=f"retries with backoff while the server is UNAVAILABLE or cancels calls "
                               f"(default {defaults.DEFAULT_RETRIES})")
     report = parser.add_argument_group("checking and reporting")
     report.add_argument("--no-check", action="store_true",
@@ -213,6 +213,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # gRPC core logs connection events ("Got goaway", ...) at INFO on stderr; every failure the user
+    # must see is reported as one line of ours. Set before grpc loads; an explicit setting wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         return run(args)
     except KeyboardInterrupt:

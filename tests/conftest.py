@@ -65,8 +65,9 @@ class FakeThresholdServer:
     Answers like TF Serving (a real SignatureDefMap, tensor_content) unless told to misbehave:
     ``fault`` is one of "flip" (first value of every answer flipped), "shape" (last column dropped),
     "dtype" (int32 instead of the declared dtype), "float_val" (values in the typed field, which is
-    legal), "unavailable" (the first ``fail_first`` calls are refused); ``delay(index, x)`` gives
-    seconds to sleep before answering request ``index`` (to force out-of-order completion);
+    legal), "unavailable" / "cancelled" (the first ``fail_first`` Predicts fail with that code);
+    ``delay(index, x)`` gives seconds to sleep before answering request ``index`` (to force
+    out-of-order completion);
     ``stop_after`` shuts the server down when that many Predicts have arrived. ``predicts``,
     ``batch_shapes`` and ``answered`` (request indices in completion order) record what happened.
     """
@@ -142,8 +143,9 @@ class FakeThresholdServer:
             self.predicts += 1
         if self.stop_after is not None and index + 1 >= self.stop_after:
             self._server.stop(0)
-        if self.fault == "unavailable" and index < self.fail_first:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        if self.fault in ("unavailable", "cancelled") and index < self.fail_first:
+            context.abort(grpc.StatusCode[self.fault.upper()], "warming up" if self.fault == "unavailable"
+                          else "server shutting down")
         x = from_tensor_proto(request.inputs["x"])
         self.batch_shapes.append(x.shape)
         if self.delay is not None:

@@ -95,6 +95,13 @@ def test_bench_without_a_server_says_where_it_looked():
     assert "Traceback" not in result.stderr
 
 
+def test_bench_takes_the_server_from_the_clients_env_not_make_serves_server_choice():
+    address = f"127.0.0.1:{free_port()}"
+    env = {**cli_env(), "THRESHOLD_SERVER": address, "SERVER": "local"}  # SERVER is make serve's backend
+    result = run_module("client.bench", "--requests", "1", "--wait", "1", env=env, timeout=60)
+    assert result.returncode == 3 and address in result.stderr, result.stderr
+
+
 def test_bench_rejects_bad_concurrency():
     result = run_module("client.bench", "--concurrency", "1,zero", timeout=60)
     assert result.returncode == 2

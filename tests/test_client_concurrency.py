@@ -66,8 +66,9 @@ def test_rows_bigger_than_the_message_budget_are_sent_in_slices(fake_server):
     assert max(shape[1] for shape in server.batch_shapes[1:]) < 70_000 and len(server.batch_shapes) > 4
 
 
-def test_unavailable_is_retried_with_backoff(fake_server, tmp_path):
-    server = fake_server(fault="unavailable", fail_first=3)
+@pytest.mark.parametrize("fault", ["unavailable", "cancelled"])  # refused, or cut off by a draining server
+def test_unavailable_is_retried_with_backoff(fake_server, tmp_path, fault):
+    server = fake_server(fault=fault, fail_first=3)
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
     result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--json",
                         "--retries", "4", timeout=60)

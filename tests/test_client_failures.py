@@ -50,6 +50,14 @@ def test_server_stopped_mid_run_leaves_no_output(fake_server, data_file, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
 
 
+def test_server_that_keeps_cancelling_is_reported_as_going_away(fake_server, data_file, tmp_path):
+    server = fake_server(fault="cancelled", fail_first=100)
+    result = predict_cli(server.address, data_file, "--retries", "1", "-o", tmp_path / "mask.npy")
+    assert_one_line_error(result, 6, f"the model server at {server.address} cancelled the call",
+                          "shutting down")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
+
+
 def test_interrupt_exits_130_and_leaves_no_output(fake_server, data_file, tmp_path):
     server = fake_server(delay=lambda index, x: 0.2 if index else 0.0)
     process = subprocess.Popen(

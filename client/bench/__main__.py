@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 
+from client import defaults
 from client.bench import report
 from client.bench.load import PointResult
 from client.bench.sweep import Load, parse_concurrency, run_sweep
@@ -54,10 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client.bench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_argument_group("target")
-    target.add_argument("--server", default=os.environ.get("SERVER", "127.0.0.1:8500"),
-                        help="gRPC address HOST:PORT (env SERVER, default 127.0.0.1:8500)")
-    target.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "threshold"),
-                        help="model to call (env MODEL_NAME, default threshold)")
+    target.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
+                        help=f"gRPC address HOST:PORT (env {defaults.SERVER_ENV}, "
+                             f"default {defaults.DEFAULT_SERVER})")
+    target.add_argument("--model-name", default=os.environ.get(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
+                        help=f"model to call (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
     target.add_argument("--signature", default="serving_default",
                         help="signature to call (default serving_default; compact answers uint8)")
     target.add_argument("--input-name", default="x", help="input tensor key (default x)")
