@@ -54,9 +54,7 @@ from client.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
 )
 from client.reader import InputArray, from_array, open_input
 from client.stats import RunStats
@@ -116,7 +114,14 @@ class ThresholdClient:
         self.model, self.version, self.label = model, version, label
         self.timeout, self.retries, self.max_message_bytes = timeout, retries, max_message_bytes
         self._channel = open_channel(self.address, tls=tls, ca_cert=ca_cert, server_name=server_name)
-        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        # Plain method handles, not PredictionServiceStub: its module loads every other service's protos.
+        self._get_metadata = self._channel.unary_unary(
+            "/tensorflow.serving.PredictionService/GetModelMetadata",
+            request_serializer=get_model_metadata_pb2.GetModelMetadataRequest.SerializeToString,
+            response_deserializer=get_model_metadata_pb2.GetModelMetadataResponse.FromString)
+        self._proto_predict = self._channel.unary_unary(
+            wire.PREDICT_METHOD, request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_pb2.PredictResponse.FromString)
         self._raw_predict = self._channel.unary_unary(wire.PREDICT_METHOD)  # bytes both ways: client.wire
         self._frames: dict[tuple, wire.RequestFrame] = {}
         self._info: ModelInfo | None = None
@@ -153,7 +158,7 @@ class ThresholdClient:
             request = get_model_metadata_pb2.GetModelMetadataRequest(
                 model_spec=self._model_spec(), metadata_field=["signature_def"])
             try:
-                response = self._rpc(self._describe_model(), lambda: self._predict.GetModelMetadata(
+                response = self._rpc(self._describe_model(), lambda: self._get_metadata(
                     request, timeout=self.timeout))
             except ModelNotFound as error:
                 raise ModelNotFound(f"{error}{self._available_versions()}") from None
@@ -162,6 +167,8 @@ class ThresholdClient:
 
     def _available_versions(self) -> str:
         """'; it has versions 1 (AVAILABLE), ...' from ModelService, or '' when that fails too."""
+        from client.protos import model_service_pb2_grpc  # only on this error path
+
         stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
         request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=self.model))
         try:
@@ -181,7 +188,7 @@ class ThresholdClient:
             request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name))
             fill_tensor_proto(request.inputs[spec.key], np.zeros(shape, spec.numpy_dtype()))
             response = self._rpc(f"{self._describe_model()} signature {signature.name!r}",
-                                 lambda: self._predict.Predict(request, timeout=self.timeout))
+                                 lambda: self._proto_predict(request, timeout=self.timeout))
             try:
                 low, high = (from_tensor_proto(response.outputs[key]) for key in BOUNDS_OUTPUTS)
                 low, high = float(low.reshape(-1)[0]), float(high.reshape(-1)[0])
