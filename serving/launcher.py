@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from serving.model_server_flags import (
     tfs_image,
 )
 from serving.model_status import wait_until_available
+from serving.ports import bind_error
 from serving.serve_state import ServeState, clear_state, read_state, write_state
 
 Say = Callable[[str], None]
@@ -102,14 +102,10 @@ def ensure_exported(settings: ServeSettings, say: Say = _say) -> list[ServedMode
 
 
 def _require_free_port(host: str, port: int, what: str) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise PortInUse(f"{what} port {host}:{port} is taken ({exc.strerror}): `make stop` if it is an "
-                            f"earlier make serve, else pick another port (GRPC_PORT=, REST_PORT=)") from None
+    reason = bind_error(host, port)
+    if reason is not None:
+        raise PortInUse(f"{what} port {host}:{port} is taken ({reason}): `make stop` if it is an "
+                        f"earlier make serve, else pick another port (GRPC_PORT=, REST_PORT=)")
 
 
 def _print_endpoints(settings: ServeSettings, models: list[ServedModel], say: Say) -> None:

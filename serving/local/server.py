@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from export.quiet_tensorflow import import_tensorflow
 from serving.local.errors import ConfigFileMissing, NoModelVersions, PortInUse, StartupError
 from serving.local.flags import ServerOptions
 from serving.local.tls import require_safe_host
+from serving.ports import bind_error
 
 log = logging.getLogger("serving.local")
 
@@ -52,14 +52,10 @@ def require_free_port(host: str, port: int, flag: str) -> None:
     """PortInUse now, before the slow model load, if something already listens on host:port."""
     if port == 0:
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise PortInUse(f"{host}:{port} ({flag}) is not available: {exc.strerror}; pick another {flag} "
-                            "or stop what uses it (`make stop`)") from None
+    reason = bind_error(host, port)
+    if reason is not None:
+        raise PortInUse(f"{host}:{port} ({flag}) is not available: {reason}; pick another {flag} "
+                        "or stop what uses it (`make stop`)")
 
 
 @dataclass
