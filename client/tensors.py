@@ -52,11 +52,16 @@ def numpy_dtype(enum: int) -> np.dtype:
         raise TensorDecodeError(f"unsupported tensor dtype {dtype_name(enum)}") from None
 
 
+def little_endian(dtype) -> np.dtype:
+    """dtype in the byte order tensor_content uses (a big-endian dtype's little-endian twin)."""
+    dtype = np.dtype(dtype)
+    return dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype
+
+
 def dtype_enum(dtype) -> int:
     """The TensorFlow DataType enum value for a numpy dtype (either byte order)."""
-    dtype = np.dtype(dtype)
     try:
-        return _ENUM_BY_DTYPE[dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype]
+        return _ENUM_BY_DTYPE[little_endian(dtype)]
     except KeyError:
         raise TypeError(f"cannot send arrays of dtype {dtype}") from None
 
@@ -75,7 +80,7 @@ def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
 def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> tensor_pb2.TensorProto:
     """Fill proto in place (e.g. ``request.inputs[key]``, sparing a CopyFrom of the bytes)."""
     array = np.asarray(array)
-    dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    dtype = little_endian(array.dtype)
     proto.dtype = dtype_enum(dtype)
     proto.tensor_shape.CopyFrom(shape_proto(array.shape))
     proto.tensor_content = np.ascontiguousarray(array, dtype=dtype).tobytes()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from client.protos import model_pb2, predict_pb2, tensor_pb2, types_pb2
-from client.tensors import dtype_enum, from_tensor_proto, numpy_dtype, shape_proto
+from client.tensors import dtype_enum, from_tensor_proto, little_endian, numpy_dtype, shape_proto
 
 _LEN, _VARINT = 2, 0
 #: Below this response size protobuf's C parser (about 4 us) beats walking fields in Python (about
@@ -74,7 +74,7 @@ def request_frame(model_spec: model_pb2.ModelSpec, input_name: str, shape: Itera
                   dtype=np.float32, output_filter: Iterable[str] = ()) -> RequestFrame:
     """A ``RequestFrame`` for ``model_spec``, input ``input_name`` of ``dtype`` and ``shape``."""
     shape = tuple(int(size) for size in shape)
-    dtype = np.dtype(dtype).newbyteorder("<") if np.dtype(dtype).byteorder == ">" else np.dtype(dtype)
+    dtype = little_endian(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     # Protobuf writes fields in number order: model_spec (1), inputs (2), output_filter (3); and in
     # a TensorProto dtype (1), tensor_shape (2), then tensor_content (4), absent when empty.
