@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 PARTIAL_PREFIX = ".partial-"
+_INT64_MAX = (1 << 63) - 1
 
 
 class ExportError(Exception):
     """An export could not be written; the message says why and what to do."""
 
 
+def parse_version(name: str) -> int | None:
+    """The version a directory name stands for, or None: TF Serving takes only names that parse
+    as a non-negative int64 (``file_system_storage_path_source.cc``), so ``²``, ``-3`` or a
+    20-digit name are not versions."""
+    if not (name.isascii() and name.isdigit()):
+        return None
+    version = int(name)
+    return version if version <= _INT64_MAX else None
+
+
 def existing_versions(base_path: Path) -> list[int]:
     """Integer version directories under base_path, sorted (TF Serving ignores other names)."""
     if not base_path.is_dir():
         return []
-    return sorted(int(p.name) for p in base_path.iterdir() if p.is_dir() and p.name.isdigit())
+    versions = (parse_version(p.name) for p in base_path.iterdir() if p.is_dir())
+    return sorted(v for v in versions if v is not None)
+
+
+def _process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def remove_stale_partials(directory: Path, prefix: str) -> list[Path]:
+    """Remove ``<prefix>...-<pid>`` entries whose writer process no longer exists.
+
+    Each writer names its temp file or directory after its pid and removes it itself unless it
+    was killed (``kill -9``, a lost machine); an entry of a live process is another export still
+    running, and stays.
+    """
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        pid = entry.name.rpartition("-")[2]
+        if not (entry.name.startswith(prefix) and PARTIAL_PREFIX in entry.name):
+            continue
+        if not (pid.isascii() and pid.isdigit()):
+            continue
+        if _process_is_gone(int(pid)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def next_version(base_path: Path) -> int:

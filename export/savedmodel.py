@@ -18,7 +18,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from export.layer import ThresholdFilter, validate_bounds
-from export.layout import PARTIAL_PREFIX, next_version, require_free_version
+from export.layout import PARTIAL_PREFIX, next_version, remove_stale_partials, require_free_version
 
 SIGNATURE_DEFAULT = "serving_default"
 SIGNATURE_COMPACT = "compact"
@@ -38,7 +38,6 @@ class ExportResult:
     version: int
     version_dir: Path
     signatures: tuple[str, ...]
-    tflite_path: Path | None = None
 
 
 class ThresholdModel(tf.Module):
@@ -104,6 +103,7 @@ def write_savedmodel(model: ThresholdModel, base_path: Path, name: str,
                      version: int | None = None) -> ExportResult:
     """Write model as base_path/<version>, atomically; never overwrite a version."""
     base_path.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(base_path, PARTIAL_PREFIX)
     if version is None:
         version = next_version(base_path)
     final = require_free_version(base_path, version)

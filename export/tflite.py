@@ -12,7 +12,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from export.layer import ThresholdFilter
-from export.layout import ExportError
+from export.layout import ExportError, remove_stale_partials
 from export.savedmodel import REFERENCE_INPUT
 
 
@@ -60,6 +60,7 @@ def write_tflite(low: float, high: float, path: Path) -> Path:
     if not np.array_equal(got, expected):
         raise ExportError(f"TFLite model disagrees with the rule on the reference vector: {got}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(path.parent, f".{path.stem.rpartition('-')[0]}-")
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         partial.write_bytes(content)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from export import savedmodel
@@ -77,3 +81,36 @@ def test_failed_export_leaves_no_partial_version(tmp_path, monkeypatch, failure)
     with pytest.raises(type(failure)):
         savedmodel.export_model(-0.1, 0.1, tmp_path, "threshold")
     assert list((tmp_path / "threshold").iterdir()) == []
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_partials_of_dead_exporters_are_removed_live_ones_kept(tmp_path):
+    base = tmp_path / "threshold"
+    dead, alive = _dead_pid(), os.getpid()
+    stale_version = base / f".partial-3-{dead}"
+    stale_version.mkdir(parents=True)
+    (stale_version / "saved_model.pb").write_bytes(b"half written")
+    stale_tflite = tmp_path / f".threshold-3.tflite.partial-{dead}"
+    stale_tflite.write_bytes(b"half written")
+    busy = base / f".partial-4-{alive}"  # an export still running: not ours to remove
+    busy.mkdir()
+    export_version(tmp_path)
+    assert not stale_version.exists() and not stale_tflite.exists()
+    assert busy.is_dir()
+    assert version_names(tmp_path) == [f".partial-4-{alive}", "1"]
+
+
+def test_entries_that_are_not_versions_are_ignored(tmp_path):
+    # TF Serving's file_system_storage_path_source.cc takes only names that parse as int64
+    base = tmp_path / "threshold"
+    for name in ("²", "99999999999999999999", "notes", "-3", "0x10"):
+        (base / name).mkdir(parents=True)
+    (base / "12").write_text("a file, not a version directory")
+    first = export_version(tmp_path, "--no-tflite")
+    assert "version 1" in first.stdout
+    assert (base / "1" / "saved_model.pb").is_file()
