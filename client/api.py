@@ -190,8 +190,10 @@ class ThresholdClient:
             response = self._rpc(f"{self._describe_model()} signature {signature.name!r}",
                                  lambda: self._proto_predict(request, timeout=self.timeout))
             try:
-                low, high = (from_tensor_proto(response.outputs[key]) for key in BOUNDS_OUTPUTS)
-                low, high = float(low.reshape(-1)[0]), float(high.reshape(-1)[0])
+                # Shape () as the signature declares: one value, whatever shape a response claims.
+                low, high = (from_tensor_proto(response.outputs[key], expected_shape=(), name=key)
+                             for key in BOUNDS_OUTPUTS)
+                low, high = float(low), float(high)
             except (KeyError, IndexError, TensorDecodeError) as exc:
                 raise RequestRejected(f"the bounds signature {signature.name!r} answered without "
                                       f"scalar low and high ({exc})") from None

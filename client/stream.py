@@ -134,9 +134,10 @@ class BatchStream:
         where = f"rows {row}-{row + x.shape[0] - 1}" + (f", cols {col}-{col + x.shape[1] - 1}"
                                                          if self.plan.cols < self.summary.cols else "")
         try:
-            response = wire.decode_response(raw)
+            # The shape asked for is checked before decoding: a response may declare any shape.
+            response = wire.decode_response(raw, {self.out_key: x.shape})
             if self.out_key not in response.outputs:
-                raise TensorDecodeError(f"no output {self.out_key!r} (got: {', '.join(response.outputs)})")
+                raise TensorDecodeError(f"no output {self.out_key!r} (got: {', '.join(response.names)})")
             got = response.outputs[self.out_key]
         except (TensorDecodeError, DecodeError) as exc:
             if self.checker is None:

@@ -2,8 +2,12 @@
 
 Requests always carry ``tensor_content`` (one ``tobytes`` copy, no per-element Python).
 Responses are decoded with ``np.frombuffer`` when the server sends ``tensor_content`` (TF Serving
-does) and from the typed repeated fields (``float_val``, ``int_val``, ...) when another server
-sends those instead.
+started with ``--enable_serialization_as_tensor_content``) and from the typed repeated fields
+(``float_val``, ``int_val``, ...) otherwise, which is TF Serving's default. Typed values follow
+TensorFlow's ``Tensor::FromProto`` (``tensorflow/core/framework/tensor.cc``): fewer values than the
+shape holds repeat the last one, none means zeros, more are truncated; ``int_val`` narrows to
+8/16-bit dtypes as a C cast does. ``client.wire`` decodes the same fields from the wire bytes
+without protobuf objects and must agree with this module.
 """
 
 from __future__ import annotations
@@ -87,14 +91,57 @@ def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> tenso
     return proto
 
 
-def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """The array a TensorProto holds, from tensor_content or the typed value field."""
+def value_field(enum: int) -> str:
+    """The TensorProto field that holds a dtype's values outside tensor_content ('float_val', ...)."""
+    numpy_dtype(enum)  # the error for an unsupported dtype
+    return _DTYPES[enum][1]
+
+
+def check_declared_shape(name: str, shape: tuple[int, ...], expected: tuple[int, ...] | None) -> None:
+    """Refuse a tensor whose declared shape is not the expected one, before anything is allocated.
+
+    A typed-field tensor may declare any shape with a single value (TensorFlow repeats it), so a
+    declared shape is a promise of memory; only the caller knows how much it asked for.
+    """
+    if expected is not None and tuple(shape) != tuple(expected):
+        raise TensorDecodeError(f"{name} has shape {tuple(shape)}, expected {tuple(expected)}")
+
+
+def fill_to_shape(flat: np.ndarray, count: int, dtype: np.dtype) -> np.ndarray:
+    """TensorFlow's rule for typed values: more are truncated, fewer repeat the last, none are zeros.
+
+    ``flat`` itself (or a view of it, when truncated) is returned when it has enough values.
+    """
+    if len(flat) >= count:
+        return flat[:count] if len(flat) > count else flat
+    if len(flat) == 0:
+        return np.zeros(count, dtype=dtype)
+    filled = np.empty(count, dtype=dtype)
+    filled[:len(flat)] = flat
+    filled[len(flat):] = flat[-1]
+    return filled
+
+
+def narrow_int32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """int_val values as ``dtype``: the low bits, as TensorFlow's static_cast from int32 keeps them."""
+    unsigned = values.astype(np.uint32).astype(np.dtype(f"<u{dtype.itemsize}"))  # modular, well defined
+    return unsigned.view(dtype)
+
+
+def from_tensor_proto(proto: tensor_pb2.TensorProto, *, expected_shape: tuple[int, ...] | None = None,
+                      name: str = "tensor") -> np.ndarray:
+    """The array a TensorProto holds, from tensor_content or the typed value field.
+
+    With ``expected_shape``, a tensor declaring another shape is refused (TensorDecodeError)
+    before its values are expanded.
+    """
     dtype = numpy_dtype(proto.dtype)
     if proto.tensor_shape.unknown_rank:
         raise TensorDecodeError("tensor has unknown rank")
     shape = tuple(dim.size for dim in proto.tensor_shape.dim)
     if any(size < 0 for size in shape):
         raise TensorDecodeError(f"tensor has a negative dimension: {shape}")
+    check_declared_shape(name, shape, expected_shape)
     count = math.prod(shape)
     if proto.tensor_content:
         if len(proto.tensor_content) != count * dtype.itemsize:
@@ -110,13 +157,9 @@ def _from_value_field(proto: tensor_pb2.TensorProto, dtype: np.dtype, shape: tup
     field = _DTYPES[proto.dtype][1]
     values = getattr(proto, field)
     if field == "half_val":  # float16 bit patterns carried in int32s
-        flat = np.fromiter(values, dtype=np.uint16, count=len(values)).view(np.float16)
+        flat = narrow_int32(np.array(values, dtype=np.int32), np.dtype(np.uint16)).view(np.float16)
+    elif field == "int_val":
+        flat = narrow_int32(np.array(values, dtype=np.int32), dtype)
     else:
-        flat = np.fromiter(values, dtype=dtype, count=len(values))
-    if len(flat) > count:
-        raise TensorDecodeError(f"{field} holds {len(flat)} values, but shape {shape} has {count}")
-    if 0 < len(flat) < count:  # TensorFlow's rule: the last value repeats to fill the shape
-        flat = np.concatenate([flat, np.full(count - len(flat), flat[-1], dtype=flat.dtype)])
-    elif len(flat) == 0:
-        flat = np.zeros(count, dtype=dtype)
-    return flat.astype(dtype, copy=False).reshape(shape)
+        flat = np.array(values, dtype=dtype)
+    return fill_to_shape(flat, count, dtype).reshape(shape)

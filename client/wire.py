@@ -9,21 +9,40 @@ field by field so its tensors come back as ``np.frombuffer`` views into the rece
 
 Only the lengths and keys that wrap the tensor are written here (protobuf has no API to
 serialize a message around an external buffer); the frame is byte-identical to protobuf's own
-encoding, which the tests check. Anything unusual in a response (typed value fields, unknown
-dtypes, malformed bytes) goes to the proto decoder, so correctness never depends on the fast
-path. Field numbers are TF Serving's (``predict.proto``, ``model.proto``, ``tensor.proto``).
+encoding, which the tests check.
+
+TF Serving answers in the typed repeated fields unless started with
+``--enable_serialization_as_tensor_content``, so those are on the fast path too: packed
+``float_val``/``double_val`` are fixed-width little-endian values, i.e. an ``np.frombuffer`` view;
+packed varints (``int_val``, ``bool_val``, ``int64_val``, ...) holding only values 0..127 are one
+byte each, so for a uint8/int8/bool mask the packed bytes are the values (a view again); other
+varints are decoded with whole-array numpy operations, never a Python loop per element. The
+values then follow ``client.tensors``' TensorFlow rules (fill, truncate, narrow). Anything
+unusual (unpacked values, unknown dtypes or fields, malformed bytes) goes to the proto decoder,
+so correctness never depends on the fast path. Field numbers are TF Serving's
+(``predict.proto``, ``model.proto``, ``tensor.proto``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from client.protos import model_pb2, predict_pb2, tensor_pb2, types_pb2
-from client.tensors import dtype_enum, from_tensor_proto, little_endian, numpy_dtype, shape_proto
+from client.tensors import (
+    check_declared_shape,
+    dtype_enum,
+    fill_to_shape,
+    from_tensor_proto,
+    little_endian,
+    narrow_int32,
+    numpy_dtype,
+    shape_proto,
+    value_field,
+)
 
 _LEN, _VARINT = 2, 0
 #: Below this response size protobuf's C parser (about 4 us) beats walking fields in Python (about
@@ -129,32 +148,97 @@ def _int64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _tensor(buffer: bytes, start: int, end: int) -> np.ndarray:
-    dtype, shape, content = types_pb2.DT_INVALID, [], None
+#: TensorProto's value fields by number (tensor.proto), and the fixed-width ones' wire dtypes.
+_VALUE_FIELDS = {field.number: field.name for field in tensor_pb2.TensorProto.DESCRIPTOR.fields
+                 if field.name.endswith("_val")}
+_FIXED_WIDTH = {"float_val": np.dtype("<f4"), "double_val": np.dtype("<f8")}
+_TENSOR_DTYPE, _TENSOR_SHAPE, _TENSOR_VERSION, _TENSOR_CONTENT = 1, 2, 3, 4
+
+
+def _tensor(buffer: bytes, start: int, end: int, name: str,
+            expected_shape: tuple[int, ...] | None) -> np.ndarray:
+    dtype, shape, content, chunks = types_pb2.DT_INVALID, [], None, {}
     for field, wire_type, value, value_start in _fields(buffer, start, end):
-        if field == 1 and wire_type == _VARINT:
+        if field == _TENSOR_DTYPE and wire_type == _VARINT:
             dtype = value
-        elif field == 2 and wire_type == _LEN:
+        elif field == _TENSOR_SHAPE and wire_type == _LEN:
             for dim_field, _, dim_end, dim_start in _fields(buffer, value_start, value):
                 if dim_field == 2:
                     size = next((v for f, _, v, _ in _fields(buffer, dim_start, dim_end) if f == 1), 0)
                     shape.append(_int64(size))
                 elif dim_field == 3:  # unknown_rank
                     raise _NotFast
-        elif field == 4 and wire_type == _LEN:
+        elif field == _TENSOR_CONTENT and wire_type == _LEN:
             content = (value_start, value)
-        elif field != 3:  # anything but version_number means typed values: let the proto decode them
+        elif field in _VALUE_FIELDS and wire_type == _LEN:  # packed; repeated chunks concatenate
+            chunks.setdefault(_VALUE_FIELDS[field], []).append((value_start, value))
+        elif field != _TENSOR_VERSION:  # unpacked values, unknown fields: the proto decoder's job
             raise _NotFast
-    if content is None or any(size < 0 for size in shape):
+    if any(size < 0 for size in shape):
         raise _NotFast
     try:
         item = numpy_dtype(dtype)
     except ValueError:
         raise _NotFast from None
-    count, nbytes = math.prod(shape), content[1] - content[0]
-    if count * item.itemsize != nbytes:
-        raise _NotFast  # let the proto decoder say what is wrong
-    return np.frombuffer(buffer, dtype=item, count=count, offset=content[0]).reshape(shape)
+    check_declared_shape(name, tuple(shape), expected_shape)  # before a byte is allocated
+    count = math.prod(shape)
+    if content is not None and content[1] > content[0]:  # tensor_content wins, as in Tensor::FromProto
+        if count * item.itemsize != content[1] - content[0]:
+            raise _NotFast  # let the proto decoder say what is wrong
+        return np.frombuffer(buffer, dtype=item, count=count, offset=content[0]).reshape(shape)
+    field = value_field(dtype)
+    flat = _typed_values(buffer, chunks.get(field, []), field, item)
+    return fill_to_shape(flat, count, item).reshape(shape)
+
+
+def _typed_values(buffer: bytes, chunks: list[tuple[int, int]], field: str, dtype: np.dtype) -> np.ndarray:
+    """The values of one packed repeated field (its chunks in order) as ``dtype``, as protobuf reads them."""
+    wire_dtype = _FIXED_WIDTH.get(field, np.dtype(np.uint8))
+    parts = []
+    for start, end in chunks:
+        if (end - start) % wire_dtype.itemsize:
+            raise _NotFast  # a fixed-width field cut short: malformed
+        if end > start:
+            parts.append(np.frombuffer(buffer, wire_dtype, (end - start) // wire_dtype.itemsize, start))
+    if not parts:
+        return np.empty(0, dtype)
+    if field in _FIXED_WIDTH:  # float_val / double_val: the bytes are the values
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if any(part[-1] >= 0x80 for part in parts):
+        raise _NotFast  # a chunk ending inside a varint: malformed
+    raw = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    top = int(raw.max())
+    if top < 0x80:  # every varint is one byte: the bytes are the values 0..127
+        if field == "bool_val":
+            return raw.view(np.bool_) if top <= 1 else raw != 0
+        if field == "half_val":  # float16 bit patterns
+            return raw.astype(np.uint16).view(np.float16)
+        return raw.view(dtype) if dtype.itemsize == 1 else raw.astype(dtype)
+    values = _decode_varints(raw)
+    if field == "bool_val":
+        return values != 0
+    if field == "half_val":
+        return narrow_int32(values, np.dtype(np.uint16)).view(np.float16)
+    if field == "int_val":
+        return narrow_int32(values, dtype)
+    if field == "uint32_val":
+        return values.astype(np.uint32)
+    return values.view(dtype)  # int64_val / uint64_val: all 64 bits
+
+
+def _decode_varints(raw: np.ndarray) -> np.ndarray:
+    """Packed base-128 varints (each ending in a byte < 0x80) as uint64, with array operations only."""
+    ends = np.flatnonzero(raw < 0x80)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts + 1
+    longest = int(lengths.max())
+    if longest > 10 or (longest == 10 and int(raw[ends[lengths == 10]].max()) > 1):
+        raise _NotFast  # more than 64 bits: protobuf decides what that is
+    position = np.arange(raw.size) - np.repeat(starts, lengths)
+    shifted = (raw & 0x7F).astype(np.uint64) << (7 * position).astype(np.uint64)
+    return np.bitwise_or.reduceat(shifted, starts)
 
 
 @dataclass(frozen=True)
@@ -163,17 +247,23 @@ class Response:
 
     outputs: dict[str, np.ndarray]
     version: int | None
+    names: tuple[str, ...] = ()  # every output the response holds, decoded or not
 
 
-def decode_response(buffer: bytes) -> Response:
-    """Every output of a serialized PredictResponse; large tensor_content outputs are views of it.
+def decode_response(buffer: bytes, expected: Mapping[str, tuple[int, ...]] | None = None) -> Response:
+    """The outputs of a serialized PredictResponse; large ones are views of ``buffer`` where possible.
+
+    With ``expected`` (output name -> the shape asked for), only those outputs are decoded, and
+    one declaring another shape is refused before its values are expanded: a response of a few
+    bytes may declare any shape with one typed value, which TensorFlow's rule would repeat.
 
     Raises ``google.protobuf.message.DecodeError`` for bytes that are no PredictResponse and
-    ``client.tensors.TensorDecodeError`` for a tensor that cannot be an array.
+    ``client.tensors.TensorDecodeError`` for a tensor that cannot be an array, or has a shape
+    other than expected.
     """
     if len(buffer) < PROTO_DECODE_BELOW:
-        return _decode_proto(buffer)
-    outputs, version = {}, None
+        return _decode_proto(buffer, expected)
+    outputs, version, names = {}, None, []
     try:
         for field, wire_type, end, start in _fields(buffer, 0, len(buffer)):
             if wire_type != _LEN:
@@ -194,13 +284,19 @@ def decode_response(buffer: bytes) -> Response:
                     tensor = (entry_start, entry_end)
             if tensor is None:
                 raise _NotFast
-            outputs[name] = _tensor(buffer, *tensor)
-    except (_NotFast, IndexError, ValueError):  # UnicodeDecodeError is a ValueError
-        return _decode_proto(buffer)
-    return Response(outputs, version)
+            names.append(name)
+            if expected is None or name in expected:
+                outputs[name] = _tensor(buffer, *tensor, f"output {name!r}",
+                                        None if expected is None else expected[name])
+    except (_NotFast, IndexError, ValueError):  # UnicodeDecodeError and TensorDecodeError are ValueErrors
+        return _decode_proto(buffer, expected)
+    return Response(outputs, version, tuple(names))
 
 
-def _decode_proto(buffer: bytes) -> Response:
+def _decode_proto(buffer: bytes, expected: Mapping[str, tuple[int, ...]] | None = None) -> Response:
     response = predict_pb2.PredictResponse.FromString(buffer)
     version = response.model_spec.version.value if response.model_spec.HasField("version") else None
-    return Response({name: from_tensor_proto(proto) for name, proto in response.outputs.items()}, version)
+    outputs = {name: from_tensor_proto(proto, name=f"output {name!r}",
+                                       expected_shape=None if expected is None else expected[name])
+               for name, proto in response.outputs.items() if expected is None or name in expected}
+    return Response(outputs, version, tuple(response.outputs))

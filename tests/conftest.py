@@ -62,10 +62,13 @@ def model_dir(tmp_path_factory) -> Path:
 class FakeThresholdServer:
     """PredictionService (Predict + GetModelMetadata) for the threshold model, in this process.
 
-    Answers like TF Serving (a real SignatureDefMap, tensor_content) unless told to misbehave:
-    ``fault`` is one of "flip" (first value of every answer flipped), "shape" (last column dropped),
-    "dtype" (int32 instead of the declared dtype), "float_val" (values in the typed field, which is
-    legal), "unavailable" / "cancelled" (the first ``fail_first`` Predicts fail with that code);
+    Answers like TF Serving (a real SignatureDefMap; values in the typed fields, ``float_val`` and
+    ``int_val``, as TF Serving's default ``Tensor::AsProtoField`` does, or in ``tensor_content``
+    with ``tensor_content=True``, as with ``--enable_serialization_as_tensor_content``) unless told
+    to misbehave: ``fault`` is one of "flip" (first value of every answer flipped), "shape" (last
+    column dropped), "dtype" (int32 instead of the declared dtype), "huge" (declares shape
+    [16384, 16384] with one typed value), "unavailable" / "cancelled" (the first ``fail_first``
+    Predicts fail with that code);
     ``delay(index, x)`` gives seconds to sleep before answering request ``index`` (to force
     out-of-order completion);
     ``stop_after`` shuts the server down when that many Predicts have arrived. ``predicts``,
@@ -74,7 +77,7 @@ class FakeThresholdServer:
 
     def __init__(self, *, low: float = -0.1, high: float = 0.1, name: str = "threshold", version: int = 1,
                  fault: str | None = None, fail_first: int = 0, delay=None, stop_after: int | None = None,
-                 credentials=None):
+                 credentials=None, tensor_content: bool = False):
         import threading
         from concurrent import futures
 
@@ -84,6 +87,7 @@ class FakeThresholdServer:
 
         self.low, self.high, self.name, self.version = low, high, name, version
         self.fault, self.fail_first, self.delay, self.stop_after = fault, fail_first, delay, stop_after
+        self.tensor_content = tensor_content
         self.predicts, self.metadata_calls, self.batch_shapes, self.answered = 0, 0, [], []
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=[
@@ -154,9 +158,18 @@ class FakeThresholdServer:
         response = predict_pb2.PredictResponse()
         response.model_spec.name, response.model_spec.version.value = self.name, self.version
         response.model_spec.signature_name = request.model_spec.signature_name
+        def encode(array):
+            if self.tensor_content:
+                return to_tensor_proto(array)
+            enum = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.uint8): types_pb2.DT_UINT8,
+                    np.dtype(np.int32): types_pb2.DT_INT32}[array.dtype]
+            field = "float_val" if enum == types_pb2.DT_FLOAT else "int_val"
+            return tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape_proto(array.shape),
+                                          **{field: array.ravel()})
+
         if request.model_spec.signature_name == "bounds":
-            response.outputs["low"].CopyFrom(to_tensor_proto(np.float32(self.low)))
-            response.outputs["high"].CopyFrom(to_tensor_proto(np.float32(self.high)))
+            response.outputs["low"].CopyFrom(encode(np.float32(self.low)))
+            response.outputs["high"].CopyFrom(encode(np.float32(self.high)))
             return response
         dtype = np.uint8 if request.model_spec.signature_name == "compact" else np.float32
         mask = ((x < np.float32(self.low)) | (x > np.float32(self.high))).astype(dtype)
@@ -166,11 +179,11 @@ class FakeThresholdServer:
             mask = mask[:, :-1]
         elif self.fault == "dtype":
             mask = mask.astype(np.int32)
-        if self.fault == "float_val" and dtype == np.float32:
+        if self.fault == "huge":
             response.outputs["mask"].CopyFrom(tensor_pb2.TensorProto(
-                dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto(mask.shape), float_val=mask.ravel()))
+                dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((16384, 16384)), float_val=[1]))
         else:
-            response.outputs["mask"].CopyFrom(to_tensor_proto(mask))
+            response.outputs["mask"].CopyFrom(encode(mask))
         return response
 
 

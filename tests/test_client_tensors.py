@@ -33,6 +33,7 @@ def test_scalars_and_empty_tensors_round_trip():
 
 
 def test_typed_value_fields_are_decoded_like_tensorflow():
+    """tensorflow/core/framework/tensor.cc, FromProtoField: fill, zeros, truncation."""
     shape = shape_proto((2, 3))
     floats = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape,
                                     float_val=[0, 1, 1, 0, 0, 1])
@@ -44,6 +45,14 @@ def test_typed_value_fields_are_decoded_like_tensorflow():
     assert from_tensor_proto(short).tolist() == [[0, 1, 1], [1, 1, 1]]
     none = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, tensor_shape=shape)
     assert from_tensor_proto(none).tolist() == [[0, 0, 0], [0, 0, 0]]
+    # More values than the shape holds: TensorFlow keeps the first ones (FromProtoField copies n).
+    more = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2,)),
+                                  float_val=[1, 2, 3])
+    assert from_tensor_proto(more).tolist() == [1, 2]
+    # int_val narrows to 8 bits as a C cast from int32 does.
+    wide = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, tensor_shape=shape_proto((3,)),
+                                  int_val=[300, -1, 7])
+    assert from_tensor_proto(wide).tolist() == [44, 255, 7]
     half = tensor_pb2.TensorProto(dtype=types_pb2.DT_HALF, tensor_shape=shape_proto((2,)),
                                   half_val=np.array([1.5, -2], np.float16).view(np.uint16).tolist())
     assert from_tensor_proto(half).tolist() == [1.5, -2.0]
@@ -53,8 +62,5 @@ def test_inconsistent_tensors_are_refused_not_guessed():
     with pytest.raises(TensorDecodeError, match="needs 24"):
         from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2, 3)),
                                                  tensor_content=b"\0" * 20))
-    with pytest.raises(TensorDecodeError, match="holds 3 values"):
-        from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2,)),
-                                                 float_val=[1, 2, 3]))
     with pytest.raises(TensorDecodeError, match="DT_STRING"):
         from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"a"]))

@@ -70,7 +70,7 @@ def test_large_responses_decode_as_views_equal_to_proto_decoding(dtype, version)
     assert decoded.version == version
 
 
-def test_typed_value_fields_fall_back_to_protobuf():
+def test_typed_and_tensor_content_outputs_in_one_response_decode_as_protobuf_does():
     response = predict_pb2.PredictResponse()
     response.outputs["big"].CopyFrom(to_tensor_proto(np.ones((64, 128), np.float32)))
     typed = response.outputs["typed"]

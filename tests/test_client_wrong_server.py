@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from client import ResponseMismatch, ThresholdClient
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, run_module
+from tests.conftest import REFERENCE_INPUT, run_module
 
 
 def predict_cli(server, *args):
@@ -73,10 +74,20 @@ def test_library_raises_response_mismatch_with_the_report(fake_server):
     assert caught.value.report.mismatches == 1 and caught.value.report.examples[0].col == 0
 
 
-def test_answers_in_typed_value_fields_are_accepted(fake_server):
-    server = fake_server(fault="float_val")
+def test_a_response_declaring_a_huge_shape_is_refused_without_allocating_it(fake_server):
+    """[16384, 16384] with one float_val: 1 GiB if expanded by TensorFlow's rule before a check."""
+    server = fake_server(fault="huge")
     with ThresholdClient(server.address) as client:
-        assert client.predict(np.array(REFERENCE_INPUT)).tolist() == REFERENCE_MASK
+        client.bounds()  # metadata and bounds first, so only the Predict is measured
+        tracemalloc.start()
+        try:
+            with pytest.raises(ResponseMismatch) as caught:
+                client.predict(np.array(REFERENCE_INPUT))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert "has shape (16384, 16384), expected (1, 8)" in caught.value.report.problems[0]
+    assert peak < 16 << 20
 
 
 def test_bounds_come_from_the_server_not_from_defaults(fake_server):
