@@ -57,6 +57,7 @@ from client.protos import (
     predict_pb2,
 )
 from client.reader import InputArray, from_array, open_input
+from client.replicas import AddressTally, channel_id, channel_ids, channel_options, choose_lb_policy
 from client.stats import RunStats
 from client.stream import BatchStream, plan_batches
 from client.tensors import TensorDecodeError, fill_tensor_proto, from_tensor_proto
@@ -81,6 +82,7 @@ class PredictSummary:
     plan_note: str | None = None
     output: Path | None = None
     result: np.ndarray | Path | None = field(default=None, repr=False)
+    answered_by: dict[str, int] = field(default_factory=dict)  # {address: Predicts it answered}
 
     @property
     def values(self) -> int:
@@ -97,6 +99,7 @@ class PredictSummary:
             "check": None if self.check is None else self.check.as_dict(),
             "cast_note": self.cast_note, "plan_note": self.plan_note,
             "output": None if self.output is None else str(self.output),
+            "answered_by": self.answered_by,
         }
 
 
@@ -107,13 +110,18 @@ class ThresholdClient:
                  version: int | None = None, label: str | None = None, tls: bool = False,
                  ca_cert: str | Path | None = None, server_name: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, lb_policy: str | None = None):
         if version is not None and label is not None:
             raise ValueError("give a version or a label, not both")
         self.address = normalize_address(address)
         self.model, self.version, self.label = model, version, label
         self.timeout, self.retries, self.max_message_bytes = timeout, retries, max_message_bytes
-        self._channel = open_channel(self.address, tls=tls, ca_cert=ca_cert, server_name=server_name)
+        # One target may name many replicas (client.replicas): round_robin spreads the calls.
+        self.lb_policy = choose_lb_policy(self.address, lb_policy)
+        older_channels = channel_ids(self.address)
+        self._channel = open_channel(self.address, tls=tls, ca_cert=ca_cert, server_name=server_name,
+                                     options=channel_options(self.lb_policy))
+        self._tally = AddressTally(channel_id(self.address, older_channels))
         # Plain method handles, not PredictionServiceStub: its module loads every other service's protos.
         self._get_metadata = self._channel.unary_unary(
             "/tensorflow.serving.PredictionService/GetModelMetadata",
@@ -252,6 +260,7 @@ class ThresholdClient:
             summary.low, summary.high, summary.check = checker.low, checker.high, checker.report
         sink = make_output(source.shape, out_dtype, source.rows, source.cols)
         done = False
+        self._tally.start()
         try:
             out_key = chosen.only("output").key
             what = f"{self._describe_model()} signature {chosen.name!r}"
@@ -268,6 +277,7 @@ class ThresholdClient:
             done = True
         finally:
             summary.stats.finish()
+            summary.answered_by = self._tally.stop()
             if not done:
                 sink.abort()
         summary.output = summary.result if isinstance(summary.result, Path) else None
@@ -289,6 +299,7 @@ class ThresholdClient:
         def attempt():
             start = time.perf_counter()
             response = self._raw_predict(request, timeout=self.timeout)
+            self._tally.refresh_soon()
             return response, time.perf_counter() - start
         return call_with_retries(attempt, retries=self.retries, counter=self._retries)
 

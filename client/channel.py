@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
 from client.errors import InputFileError
+from client.replicas import is_target_uri
 
 DEFAULT_PORT = 8500
 T = TypeVar("T")
@@ -32,17 +33,19 @@ _CHANNEL_OPTIONS = [
 
 
 def normalize_address(address: str) -> str:
-    """'host:port'; a bare host gets TF Serving's gRPC port 8500."""
+    """'host:port'; a bare host gets TF Serving's gRPC port 8500. gRPC target URIs pass unchanged."""
     address = address.strip()
+    if is_target_uri(address):  # dns:///name:8500, ipv4:a:p,b:p (client.replicas)
+        return address
     if address.startswith("["):  # [ipv6]:port
         return address if "]:" in address else f"{address}:{DEFAULT_PORT}"
     return address if ":" in address else f"{address}:{DEFAULT_PORT}"
 
 
 def open_channel(address: str, *, tls: bool = False, ca_cert: str | Path | None = None,
-                 server_name: str | None = None) -> grpc.Channel:
-    """A channel to address: plaintext, or TLS when tls or ca_cert is given."""
-    options = list(_CHANNEL_OPTIONS)
+                 server_name: str | None = None, options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
+    """A channel to address: plaintext, or TLS when tls or ca_cert is given; options are added."""
+    options = [*_CHANNEL_OPTIONS, *options]
     if not (tls or ca_cert):
         return grpc.insecure_channel(address, options=options)
     root = None

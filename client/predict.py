@@ -83,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                "nothing is left on failure). Default: print a preview")
     server = parser.add_argument_group("server")
     server.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
-                        help=f"gRPC host:port (env {defaults.SERVER_ENV}, default {defaults.DEFAULT_SERVER})")
+                        help=f"gRPC host:port, or a gRPC target naming several replicas: "
+                             f"dns:///name:8500 (e.g. a headless Service), ipv4:HOST:PORT,HOST:PORT "
+                             f"(env {defaults.SERVER_ENV}, default {defaults.DEFAULT_SERVER})")
+    server.add_argument("--lb-policy", choices=("pick_first", "round_robin"),
+                        help="how calls spread over the addresses the target resolves to (default "
+                             "round_robin for dns:/// and ipv4:/ipv6: lists, else pick_first)")
     server.add_argument("--model", default=os.environ.get(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
                         help=f"model name (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
     which = server.add_mutually_exclusive_group()
@@ -153,6 +158,13 @@ def _print_summary(summary) -> None:
     print(f"  {data['batches']} batches of <= {summary.batch_rows} rows in {data['seconds']:.3f} s "
           f"({rate or 0:,.0f} values/s), latency {latency}, {data['retries']} retries"
           + (f", written to {summary.output}" if summary.output else ""), file=sys.stderr)
+    if len(summary.answered_by) > 1:
+        print(f"  answered by {answered_by_text(summary.answered_by)}", file=sys.stderr)
+
+
+def answered_by_text(answered_by: dict[str, int]) -> str:
+    """'127.0.0.1:8500 40, 127.0.0.1:8501 38' (requests each address answered)."""
+    return ", ".join(f"{address} {count}" for address, count in answered_by.items())
 
 
 def _fail(args, code: int, message: str, details: list[str] = (), summary=None) -> int:
@@ -186,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
         with ThresholdClient(args.server, model=args.model, version=args.version, label=args.label,
                              tls=args.tls, ca_cert=args.ca_cert, server_name=args.tls_server_name,
                              timeout=args.timeout, retries=args.retries,
-                             max_message_bytes=args.max_message_bytes) as client, \
+                             max_message_bytes=args.max_message_bytes,
+                             lb_policy=args.lb_policy) as client, \
                 _progress_bar() as bar:
             summary = client.predict_file(
                 args.input, key=args.key, output=args.output, signature=args.signature,
