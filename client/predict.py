@@ -26,6 +26,8 @@ examples:
   python -m client.predict data.npy                      # preview the mask, check it, summarize
   python -m client.predict data.npy -o mask.npy --compact # save a uint8 mask (input's shape)
   python -m client.predict batch.npz --key x --server host:8500 --json
+  python -m client.predict data/ -o masks/ --workers 2   # every .npy/.npz in data/, one output each
+  python -m client.predict 'data/*.npy' -o masks/ --shard 0/4 --server dns:///threshold-serving-headless:8500
   THRESHOLD_SERVER=10.0.0.5:8500 python -m client.predict data.npy --tls --ca-cert ca.pem
 """
 
@@ -77,10 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m client.predict", description=DESCRIPTION, epilog=_exit_code_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", help=".npy file, or .npz archive (with --key if it holds several arrays)")
+    parser.add_argument("inputs", nargs="+", metavar="input",
+                        help=".npy file, or .npz archive (with --key if it holds several arrays); several "
+                             "files, a directory (its .npy/.npz) or a quoted glob make a bulk run")
     parser.add_argument("--key", help="which array of a .npz to filter")
     parser.add_argument("-o", "--output", help="write the mask here as .npy, input's shape (atomically: "
-                                               "nothing is left on failure). Default: print a preview")
+                                               "nothing is left on failure). Default: print a preview. "
+                                               "In a bulk run: the directory for <name>.npy outputs")
     server = parser.add_argument_group("server")
     server.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
                         help=f"gRPC host:port, or a gRPC target naming several replicas: "
@@ -117,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     sending.add_argument("--retries", type=_non_negative_int, default=defaults.DEFAULT_RETRIES,
                          help=f"retries with backoff while the server is UNAVAILABLE or cancels calls "
                               f"(default {defaults.DEFAULT_RETRIES})")
+    bulk = parser.add_argument_group("bulk runs (several inputs)")
+    bulk.add_argument("--shard", metavar="K/N",
+                      help="take worker K's share (K from 0) of N workers that split the inputs, e.g. 0/4 "
+                           "(env THRESHOLD_SHARD, or an indexed Job's JOB_COMPLETION_INDEX with "
+                           "THRESHOLD_SHARD_COUNT=N); inputs whose output exists are skipped")
+    bulk.add_argument("--workers", type=_positive_int, default=1,
+                      help="processes on this machine, each with its own connection (default 1)")
     report = parser.add_argument_group("checking and reporting")
     report.add_argument("--no-check", action="store_true",
                         help="skip checking the answers against the rule (and fetching the bounds)")
@@ -191,8 +203,20 @@ def _progress_bar():
 
 def run(args: argparse.Namespace) -> int:
     """Do what the parsed arguments ask; return the exit code."""
+    from client import bulk
+    from client.errors import ThresholdClientError
+
+    try:
+        if bulk.requested(args):
+            return bulk.run_bulk(args)
+    except bulk.InputListError as error:
+        return _fail(args, 2, str(error))
+    except ThresholdClientError as error:
+        return _fail(args, error.exit_code, str(error))
+    args.input = args.inputs[0]
+
     from client.api import ThresholdClient
-    from client.errors import ResponseMismatch, ThresholdClientError
+    from client.errors import ResponseMismatch
 
     try:
         with ThresholdClient(args.server, model=args.model, version=args.version, label=args.label,
