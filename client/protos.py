@@ -1,73 +1,111 @@
-"""TF Serving's generated protos and gRPC stubs, loaded without importing TensorFlow.
+"""TF Serving's messages and gRPC services, defined here: the client needs no tensorflow package.
 
-tensorflow-serving-api's ``*_pb2`` modules import ``tensorflow.core.framework.tensor_pb2``
-and friends, and a plain ``import tensorflow.core...`` first runs ``tensorflow/__init__.py``:
-about 2.5 s and a screen of logs for a client that only needs message classes. While the
-modules load, this puts bare placeholder packages for ``tensorflow`` and its proto
-subpackages in ``sys.modules`` that point at the installed files, so only the ``*_pb2``
-files execute; then it removes the placeholders again. The loaded ``*_pb2`` modules stay,
-so a later real ``import tensorflow`` in the same process reuses them unharmed. Each module
-loads on first use, so a one-row predict pays for no service it does not call.
+The messages come from ``client._proto_schema`` (transcribed from TF Serving's .proto files)
+built into a descriptor pool of this module's own, so they coexist with the classes
+TensorFlow and tensorflow-serving-api register in the default pool, in one process, with the
+same full names and the same bytes on the wire. They are laid out as the generated modules
+are, so code reads as it would with tensorflow-serving-api::
+
+    from client.protos import predict_pb2, types_pb2
+    request = predict_pb2.PredictRequest()
+    types_pb2.DT_FLOAT, types_pb2.DataType.Name(1)
+
+The ``*_pb2_grpc`` modules hold a stub, a servicer base and ``add_*_to_server`` for the
+methods this project calls or fakes (``client._proto_services``). Everything is built on first
+use, so ``import client.protos`` costs nothing until a message is needed.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-import sys
 import threading
 import types
+from typing import TYPE_CHECKING
 
-_PROTO_PACKAGES = ("tensorflow", "tensorflow.core", "tensorflow.core.framework",
-                   "tensorflow.core.protobuf", "tensorflow.core.example")
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.internal import enum_type_wrapper
 
+from client import _proto_schema as schema
 
-def _import_without_tensorflow_init(names: list[str]) -> list[types.ModuleType]:
-    if "tensorflow" in sys.modules:  # already paid for (e.g. inside the server): import normally
-        return [importlib.import_module(name) for name in names]
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the TF Serving protos need the tensorflow package's files: "
-                          "pip install tensorflow-serving-api")
-    root = list(spec.submodule_search_locations)[0]
-    placeholders = {}
-    for package in _PROTO_PACKAGES:
-        module = types.ModuleType(package)
-        module.__path__ = [os.path.join(root, *package.split(".")[1:])]
-        placeholders[package] = module
-        sys.modules[package] = module
-    try:
-        return [importlib.import_module(name) for name in names]
-    finally:
-        for package, module in placeholders.items():
-            if sys.modules.get(package) is module:
-                del sys.modules[package]
+if TYPE_CHECKING:  # the names for readers and IDEs; at run time __getattr__ builds them
+    from types import ModuleType
 
+    get_model_metadata_pb2: ModuleType
+    get_model_status_pb2: ModuleType
+    meta_graph_pb2: ModuleType
+    model_pb2: ModuleType
+    model_service_pb2_grpc: ModuleType
+    predict_pb2: ModuleType
+    prediction_service_pb2_grpc: ModuleType
+    resource_handle_pb2: ModuleType
+    status_pb2: ModuleType
+    tensor_pb2: ModuleType
+    tensor_shape_pb2: ModuleType
+    types_pb2: ModuleType
+    error_codes_pb2: ModuleType
 
-_MODULES = {
-    "tensor_pb2": "tensorflow.core.framework.tensor_pb2",
-    "tensor_shape_pb2": "tensorflow.core.framework.tensor_shape_pb2",
-    "types_pb2": "tensorflow.core.framework.types_pb2",
-    "meta_graph_pb2": "tensorflow.core.protobuf.meta_graph_pb2",
-    "model_pb2": "tensorflow_serving.apis.model_pb2",
-    "predict_pb2": "tensorflow_serving.apis.predict_pb2",
-    "get_model_metadata_pb2": "tensorflow_serving.apis.get_model_metadata_pb2",
-    "get_model_status_pb2": "tensorflow_serving.apis.get_model_status_pb2",
-    "prediction_service_pb2_grpc": "tensorflow_serving.apis.prediction_service_pb2_grpc",
-    "model_service_pb2_grpc": "tensorflow_serving.apis.model_service_pb2_grpc",
+_MESSAGE_MODULES = {
+    "types_pb2": schema.TYPES,
+    "tensor_shape_pb2": schema.TENSOR_SHAPE,
+    "resource_handle_pb2": schema.RESOURCE_HANDLE,
+    "tensor_pb2": schema.TENSOR,
+    "error_codes_pb2": schema.ERROR_CODES,
+    "meta_graph_pb2": schema.META_GRAPH,
+    "model_pb2": schema.MODEL,
+    "predict_pb2": schema.PREDICT,
+    "get_model_metadata_pb2": schema.GET_MODEL_METADATA,
+    "status_pb2": schema.STATUS,
+    "get_model_status_pb2": schema.GET_MODEL_STATUS,
 }
+_SERVICE_MODULES = ("prediction_service_pb2_grpc", "model_service_pb2_grpc")
 _lock = threading.Lock()
 
 
+def _build_pool() -> descriptor_pool.DescriptorPool:
+    """A pool of this module's own, holding protobuf's Any and wrappers and the schema's files."""
+    from google.protobuf import any_pb2, wrappers_pb2
+
+    pool = descriptor_pool.DescriptorPool()
+    for well_known in (any_pb2, wrappers_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        well_known.DESCRIPTOR.CopyToProto(proto)
+        pool.Add(proto)
+    for proto in schema.FILES:
+        pool.Add(proto)
+    return pool
+
+
+def _message_module(pool: descriptor_pool.DescriptorPool, name: str,
+                    file_proto: descriptor_pb2.FileDescriptorProto) -> types.ModuleType:
+    """What protoc's ``*_pb2`` module holds: message classes, enum wrappers, top-level enum values."""
+    module = types.ModuleType(f"{__name__}.{name}", f"Messages of {file_proto.name}, TF Serving's numbering.")
+    module.DESCRIPTOR = pool.FindFileByName(file_proto.name)
+    for message in module.DESCRIPTOR.message_types_by_name.values():
+        setattr(module, message.name, message_factory.GetMessageClass(message))
+    for enum in module.DESCRIPTOR.enum_types_by_name.values():
+        setattr(module, enum.name, enum_type_wrapper.EnumTypeWrapper(enum))
+        for value in enum.values:
+            setattr(module, value.name, value.number)
+    return module
+
+
+def _build_all() -> None:
+    pool = _build_pool()
+    modules = {name: _message_module(pool, name, proto) for name, proto in _MESSAGE_MODULES.items()}
+    globals().update(modules)
+
+
 def __getattr__(name: str) -> types.ModuleType:
-    """Each module on first use: a one-row predict never pays for the stubs' other services."""
-    if name not in _MODULES:
-        raise AttributeError(f"module 'client.protos' has no attribute {name!r}")
-    with _lock:  # the placeholders in sys.modules must not be swapped under another thread's import
-        if name not in globals():
-            (globals()[name],) = _import_without_tensorflow_init([_MODULES[name]])
+    """Build the message modules on first use; the gRPC ones (which import grpc) only when asked for."""
+    if name not in _MESSAGE_MODULES and name not in _SERVICE_MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _lock:
+        if "predict_pb2" not in globals():
+            _build_all()
+        if name in _SERVICE_MODULES and name not in globals():
+            from client import _proto_services
+
+            globals().update(_proto_services.service_modules(globals()))
     return globals()[name]
 
 
-__all__ = sorted(_MODULES)
+__all__ = sorted([*_MESSAGE_MODULES, *_SERVICE_MODULES])

@@ -18,9 +18,9 @@ with tempfile.TemporaryDirectory() as directory:
         summary = client.predict_file(directory + "/x.npy", output=directory + "/m.npy", compact=True)
         assert client.predict(np.array({REFERENCE_INPUT})).tolist() == {REFERENCE_MASK}
         assert np.load(directory + "/m.npy").tolist() == {REFERENCE_MASK}
-loaded = sorted(name for name in sys.modules if name == "tensorflow" or name.startswith("tensorflow."))
-assert "tensorflow.python" not in sys.modules and "tensorflow" not in sys.modules, loaded
-print("protos only:", ", ".join(loaded))
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "tensorflow_serving"))
+assert not loaded, loaded
+print("no tensorflow modules")
 """
 
 
@@ -29,7 +29,7 @@ def test_full_predict_run_never_imports_tensorflow(fake_server):
     result = subprocess.run([PYTHON, "-c", FULL_RUN, server.address], cwd=REPO, env=cli_env(),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "tensorflow.core.framework.tensor_pb2" in result.stdout
+    assert "no tensorflow modules" in result.stdout
 
 
 def test_help_documents_exit_codes():
