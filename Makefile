@@ -16,7 +16,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[serve,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install everything (done once; redone when pyproject.toml changes)
@@ -33,8 +33,9 @@ stop: $(STAMP) ## stop what make serve started (safe to run twice)
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, and the import contracts of pyproject.toml (lint-imports)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP) ## benchmarks as ratios vs references in the same run (BENCH_QUICK=1: smoke run; BENCH_RSS_MIB=N)
 	$(PY) -m bench.run $(BENCH_ARGS)
