@@ -39,7 +39,7 @@ CONSOLE_SCRIPTS = {"threshold-predict": "client.predict:main",
                    "threshold-serve-local": "serving.local.server:main"}
 SERVER_CONFIGS = ["serving/models.config", "serving/batching.config", "serving/monitoring.config",
                   "serving/k8s/deployment.yaml", "serving/k8s/service.yaml",
-                  "serving/k8s/kserve/inferenceservice.yaml"]
+                  "serving/k8s/kserve/inferenceservice.yaml", "serving/k8s/bulk/job.yaml"]
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "models", "build", "*.egg-info", "__pycache__",
                                      ".serve", ".pytest_cache", ".hypothesis", ".ruff_cache", "results*",
                                      "*.png")
