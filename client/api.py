@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +136,7 @@ class ThresholdClient:
         self._info: ModelInfo | None = None
         self._bounds: tuple[float, float] | None = None
         self._retries = RetryCounter()
+        self._helper: ThreadPoolExecutor | None = None  # computes the rule while a request is in flight
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -266,7 +268,9 @@ class ThresholdClient:
             what = f"{self._describe_model()} signature {chosen.name!r}"
             BatchStream(lambda x: self._send(chosen, x), out_key, plan, concurrency, checker, sink, summary,
                         progress, lambda error: from_rpc_error(error, address=self.address, what=what,
-                                                               timeout=self.timeout)).run(source)
+                                                               timeout=self.timeout),
+                        helper=self._check_helper() if checker is not None and concurrency == 1 else None
+                        ).run(source)
             summary.stats.retries = self._retries.count - retries_before
             summary.cast_note = str(source.cast) if source.cast and source.cast.changed else None
             if checker is not None and not checker.report.ok:
@@ -303,9 +307,17 @@ class ThresholdClient:
             return response, time.perf_counter() - start
         return call_with_retries(attempt, retries=self.retries, counter=self._retries)
 
+    def _check_helper(self) -> ThreadPoolExecutor:
+        """One thread, kept for the client's life: starting one per call would cost more than it saves."""
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="threshold-check")
+        return self._helper
+
     def close(self) -> None:
         """Close the channel; RPCs still in flight are cancelled."""
         self._channel.close()
+        if self._helper is not None:
+            self._helper.shutdown(wait=False)
 
     def __enter__(self) -> ThresholdClient:
         return self

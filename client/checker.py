@@ -111,16 +111,37 @@ class ResponseChecker:
             self.report.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
         return True
 
-    def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray) -> int:
-        """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count."""
-        expected = expected_mask(x, self.low, self.high)
+    def expect(self, x: np.ndarray) -> np.ndarray:
+        """The rule on x in the declared dtype (0/1), ready to compare with an answer.
+
+        Depends only on x and the bounds, so a caller can compute it while the request is in
+        flight (numpy releases the GIL); then only one comparison waits for the answer.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        expected = np.less(x, np.float32(self.low))
+        np.logical_or(expected, np.greater(x, np.float32(self.high)), out=expected)
+        if self.dtype.kind == "b":
+            return expected
+        if self.dtype.itemsize == 1 and self.dtype.kind in "ui":
+            return expected.view(self.dtype)  # bool is one byte, 0 or 1: no copy
+        return expected.astype(self.dtype)
+
+    def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
+                     expected: np.ndarray | None = None) -> int:
+        """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count.
+
+        ``expected`` is ``expect(x)`` when the caller computed it already.
+        """
+        if expected is None or expected.dtype != got.dtype or expected.shape != got.shape:
+            expected = self.expect(x) if got.dtype == self.dtype else expected_mask(x, self.low, self.high)
         with np.errstate(invalid="ignore"):
-            wrong = got != expected
-            binary = (got == 0) | (got == 1)
+            wrong = np.not_equal(got, expected)
         count = int(np.count_nonzero(wrong))
         self.report.checked += x.size
-        self.report.not_binary += x.size - int(np.count_nonzero(binary))
-        if count:
+        if count:  # every value equal to the 0/1 rule is binary: only look for others when some differ
+            with np.errstate(invalid="ignore"):
+                binary = (got == 0) | (got == 1)
+            self.report.not_binary += x.size - int(np.count_nonzero(binary))
             self.report.mismatches += count
             # Blocks are checked in completion order; keep the first few in input order instead.
             found = [Mismatch(row + int(r), col + int(c), float(x[r, c]), got[r, c].item(),

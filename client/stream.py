@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import grpc
@@ -68,24 +68,28 @@ class BatchStream:
     The main thread reads batches, submits them to a thread pool (each worker does one blocking,
     retried Predict) and, whenever ``concurrency`` are in flight, takes whichever finished first:
     decodes it, checks it and writes it at its own offset. So at most ``concurrency`` batches
-    are in memory, and completion order does not matter. With ``concurrency=1`` there is nothing
-    to overlap, so the main thread makes each call itself.
+    are in memory, and completion order does not matter. With ``concurrency=1`` the main thread
+    makes each call itself, and ``helper`` (one thread, when checking) computes the rule on the
+    batch while its request is in flight, so only the comparison waits for the answer.
     """
 
     def __init__(self, send: Callable[[np.ndarray], tuple[bytes, float]], out_key: str, plan: BatchPlan,
                  concurrency: int, checker: ResponseChecker | None, sink, summary,
                  progress: Callable[[int], object] | None,
-                 describe_failure: Callable[[grpc.RpcError], ThresholdClientError]):
+                 describe_failure: Callable[[grpc.RpcError], ThresholdClientError],
+                 helper: Executor | None = None):
         self.send, self.out_key, self.plan = send, out_key, plan
         self.concurrency, self.checker, self.sink = concurrency, checker, sink
         self.summary, self.stats, self.progress = summary, summary.stats, progress
         self.describe_failure = describe_failure
+        self.helper = helper if checker is not None else None
         self.inflight: dict[Future, tuple[int, int, np.ndarray]] = {}
 
     def run(self, source: InputArray) -> None:
         if self.concurrency == 1:  # nothing to overlap: no pool, no thread hand-offs
             for row, col, x in self._requests(source):
-                self._answer(row, col, x, lambda x=x: self.send(x))
+                expected = None if self.helper is None else self.helper.submit(self.checker.expect, x)
+                self._answer(row, col, x, lambda x=x: self.send(x), expected)
             return
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threshold-predict")
         try:
@@ -112,13 +116,14 @@ class BatchStream:
             row, col, x = self.inflight.pop(future)
             self._answer(row, col, x, future.result)
 
-    def _answer(self, row: int, col: int, x: np.ndarray, result: Callable[[], tuple[bytes, float]]) -> None:
+    def _answer(self, row: int, col: int, x: np.ndarray, result: Callable[[], tuple[bytes, float]],
+                expected: Future | None = None) -> None:
         try:
             response, latency = result()
         except grpc.RpcError as error:
             raise self._rpc_failure(error) from None
         self.stats.record(latency, x.size)
-        self._place(row, col, x, response)
+        self._place(row, col, x, response, expected)
         if self.progress is not None:
             self.progress(x.size)
 
@@ -130,7 +135,7 @@ class BatchStream:
                 f"{self.summary.values} values ({rpc_details(error) or 'unavailable'}); no output written")
         return failure
 
-    def _place(self, row: int, col: int, x: np.ndarray, raw: bytes) -> None:
+    def _place(self, row: int, col: int, x: np.ndarray, raw: bytes, expected: Future | None = None) -> None:
         where = f"rows {row}-{row + x.shape[0] - 1}" + (f", cols {col}-{col + x.shape[1] - 1}"
                                                          if self.plan.cols < self.summary.cols else "")
         try:
@@ -154,5 +159,5 @@ class BatchStream:
                                                 f"but the bounds are version {self.summary.version}'s")
             if not self.checker.check_layout(where, got, x.shape):
                 return
-            self.checker.check_values(row, col, x, got)
+            self.checker.check_values(row, col, x, got, None if expected is None else expected.result())
         self.sink.write(row, col, got)
