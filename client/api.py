@@ -50,7 +50,7 @@ from client.model import (
     check_input_fits,
     parse_metadata,
 )
-from client.output import ArrayOutput, NpyOutput, PreviewOutput
+from client.output import ArrayOutput, NpyOutput, PreviewOutput, refuse_output_over_input
 from client.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -114,6 +114,8 @@ class ThresholdClient:
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, lb_policy: str | None = None):
         if version is not None and label is not None:
             raise ValueError("give a version or a label, not both")
+        if not (timeout > 0 and math.isfinite(timeout)):  # grpc would expire an infinite deadline at once
+            raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
         self.address = normalize_address(address)
         self.model, self.version, self.label = model, version, label
         self.timeout, self.retries, self.max_message_bytes = timeout, retries, max_message_bytes
@@ -233,6 +235,8 @@ class ThresholdClient:
         preview (top-left corner) is kept in ``summary.result``. ``progress`` gets value counts.
         """
         with open_input(path, key) as source:
+            if output is not None:
+                refuse_output_over_input(path, output)
             if output is None:
                 make_output = PreviewOutput
             else:

@@ -89,7 +89,8 @@ EXIT_CODES = {
     RequestRejected.exit_code: "the server rejected a request (other gRPC status)",
     ResponseMismatch.exit_code: "check failed: a response had the wrong shape, dtype or values",
     OutputFileError.exit_code: "output file cannot be written",
-    130: "interrupted (Ctrl-C)",
+    130: "interrupted (Ctrl-C, SIGINT): the partial output is removed",
+    143: "terminated (SIGTERM): the partial output is removed",
 }
 
 
@@ -98,7 +99,20 @@ def rpc_details(error: grpc.RpcError) -> str:
     text = (error.details() if hasattr(error, "details") else None) or str(error)
     lines = text.strip().splitlines()
     line = lines[0] if lines else ""
-    return line.rsplit(": ", 1)[-1] if "failed to connect" in line else line
+    if "failed to connect" in line:  # "...; last error: UNAVAILABLE: ipv4:...: Connection refused[: OK]"
+        return line.removesuffix(": OK").rsplit(": ", 1)[-1]
+    return line
+
+
+def tls_failure(error: grpc.RpcError) -> str | None:
+    """What went wrong in a failed TLS handshake ('CERTIFICATE_VERIFY_FAILED: self signed
+    certificate'), or None when the error is no handshake failure."""
+    text = (error.details() if hasattr(error, "details") else None) or str(error)
+    if "handshake failed" not in text.lower():
+        return None
+    reason = text.strip().splitlines()[0].removesuffix(": OK")
+    return reason.split("OPENSSL_internal:", 1)[-1] if "OPENSSL_internal:" in reason else reason.rsplit(
+        ": ", 1)[-1]
 
 
 def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: float | None = None
@@ -113,6 +127,15 @@ def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: fl
             f"the model server at {address} cancelled the call ({details or 'cancelled'}): it is shutting "
             "down or restarting; start one with `make serve`, or point --server / THRESHOLD_SERVER at a "
             "running server")
+    tls = tls_failure(error) if code == grpc.StatusCode.UNAVAILABLE else None
+    if tls is not None and "CERTIFICATE_VERIFY_FAILED" in tls:
+        return ServerUnavailable(
+            f"TLS handshake with {address} failed: the server's certificate is not signed by a CA this "
+            f"client trusts ({tls}); pass --ca-cert with the PEM of the CA that signed it")
+    if tls is not None:
+        return ServerUnavailable(
+            f"TLS handshake with {address} failed ({tls}); check that the server speaks TLS on this port, "
+            "and --ca-cert / --tls-server-name")
     if code == grpc.StatusCode.UNAVAILABLE:
         return ServerUnavailable(
             f"cannot reach a model server at {address} ({details or 'unavailable'}); "

@@ -4,8 +4,10 @@ Responses arrive out of order; each is written at its own offset, so the result 
 order whatever the completion order. ``NpyOutput`` preallocates the file with
 ``np.lib.format.open_memmap`` (header and size, no memory used), then writes each block at its
 offset with plain positioned writes, so the process never holds more than the blocks in flight.
-The file is built under a hidden temp name beside the target and renamed over it only after the
-last block is written and fsynced: a failed or interrupted run leaves no partial file.
+The file is built under a hidden temp name beside the target (``.<name>.partial-<pid>``) and
+renamed over it only after the last block is written and fsynced: a failed or interrupted run
+leaves no partial file, and one left by a killed run (SIGKILL) is removed by the next run to the
+same output once its process is gone.
 """
 
 from __future__ import annotations
@@ -59,6 +61,52 @@ class PreviewOutput:
         pass
 
 
+def refuse_output_over_input(source: str | os.PathLike, output: str | os.PathLike) -> None:
+    """OutputFileError when ``output`` is the input file itself (same path, or a link to it).
+
+    Renaming the mask over it would replace the data with its own mask.
+    """
+    try:
+        same = os.path.samefile(source, output)  # same device and inode: symlinks and hard links too
+    except OSError:  # the output does not exist yet (or cannot be looked at: NpyOutput will say)
+        return
+    if same:
+        raise OutputFileError(f"output {output} is the input file {source}; "
+                              "choose another -o, the input would be replaced by its mask")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Delete ``.<name>.partial-<pid>`` files beside ``path`` whose process is gone; return them.
+
+    A run killed with SIGKILL (or by a power cut) cannot clean up after itself; the next run to
+    the same output does. A partial whose process is alive is another run's: left alone.
+    """
+    removed = []
+    prefix = f".{path.name}.partial-"
+    try:
+        candidates = [entry for entry in path.parent.iterdir() if entry.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for entry in candidates:
+        pid = entry.name[len(prefix):]
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
 class NpyOutput:
     """A .npy file of the input's shape, written through a temp file and renamed into place."""
 
@@ -72,13 +120,15 @@ class NpyOutput:
         try:
             if self.path.is_dir():
                 raise IsADirectoryError(21, "is a directory")
+            remove_stale_partials(self.path)
             mapped = np.lib.format.open_memmap(self.temp, mode="w+", dtype=dtype, shape=shape)
             self.offset = mapped.offset
             del mapped
             self._file = open(self.temp, "r+b")  # noqa: SIM115 - closed by commit()/abort()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.abort()
-            raise OutputFileError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise OutputFileError(f"cannot write output {self.path}: {reason}") from None
 
     def write(self, row: int, col: int, block: np.ndarray) -> None:
         # A block is whole rows, or a slice of one row: contiguous in the file either way.

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import signal
 import sys
 
 from client import defaults
@@ -52,12 +54,13 @@ def _non_negative_int(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
+    """A positive, finite number: grpc deadlines are finite (an infinite one would expire at once)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text!r}")
     return value
 
 
@@ -118,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     sending.add_argument("--concurrency", type=_positive_int, default=defaults.DEFAULT_CONCURRENCY,
                          help=f"requests in flight at once (default {defaults.DEFAULT_CONCURRENCY})")
     sending.add_argument("--timeout", type=_positive_float, default=defaults.DEFAULT_TIMEOUT,
-                         help=f"seconds per request before giving up (default {defaults.DEFAULT_TIMEOUT:g})")
+                         help=f"seconds per request before giving up: a positive, finite number, as grpc "
+                              f"deadlines are (default {defaults.DEFAULT_TIMEOUT:g})")
     sending.add_argument("--retries", type=_non_negative_int, default=defaults.DEFAULT_RETRIES,
                          help=f"retries with backoff while the server is UNAVAILABLE or cancels calls "
                               f"(default {defaults.DEFAULT_RETRIES})")
@@ -248,21 +252,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so the partial output is removed on the way out."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # gRPC core logs connection events ("Got goaway", ...) at INFO on stderr; every failure the user
     # must see is reported as one line of ours. Set before grpc loads; an explicit setting wins.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return run(args)
     except KeyboardInterrupt:
-        print("interrupted: no output written", file=sys.stderr)
+        print("error: interrupted (SIGINT): no output written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated (SIGTERM): no output written", file=sys.stderr)
+        return 143
     except BrokenPipeError:  # stdout closed early (e.g. piped into head): not our failure
         sys.stderr.close()
         return 0
     except Exception as error:  # a bug, not a user error: still one line, never a traceback
         return _fail(args, 1, f"unexpected {type(error).__name__}: {error} (please report this)")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

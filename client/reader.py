@@ -14,8 +14,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,8 @@ class CastNote:
 
 def check_array_spec(shape: tuple[int, ...], dtype: np.dtype, what: str) -> tuple[int, int]:
     """(rows, cols) of the 2-D view of an input, or raise the error that says why it won't do."""
+    if any(size < 0 for size in shape):
+        raise InputFormatError(f"{what} is corrupt: its header declares a negative dimension {tuple(shape)}")
     if dtype.hasobject:
         raise InputFormatError(f"{what} holds Python objects (pickled data); it is never unpickled. "
                                "Save a numeric array with np.save")
@@ -109,7 +113,7 @@ class InputArray:
                 if not got:
                     raise InputFormatError(f"{self.name} is truncated before row {start + count - 1}")
                 filled += got
-        except (OSError, zipfile.BadZipFile) as exc:  # a zip CRC error or a disk error mid-read
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # bad CRC or deflate, disk error
             raise InputFormatError(f"{self.name} cannot be read past row {start}: {exc}") from exc
         return np.frombuffer(buffer, dtype=self.dtype).reshape(count, self.cols)
 
@@ -152,14 +156,7 @@ def from_array(array: np.ndarray, name: str = "input array") -> InputArray:
 def open_input(path: str | os.PathLike, key: str | None = None) -> InputArray:
     """Open a .npy file, or member ``key`` of a .npz, for batch reading. Never unpickles."""
     path = Path(path)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - owned by the InputArray, closed by close()
-    except FileNotFoundError:
-        raise InputFileError(f"input file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputFileError(f"input is a directory, not a .npy/.npz file: {path}") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read input file {path}: {exc.strerror or exc}") from None
+    handle = _open_regular_file(path)
     try:
         try:
             magic = handle.read(len(_NPY_MAGIC))
@@ -181,15 +178,47 @@ def open_input(path: str | os.PathLike, key: str | None = None) -> InputArray:
         raise
 
 
+def _open_regular_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading, refused unless it is a regular file.
+
+    Opened non-blocking first, so a FIFO with no writer (or a terminal, a device) is refused at
+    once instead of hanging the open; the flag is cleared before any read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InputFileError(f"input file not found: {path}") from None
+    except IsADirectoryError:
+        raise InputFileError(f"input is a directory, not a .npy/.npz file: {path}") from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read input file {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputFileError(f"input is a directory, not a .npy/.npz file: {path}")
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise InputFileError(f"input {path} is {kind}; give a .npy/.npz file (sizes and offsets "
+                                 "are read from it, so a pipe or device cannot be streamed)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_header(stream: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     try:
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
             return np.lib.format.read_array_header_1_0(stream)
-        if version == (2, 0):
+        if version in ((2, 0), (3, 0)):
+            # 3.0 differs from 2.0 only in encoding the header as utf-8 instead of latin-1, which
+            # matters for non-ASCII field names of structured dtypes, refused anyway.
             return np.lib.format.read_array_header_2_0(stream)
-        return np.lib.format._read_array_header(stream, version)  # 3.0: utf-8 field names
-    except (ValueError, EOFError, SyntaxError, TypeError, OSError) as exc:
+        raise ValueError(f"format version {version[0]}.{version[1]} is not one numpy writes")
+    except (ValueError, EOFError, SyntaxError, TypeError, OSError, zlib.error) as exc:
         raise InputFormatError(f"{name} is corrupt: unreadable .npy header ({exc})") from None
 
 
@@ -252,7 +281,7 @@ def _extract_and_map(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
         with archive.open(info) as member, open(target, "wb") as out:
             shutil.copyfileobj(member, out, 1 << 20)
         mapped = np.load(target, mmap_mode="r", allow_pickle=False)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         shutil.rmtree(directory, ignore_errors=True)
         raise InputFormatError(f"{name} cannot be extracted for reading: {exc}") from None
     cleanup = (*closers, lambda: shutil.rmtree(directory, ignore_errors=True))

@@ -72,3 +72,14 @@ def test_missing_ca_cert_is_an_unreadable_file(tls_server, reference_file, tmp_p
     result = run_module("client.predict", reference_file, "--server", tls_server.address,
                         "--ca-cert", tmp_path / "absent.pem", timeout=60)
     assert result.returncode == 3 and "cannot read --ca-cert" in result.stderr
+
+
+def test_tls_against_a_private_ca_names_the_certificate_problem(tls_server, reference_file):
+    """Without --ca-cert the system roots cannot verify a private CA: say that, not '(OK)'."""
+    result = run_module("client.predict", reference_file, "--server", tls_server.address, "--tls",
+                        "--retries", "0", "--timeout", "5", timeout=60)
+    assert result.returncode == 6, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "certificate" in lines[0] and "CERTIFICATE_VERIFY_FAILED" in lines[0] and "--ca-cert" in lines[0]
+    assert "(OK)" not in lines[0]
