@@ -16,6 +16,7 @@ Failures raise the ``client.errors`` class a caller can act on.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,8 @@ class PredictSummary:
     check: CheckReport | None = None
     cast_note: str | None = None
     plan_note: str | None = None
+    version_note: str | None = None  # set when a hot reload moved the run to another version
+    versions: list[dict] | None = None  # per version that answered: its bounds and rows
     output: Path | None = None
     result: np.ndarray | Path | None = field(default=None, repr=False)
     answered_by: dict[str, int] = field(default_factory=dict)  # {address: Predicts it answered}
@@ -98,7 +101,8 @@ class PredictSummary:
             **self.stats.as_dict(self.values),
             "mismatches": None if self.check is None else self.check.mismatches,
             "check": None if self.check is None else self.check.as_dict(),
-            "cast_note": self.cast_note, "plan_note": self.plan_note,
+            "cast_note": self.cast_note, "plan_note": self.plan_note, "version_note": self.version_note,
+            "versions": self.versions,
             "output": None if self.output is None else str(self.output),
             "answered_by": self.answered_by,
         }
@@ -142,9 +146,12 @@ class ThresholdClient:
 
     # -- discovery ---------------------------------------------------------------------------
 
-    def _model_spec(self, signature: str = "") -> model_pb2.ModelSpec:
+    def _model_spec(self, signature: str = "", info: ModelInfo | None = None) -> model_pb2.ModelSpec:
+        """The spec requests carry: pinned to the version ``info`` (default: the cached one) names,
+        else the user's version or label, else none (the server's latest)."""
         spec = model_pb2.ModelSpec(name=self.model, signature_name=signature)
-        version = self._info.version if self._info is not None and self._info.version else self.version
+        info = info or self._info
+        version = info.version if info is not None and info.version else self.version
         if version is not None:
             spec.version.value = version
         elif self.label is not None:
@@ -167,15 +174,24 @@ class ThresholdClient:
     def model_info(self) -> ModelInfo:
         """The model's version and signatures, as the server reports them (cached)."""
         if self._info is None:
-            request = get_model_metadata_pb2.GetModelMetadataRequest(
-                model_spec=self._model_spec(), metadata_field=["signature_def"])
-            try:
-                response = self._rpc(self._describe_model(), lambda: self._get_metadata(
-                    request, timeout=self.timeout))
-            except ModelNotFound as error:
-                raise ModelNotFound(f"{error}{self._available_versions()}") from None
-            self._info = parse_metadata(response)
+            self._info = self._fetch_info()
         return self._info
+
+    def _fetch_info(self) -> ModelInfo:
+        """GetModelMetadata for the user's version, label, or the latest: not the pinned version."""
+        spec = model_pb2.ModelSpec(name=self.model)
+        if self.version is not None:
+            spec.version.value = self.version
+        elif self.label is not None:
+            spec.version_label = self.label
+        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec,
+                                                                 metadata_field=["signature_def"])
+        try:
+            response = self._rpc(self._describe_model(), lambda: self._get_metadata(
+                request, timeout=self.timeout))
+        except ModelNotFound as error:
+            raise ModelNotFound(f"{error}{self._available_versions()}") from None
+        return parse_metadata(response)
 
     def _available_versions(self) -> str:
         """'; it has versions 1 (AVAILABLE), ...' from ModelService, or '' when that fails too."""
@@ -194,25 +210,28 @@ class ThresholdClient:
     def bounds(self) -> tuple[float, float]:
         """(low, high) from the model's bounds signature (cached)."""
         if self._bounds is None:
-            signature = self.model_info().bounds_signature()
-            spec = signature.only("input")
-            shape = (0, 0) if spec.shape is None else tuple(max(size, 0) for size in spec.shape)
-            request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name))
-            fill_tensor_proto(request.inputs[spec.key], np.zeros(shape, spec.numpy_dtype()))
-            response = self._rpc(f"{self._describe_model()} signature {signature.name!r}",
-                                 lambda: self._proto_predict(request, timeout=self.timeout))
-            try:
-                # Shape () as the signature declares: one value, whatever shape a response claims.
-                low, high = (from_tensor_proto(response.outputs[key], expected_shape=(), name=key)
-                             for key in BOUNDS_OUTPUTS)
-                low, high = float(low), float(high)
-            except (KeyError, IndexError, TensorDecodeError) as exc:
-                raise RequestRejected(f"the bounds signature {signature.name!r} answered without "
-                                      f"scalar low and high ({exc})") from None
-            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-                raise RequestRejected(f"the server reported unusable bounds low={low}, high={high}")
-            self._bounds = (low, high)
+            self._bounds = self._fetch_bounds(self.model_info())
         return self._bounds
+
+    def _fetch_bounds(self, info: ModelInfo) -> tuple[float, float]:
+        signature = info.bounds_signature()
+        spec = signature.only("input")
+        shape = (0, 0) if spec.shape is None else tuple(max(size, 0) for size in spec.shape)
+        request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name, info))
+        fill_tensor_proto(request.inputs[spec.key], np.zeros(shape, spec.numpy_dtype()))
+        response = self._rpc(f"{self._describe_model()} signature {signature.name!r}",
+                             lambda: self._proto_predict(request, timeout=self.timeout))
+        try:
+            # Shape () as the signature declares: one value, whatever shape a response claims.
+            low, high = (from_tensor_proto(response.outputs[key], expected_shape=(), name=key)
+                         for key in BOUNDS_OUTPUTS)
+            low, high = float(low), float(high)
+        except (KeyError, IndexError, TensorDecodeError) as exc:
+            raise RequestRejected(f"the bounds signature {signature.name!r} answered without "
+                                  f"scalar low and high ({exc})") from None
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise RequestRejected(f"the server reported unusable bounds low={low}, high={high}")
+        return low, high
 
     # -- prediction --------------------------------------------------------------------------
 
@@ -257,7 +276,7 @@ class ThresholdClient:
             out_dtype = chosen.only("output").numpy_dtype()
         except TensorDecodeError as exc:
             raise SignatureNotFound(f"signature {chosen.name!r}: {exc}") from None
-        checker = ResponseChecker(*self.bounds(), out_dtype) if check else None
+        checker = ResponseChecker(*self.bounds(), out_dtype, version=info.version) if check else None
         plan = plan_batches(source.cols, out_dtype.itemsize, self.max_message_bytes, batch_size,
                             rows=source.rows, concurrency=concurrency)
         summary = PredictSummary(self.address, self.model, info.version, chosen.name, source.rows,
@@ -270,11 +289,14 @@ class ThresholdClient:
         try:
             out_key = chosen.only("output").key
             what = f"{self._describe_model()} signature {chosen.name!r}"
-            BatchStream(lambda x: self._send(chosen, x), out_key, plan, concurrency, checker, sink, summary,
-                        progress, lambda error: from_rpc_error(error, address=self.address, what=what,
-                                                               timeout=self.timeout),
-                        helper=self._check_helper() if checker is not None and concurrency == 1 else None
-                        ).run(source)
+            follower = _ReloadFollower(self, chosen, checker)
+            stream = BatchStream(
+                lambda x: self._send(chosen, x), out_key, plan, concurrency, checker, sink, summary, progress,
+                lambda error: from_rpc_error(error, address=self.address, what=what, timeout=self.timeout),
+                helper=self._check_helper() if checker is not None and concurrency == 1 else None,
+                versions=follower)
+            stream.run(source)
+            summary.version_note, summary.versions = follower.describe(stream.version_ranges(), checker)
             summary.stats.retries = self._retries.count - retries_before
             summary.cast_note = str(source.cast) if source.cast and source.cast.changed else None
             if checker is not None and not checker.report.ok:
@@ -295,13 +317,15 @@ class ThresholdClient:
         """One Predict, retried while UNAVAILABLE or CANCELLED: the response bytes and latency (s)."""
         in_spec, out_key = signature.only("input"), signature.only("output").key
         x = np.ascontiguousarray(x, dtype=in_spec.numpy_dtype())
-        frame = self._frames.get((signature.name, x.shape))
+        info = self._info  # read once: a hot reload may re-pin it from another thread
+        key = (None if info is None else info.version, signature.name, x.shape)
+        frame = self._frames.get(key)
         if frame is None:
             if len(self._frames) > 16:  # a run makes at most three shapes; programs may make more
                 self._frames.clear()
-            frame = wire.request_frame(self._model_spec(signature.name), in_spec.key, x.shape, x.dtype,
+            frame = wire.request_frame(self._model_spec(signature.name, info), in_spec.key, x.shape, x.dtype,
                                        output_filter=[out_key])
-            self._frames[(signature.name, x.shape)] = frame
+            self._frames[key] = frame
         request = frame.encode(x)
 
         def attempt():
@@ -328,3 +352,66 @@ class ThresholdClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _ReloadFollower:
+    """A run's answer to a hot reload that unloads the version it pinned (see README, "Hot reloads").
+
+    The run goes on with the version the server now serves under the same name (the label, or
+    the latest), if the user did not ask for a version by number and the new version has the
+    same signature: the failed batch is resent there, every answer is checked against the
+    bounds of the version that gave it, and the summary says which rows each version answered.
+    """
+
+    def __init__(self, client: ThresholdClient, signature: Signature, checker: ResponseChecker | None):
+        self.client, self.signature, self.checker = client, signature, checker
+        self.first = client.model_info().version
+        self._lock = threading.Lock()
+
+    def pinned(self) -> int | None:
+        info = self.client._info
+        return None if info is None else info.version
+
+    def follow(self, failed_version: int | None) -> bool:
+        client = self.client
+        if client.version is not None or failed_version is None:
+            return False  # the user asked for this version: losing it is an error
+        with self._lock:
+            if self.pinned() != failed_version:
+                return True  # another batch already moved the run on: just resend
+            try:
+                fresh = client._fetch_info()
+            except ModelNotFound:
+                return False
+            if fresh.version is None or fresh.version == failed_version:
+                return False
+            try:
+                signature = fresh.predict_signature(self.signature.name)
+            except SignatureNotFound:
+                return False
+            old_in, old_out = self.signature.only("input"), self.signature.only("output")
+            new_in, new_out = signature.only("input"), signature.only("output")
+            if (new_in.key, new_in.dtype, new_out.key, new_out.dtype) != (
+                    old_in.key, old_in.dtype, old_out.key, old_out.dtype):
+                return False
+            if self.checker is not None:
+                self.checker.add_version(fresh.version, *client._fetch_bounds(fresh))
+            client._info, client._bounds = fresh, None
+            return True
+
+    def describe(self, ranges: dict[int | None, str], checker: ResponseChecker | None
+                 ) -> tuple[str | None, list[dict] | None]:
+        """(note, per-version list) when more than one version answered; (None, None) otherwise."""
+        if len(ranges) < 2 and self.pinned() == self.first:
+            return None, None
+        versions = []
+        for version in sorted(ranges, key=lambda v: (v is None, v or 0)):
+            entry = {"version": version, "rows": ranges[version]}
+            if checker is not None and version in checker.bounds:
+                entry["low"], entry["high"] = checker.bounds[version]
+            versions.append(entry)
+        parts = "; ".join(f"version {entry['version']} answered rows {entry['rows']}" for entry in versions)
+        note = (f"version {self.first} was unloaded mid-run (hot reload); the run went on with version "
+                f"{self.pinned()}, each answer checked against its own version's bounds: {parts}")
+        return note, versions
+

@@ -92,12 +92,21 @@ class CheckReport:
 
 
 class ResponseChecker:
-    """Checks one response at a time and accumulates a CheckReport."""
+    """Checks one response at a time and accumulates a CheckReport.
 
-    def __init__(self, low: float, high: float, dtype: np.dtype):
+    Bounds are per model version: a run that follows a hot reload checks each answer against
+    the bounds of the version that gave it. ``low``/``high`` are the first version's.
+    """
+
+    def __init__(self, low: float, high: float, dtype: np.dtype, version: int | None = None):
         self.low, self.high = float(low), float(high)
         self.dtype = np.dtype(dtype)
         self.report = CheckReport(self.low, self.high)
+        self.bounds: dict[int | None, tuple[float, float]] = {version: (self.low, self.high)}
+
+    def add_version(self, version: int | None, low: float, high: float) -> None:
+        """Bounds for answers from another version (after a hot reload)."""
+        self.bounds[version] = (float(low), float(high))
 
     def check_layout(self, where: str, got: np.ndarray, shape: tuple[int, ...]) -> bool:
         """Record a problem unless got has the requested shape and the declared dtype.
@@ -111,15 +120,17 @@ class ResponseChecker:
             self.report.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
         return True
 
-    def expect(self, x: np.ndarray) -> np.ndarray:
+    def expect(self, x: np.ndarray, bounds: tuple[float, float] | None = None) -> np.ndarray:
         """The rule on x in the declared dtype (0/1), ready to compare with an answer.
 
-        Depends only on x and the bounds, so a caller can compute it while the request is in
-        flight (numpy releases the GIL); then only one comparison waits for the answer.
+        Depends only on x and the bounds (default: the first version's), so a caller can compute
+        it while the request is in flight (numpy releases the GIL); then only one comparison
+        waits for the answer.
         """
+        low, high = bounds or (self.low, self.high)
         x = np.asarray(x, dtype=np.float32)
-        expected = np.less(x, np.float32(self.low))
-        np.logical_or(expected, np.greater(x, np.float32(self.high)), out=expected)
+        expected = np.less(x, np.float32(low))
+        np.logical_or(expected, np.greater(x, np.float32(high)), out=expected)
         if self.dtype.kind == "b":
             return expected
         if self.dtype.itemsize == 1 and self.dtype.kind in "ui":
@@ -127,13 +138,15 @@ class ResponseChecker:
         return expected.astype(self.dtype)
 
     def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
-                     expected: np.ndarray | None = None) -> int:
+                     expected: np.ndarray | None = None, bounds: tuple[float, float] | None = None) -> int:
         """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count.
 
-        ``expected`` is ``expect(x)`` when the caller computed it already.
+        ``bounds`` default to the first version's; ``expected`` is ``expect(x, bounds)`` when the
+        caller computed it already.
         """
+        bounds = bounds or (self.low, self.high)
         if expected is None or expected.dtype != got.dtype or expected.shape != got.shape:
-            expected = self.expect(x) if got.dtype == self.dtype else expected_mask(x, self.low, self.high)
+            expected = self.expect(x, bounds) if got.dtype == self.dtype else expected_mask(x, *bounds)
         with np.errstate(invalid="ignore"):
             wrong = np.not_equal(got, expected)
         count = int(np.count_nonzero(wrong))

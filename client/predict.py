@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, error.exit_code, str(error), details, getattr(error, "summary", None))
     except ThresholdClientError as error:
         return _fail(args, error.exit_code, str(error))
-    for note in (summary.plan_note, summary.cast_note):
+    for note in (summary.plan_note, summary.cast_note, summary.version_note):
         if note:
             print(f"note: {note}", file=sys.stderr)
     if args.json:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 import numpy as np
@@ -77,26 +78,28 @@ class BatchStream:
                  concurrency: int, checker: ResponseChecker | None, sink, summary,
                  progress: Callable[[int], object] | None,
                  describe_failure: Callable[[grpc.RpcError], ThresholdClientError],
-                 helper: Executor | None = None):
+                 helper: Executor | None = None, versions: VersionFollower | None = None):
         self.send, self.out_key, self.plan = send, out_key, plan
         self.concurrency, self.checker, self.sink = concurrency, checker, sink
         self.summary, self.stats, self.progress = summary, summary.stats, progress
         self.describe_failure = describe_failure
         self.helper = helper if checker is not None else None
-        self.inflight: dict[Future, tuple[int, int, np.ndarray]] = {}
+        self.versions = versions
+        self.inflight: dict[Future, _Batch] = {}
+        #: version -> (first row, end row) of every block it answered, for the summary
+        self.answered_rows: dict[int | None, list[tuple[int, int]]] = {}
 
     def run(self, source: InputArray) -> None:
         if self.concurrency == 1:  # nothing to overlap: no pool, no thread hand-offs
-            for row, col, x in self._requests(source):
-                expected = None if self.helper is None else self.helper.submit(self.checker.expect, x)
-                self._answer(row, col, x, lambda x=x: self.send(x), expected)
+            for batch in self._requests(source):
+                self._answer(batch, lambda x=batch.x: self.send(x))
             return
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threshold-predict")
         try:
-            for row, col, x in self._requests(source):
+            for batch in self._requests(source):
                 while len(self.inflight) >= self.concurrency:
                     self._collect(wait(self.inflight, return_when=FIRST_COMPLETED).done)
-                self.inflight[pool.submit(self.send, x)] = (row, col, x)
+                self.inflight[pool.submit(self.send, batch.x)] = batch
             while self.inflight:
                 self._collect(wait(self.inflight, return_when=FIRST_COMPLETED).done)
         finally:
@@ -104,28 +107,43 @@ class BatchStream:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def _batch(self, row: int, col: int, x: np.ndarray) -> _Batch:
+        version = None if self.versions is None else self.versions.pinned()
+        bounds = None if self.checker is None else self.checker.bounds.get(version)
+        expected = None
+        if self.helper is not None and bounds is not None:  # the rule, while the request is in flight
+            expected = self.helper.submit(self.checker.expect, x, bounds)
+        return _Batch(row, col, x, version, bounds, expected)
+
     def _requests(self, source: InputArray):
-        """(row, col, C-contiguous block) for every request, in input order."""
+        """A _Batch (row, col, C-contiguous block, version pinned) for every request, in input order."""
         for row, block in source.batches(self.plan.rows):
             for col in range(0, source.cols, self.plan.cols):
                 x = block if self.plan.cols >= source.cols else block[:, col:col + self.plan.cols]
-                yield row, col, np.ascontiguousarray(x)
+                yield self._batch(row, col, np.ascontiguousarray(x))
 
     def _collect(self, futures) -> None:
         for future in futures:
-            row, col, x = self.inflight.pop(future)
-            self._answer(row, col, x, future.result)
+            self._answer(self.inflight.pop(future), future.result)
 
-    def _answer(self, row: int, col: int, x: np.ndarray, result: Callable[[], tuple[bytes, float]],
-                expected: Future | None = None) -> None:
+    def _answer(self, batch: _Batch, result: Callable[[], tuple[bytes, float]]) -> None:
         try:
-            response, latency = result()
+            try:
+                response, latency = result()
+            except grpc.RpcError as error:
+                # The pinned version was unloaded (a hot reload): go on with the version the server
+                # now serves if the client may (see VersionFollower), resending this batch there.
+                if not (error.code() == grpc.StatusCode.NOT_FOUND and self.versions is not None
+                        and self.versions.follow(batch.version)):
+                    raise
+                batch = self._batch(batch.row, batch.col, batch.x)
+                response, latency = self.send(batch.x)
         except grpc.RpcError as error:
             raise self._rpc_failure(error) from None
-        self.stats.record(latency, x.size)
-        self._place(row, col, x, response, expected)
+        self.stats.record(latency, batch.x.size)
+        self._place(batch, response)
         if self.progress is not None:
-            self.progress(x.size)
+            self.progress(batch.x.size)
 
     def _rpc_failure(self, error: grpc.RpcError) -> ThresholdClientError:
         failure = self.describe_failure(error)
@@ -135,7 +153,8 @@ class BatchStream:
                 f"{self.summary.values} values ({rpc_details(error) or 'unavailable'}); no output written")
         return failure
 
-    def _place(self, row: int, col: int, x: np.ndarray, raw: bytes, expected: Future | None = None) -> None:
+    def _place(self, batch: _Batch, raw: bytes) -> None:
+        row, col, x = batch.row, batch.col, batch.x
         where = f"rows {row}-{row + x.shape[0] - 1}" + (f", cols {col}-{col + x.shape[1] - 1}"
                                                          if self.plan.cols < self.summary.cols else "")
         try:
@@ -149,15 +168,56 @@ class BatchStream:
                 raise ResponseMismatch(f"response for {where}: {exc}") from None
             self.checker.report.add_problem(f"{where}: {exc}")
             return
+        answered = response.version if response.version is not None else batch.version
         if self.checker is None:
             if got.shape != x.shape:
                 raise ResponseMismatch(f"response for {where} has shape {got.shape}, expected {x.shape}")
         else:
-            answered = response.version
-            if answered is not None and self.summary.version is not None and answered != self.summary.version:
+            bounds = self.checker.bounds.get(answered)
+            if bounds is None:  # never silently mix: only versions whose bounds were fetched are checked
                 self.checker.report.add_problem(f"{where}: answered by version {answered}, "
-                                                f"but the bounds are version {self.summary.version}'s")
+                                                f"but the bounds are version {batch.version}'s")
+                bounds = batch.bounds
             if not self.checker.check_layout(where, got, x.shape):
                 return
-            self.checker.check_values(row, col, x, got, None if expected is None else expected.result())
+            precomputed = batch.expected is not None and bounds == batch.bounds
+            expected = batch.expected.result() if precomputed else None
+            self.checker.check_values(row, col, x, got, expected, bounds)
         self.sink.write(row, col, got)
+        self.answered_rows.setdefault(answered, []).append((row, row + x.shape[0]))
+
+    def version_ranges(self) -> dict[int | None, str]:
+        """'0-99, 200-299' per version: the rows each version answered, merged."""
+        ranges = {}
+        for version, spans in self.answered_rows.items():
+            merged: list[list[int]] = []
+            for start, end in sorted(spans):
+                if merged and start <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], end)
+                else:
+                    merged.append([start, end])
+            ranges[version] = ", ".join(f"{start}-{end - 1}" for start, end in merged)
+        return ranges
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One request: where its block goes, the version it was sent to and the rule precomputed for it."""
+
+    row: int
+    col: int
+    x: np.ndarray
+    version: int | None
+    bounds: tuple[float, float] | None
+    expected: Future | None
+
+
+class VersionFollower(Protocol):
+    """How a run follows a hot reload: the client's pinned version, and the move to a new one."""
+
+    def pinned(self) -> int | None:
+        """The version requests go to now."""
+
+    def follow(self, failed_version: int | None) -> bool:
+        """A request pinned to ``failed_version`` got NOT_FOUND: True to resend it (the client now
+        pins the version its label or latest names, with its bounds); False to fail the run."""

@@ -71,13 +71,16 @@ class FakeThresholdServer:
     Predicts fail with that code);
     ``delay(index, x)`` gives seconds to sleep before answering request ``index`` (to force
     out-of-order completion);
-    ``stop_after`` shuts the server down when that many Predicts have arrived. ``predicts``,
+    ``stop_after`` shuts the server down when that many Predicts have arrived; ``reload_after``
+    swaps the model for ``reload_to`` = (version, low, high) once that many Predicts have arrived,
+    as a hot reload does (the old version answers NOT_FOUND from then on). ``predicts``,
     ``batch_shapes`` and ``answered`` (request indices in completion order) record what happened.
     """
 
     def __init__(self, *, low: float = -0.1, high: float = 0.1, name: str = "threshold", version: int = 1,
                  fault: str | None = None, fail_first: int = 0, delay=None, stop_after: int | None = None,
-                 credentials=None, tensor_content: bool = False):
+                 credentials=None, tensor_content: bool = False, reload_after: int | None = None,
+                 reload_to: tuple[int, float, float] | None = None):
         import threading
         from concurrent import futures
 
@@ -88,6 +91,7 @@ class FakeThresholdServer:
         self.low, self.high, self.name, self.version = low, high, name, version
         self.fault, self.fail_first, self.delay, self.stop_after = fault, fail_first, delay, stop_after
         self.tensor_content = tensor_content
+        self.reload_after, self.reload_to = reload_after, reload_to
         self.predicts, self.metadata_calls, self.batch_shapes, self.answered = 0, 0, [], []
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=[
@@ -106,6 +110,10 @@ class FakeThresholdServer:
 
     def _check_spec(self, spec, context):
         import grpc
+
+        with self._lock:
+            if self.reload_to is not None and self.predicts >= self.reload_after:
+                (self.version, self.low, self.high), self.reload_to = self.reload_to, None
 
         if spec.name != self.name or (spec.HasField("version") and spec.version.value != self.version):
             context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {spec}")
@@ -145,6 +153,7 @@ class FakeThresholdServer:
         with self._lock:
             index = self.predicts
             self.predicts += 1
+            version, low, high = self.version, self.low, self.high  # one model answers, even mid-reload
         if self.stop_after is not None and index + 1 >= self.stop_after:
             self._server.stop(0)
         if self.fault in ("unavailable", "cancelled") and index < self.fail_first:
@@ -156,8 +165,9 @@ class FakeThresholdServer:
             time.sleep(self.delay(index, x))
         self.answered.append(index)  # completion order, to show answers really came out of order
         response = predict_pb2.PredictResponse()
-        response.model_spec.name, response.model_spec.version.value = self.name, self.version
+        response.model_spec.name, response.model_spec.version.value = self.name, version
         response.model_spec.signature_name = request.model_spec.signature_name
+
         def encode(array):
             if self.tensor_content:
                 return to_tensor_proto(array)
@@ -168,11 +178,11 @@ class FakeThresholdServer:
                                           **{field: array.ravel()})
 
         if request.model_spec.signature_name == "bounds":
-            response.outputs["low"].CopyFrom(encode(np.float32(self.low)))
-            response.outputs["high"].CopyFrom(encode(np.float32(self.high)))
+            response.outputs["low"].CopyFrom(encode(np.float32(low)))
+            response.outputs["high"].CopyFrom(encode(np.float32(high)))
             return response
         dtype = np.uint8 if request.model_spec.signature_name == "compact" else np.float32
-        mask = ((x < np.float32(self.low)) | (x > np.float32(self.high))).astype(dtype)
+        mask = ((x < np.float32(low)) | (x > np.float32(high))).astype(dtype)
         if self.fault == "flip" and mask.size:
             mask.reshape(-1)[0] = 1 - mask.reshape(-1)[0]
         elif self.fault == "shape":

@@ -4,6 +4,7 @@ loses or overwrites data it should not."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import struct
@@ -174,3 +175,43 @@ def test_sigterm_handler_is_restored_after_a_library_style_call(data_file):
     if threading.current_thread() is threading.main_thread():
         main([str(data_file), "--server", NOWHERE, "--retries", "0", "--timeout", "2"])
         assert signal.getsignal(signal.SIGTERM) is before
+
+
+# -- hot reloads --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_a_hot_reload_mid_run_goes_on_with_the_new_version_and_says_which_rows(fake_server, tmp_path,
+                                                                              concurrency):
+    """Version 1 is unloaded after a few batches; version 2 (other bounds) answers the rest."""
+    server = fake_server(reload_after=4, reload_to=(2, -0.2, 0.2))
+    x = np.random.default_rng(5).normal(scale=0.3, size=(400, 50)).astype(np.float32)
+    np.save(tmp_path / "data.npy", x)
+    result = run_module("client.predict", tmp_path / "data.npy", "-o", tmp_path / "mask.npy", "--json",
+                        "--server", server.address, "--batch-size", "50", "--concurrency", concurrency,
+                        timeout=60)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] and summary["check"]["checked"] == x.size and summary["version"] == 1
+    assert "version 1 was unloaded mid-run" in summary["version_note"]
+    assert "note: version 1 was unloaded mid-run" in result.stderr
+    versions = {entry["version"]: entry for entry in summary["versions"]}
+    assert set(versions) == {1, 2}
+    assert (versions[1]["low"], versions[2]["low"]) == (pytest.approx(-0.1), pytest.approx(-0.2))
+    mask = np.load(tmp_path / "mask.npy")
+    for version, low, high in ((1, -0.1, 0.1), (2, -0.2, 0.2)):
+        for span in versions[version]["rows"].split(", "):
+            start, end = (int(part) for part in span.split("-"))
+            rows = slice(start, end + 1)
+            assert np.array_equal(mask[rows], (x[rows] < np.float32(low)) | (x[rows] > np.float32(high)))
+    covered = sum(int(b) - int(a) + 1 for v in versions.values() for a, b in
+                  (span.split("-") for span in v["rows"].split(", ")))
+    assert covered == len(x)
+
+
+def test_a_version_asked_for_by_number_is_not_replaced_by_a_reload(fake_server, tmp_path):
+    server = fake_server(reload_after=4, reload_to=(2, -0.2, 0.2))
+    np.save(tmp_path / "data.npy", np.zeros((400, 50), np.float32))
+    result = predict_cli(tmp_path / "data.npy", "-o", tmp_path / "mask.npy", "--batch-size", "50",
+                         "--version", "1", server=server.address)
+    assert_one_line_error(result, 7, "version 1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
