@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m bench.run`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import report, sections  # noqa: E402
+from bench import report, scaleout, sections  # noqa: E402
 from bench.sections import LARGE, QUICK, SMALL, Settings  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent
@@ -92,6 +92,7 @@ def ratios(results: dict) -> list[dict]:
             batching["batching_on_requests_per_s"] / batching["batching_off_requests_per_s"])
     elif batching:
         add("6 embedded server batching on / off", "requests/s", None, note=batching["skipped"])
+    rows += scaleout.ratio_rows(results.get("scaleout"))
     return rows
 
 
@@ -131,6 +132,9 @@ def run(settings: Settings, skip: set[str], log=print) -> dict:
                 results["batching"] = sections.batching(settings, workdir, log=log)
             else:
                 results["batching"] = {"skipped": "serving.local is not in this tree yet"}
+        if "scaleout" not in skip and embedded:
+            log("scale-out: bulk run, 1 and 2 client processes against 1 and 2 embedded servers")
+            results["scaleout"] = scaleout.measure(settings, workdir, log=log)
     results["ratios"] = ratios(results)
     return results
 
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-mib", type=int, default=int(os.environ.get("BENCH_RSS_MIB", 0)) or None,
                         help="size of the .npy for the peak-RSS check (env BENCH_RSS_MIB, default 1024)")
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: throughput, "
-                                                  "cold_start, peak_memory, compact, batching")
+                                                  "cold_start, peak_memory, compact, batching, scaleout")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "results.json", help="results JSON path")
     parser.add_argument("--plot", type=Path, default=OUT_DIR / "results.png", help="results PNG path")
     args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -79,13 +80,25 @@ def run_bulk(args: argparse.Namespace) -> int:
         if result.status == "failed":
             print(f"error: {result.error}", file=sys.stderr, flush=True)
 
-    bulk = run_jobs(mine, client_options(args), predict_options(args), workers=args.workers,
-                    on_result=report_failure)
+    # SIGTERM (a Job pod deleted, a node drained) stops the run like Ctrl-C: no partial files.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        bulk = run_jobs(mine, client_options(args), predict_options(args), workers=args.workers,
+                        on_result=report_failure)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps({**bulk.as_dict(), "shard": None if shard is None else str(shard),
                           "all_inputs": len(jobs)}))
     print_summary(bulk, shard, len(jobs))
+    if bulk.interrupted:
+        print(f"interrupted: {bulk.count('written')} outputs written in this run, no partial files; "
+              "run it again to do the rest", file=sys.stderr)
     return bulk.exit_code
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def print_summary(bulk, shard, all_inputs: int) -> None:

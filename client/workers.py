@@ -3,21 +3,25 @@
 Each input is its own run (``ThresholdClient.predict_file``): checked, written atomically, and
 on failure reported with its own exit code while the others go on. Failures that no other input
 can escape (the server is gone, the model is missing, the output directory cannot be written)
-stop the run; the inputs not reached are reported as not run. An input whose output already
-exists is skipped, so a run that was interrupted or restarted picks up where it stopped.
+stop the run (inputs being written are abandoned, without partial files); the inputs not
+finished are reported as not run. An input whose output already exists is skipped, so a run
+that was interrupted or restarted picks up where it stopped.
 
-With ``workers > 1`` each worker is a separate process (spawned, so none inherits gRPC state)
-with its own client and channel, taking the next input as it finishes one: N processes use N
-cores for encoding, checking and writing, which one process's threads cannot (the GIL).
+With ``workers > 1`` each worker is a separate process with its own client and channel, taking
+the next input as it finishes one: N processes use N cores for encoding, checking and writing,
+which one process's threads cannot (the GIL).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 
 from client.errors import ModelNotFound, OutputFileError, ServerUnavailable, ThresholdClientError
 from client.inputs import InputJob
@@ -55,18 +59,19 @@ class BulkResult:
 
     results: list[InputResult]
     seconds: float
+    interrupted: bool = False
 
     def count(self, status: str) -> int:
         return sum(result.status == status for result in self.results)
 
     @property
     def exit_code(self) -> int:
-        """0 when every input was written or skipped, else the first failure's code (input order)."""
+        """0 when every input was written or skipped, else the first failure's code (input order);
+        130 after an interrupt."""
+        if self.interrupted:
+            return 130
         failed = [result.exit_code for result in self.results if result.status == "failed"]
-        if failed:
-            return failed[0]
-        # Not run without a failure only after an interrupt.
-        return 130 if self.count("not run") else 0
+        return failed[0] if failed else 0
 
     @property
     def values(self) -> int:
@@ -83,7 +88,8 @@ class BulkResult:
     def as_dict(self) -> dict:
         """JSON-ready: what the CLI prints with --json."""
         return {
-            "ok": self.exit_code == 0, "exit_code": self.exit_code, "inputs": len(self.results),
+            "ok": self.exit_code == 0, "exit_code": self.exit_code, "interrupted": self.interrupted,
+            "inputs": len(self.results),
             **{status.replace(" ", "_"): self.count(status) for status in STATUSES},
             "values": self.values, "seconds": round(self.seconds, 6),
             "values_per_second": round(self.values / self.seconds, 1) if self.seconds > 0 else None,
@@ -100,6 +106,11 @@ def predict_one(client_factory: Callable[[], object], job: InputJob, options: di
         options = {**options, "key": None}
     started = time.perf_counter()
     try:
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputFileError(f"cannot create output directory {job.output.parent}: "
+                                  f"{exc.strerror or exc}") from None
         summary = client_factory().predict_file(job.source, output=job.output, **options)
     except ThresholdClientError as error:
         message = str(error)
@@ -138,21 +149,41 @@ class _LazyClient:
             self.client.close()
 
 
-_WORKER_CLIENT: _LazyClient | None = None
+class _Stopped(Exception):
+    """Raised inside a worker's run when the parent asks the workers to stop (Ctrl-C, SIGTERM)."""
 
 
-def _start_worker(client_options: dict) -> None:
-    global _WORKER_CLIENT
-    _WORKER_CLIENT = _LazyClient(client_options)
+_WORKER: dict = {}  # per worker process: its client and the parent's stop event
+
+
+def _start_worker(client_options: dict, stop) -> None:
+    # Ctrl-C (or a SIGTERM to the group) reaches every process; the parent alone decides, and
+    # tells the workers through ``stop``, which they look at after every answered batch, so
+    # that they remove their temp files instead of dying with them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _WORKER.update(client=_LazyClient(client_options), stop=stop)
+
+
+def _check_stop(_values: int) -> None:
+    if _WORKER["stop"].is_set():
+        raise _Stopped
 
 
 def _predict_in_worker(job: InputJob, options: dict) -> InputResult:
-    return predict_one(_WORKER_CLIENT, job, options)
+    try:
+        return predict_one(_WORKER["client"], job, {**options, "progress": _check_stop})
+    except _Stopped:  # predict_file removed its temp file on the way out
+        return InputResult(str(job.source), str(job.output), "not run")
 
 
 def run_jobs(jobs: list[InputJob], client_options: dict, predict_options: dict | None = None, *,
              workers: int = 1, on_result: Callable[[InputResult], object] | None = None) -> BulkResult:
     """Run every job; return their results in job order.
+
+    A KeyboardInterrupt (Ctrl-C; the CLI turns SIGTERM into one too) stops the run: inputs being
+    written are abandoned (no partial file), the rest are reported as not run, and the result's
+    exit code is 130.
 
     Args:
         jobs: from ``client.inputs.expand_inputs`` (and ``Shard.select``).
@@ -171,6 +202,7 @@ def run_jobs(jobs: list[InputJob], client_options: dict, predict_options: dict |
             on_result(result)
         return result.stops_run
 
+    interrupted = False
     try:
         if workers <= 1 or len(jobs) <= 1:
             client = _LazyClient(client_options)
@@ -182,46 +214,64 @@ def run_jobs(jobs: list[InputJob], client_options: dict, predict_options: dict |
                 client.close()
         else:
             _run_in_processes(jobs, client_options, predict_options, min(workers, len(jobs)), record)
-    finally:
-        for index, job in enumerate(jobs):
-            results.setdefault(index, InputResult(str(job.source), str(job.output), "not run"))
-    return BulkResult([results[index] for index in range(len(jobs))], time.perf_counter() - started)
+    except KeyboardInterrupt:
+        interrupted = True
+    for index, job in enumerate(jobs):
+        results.setdefault(index, InputResult(str(job.source), str(job.output), "not run"))
+    return BulkResult([results[index] for index in range(len(jobs))], time.perf_counter() - started,
+                      interrupted)
+
+
+def _pool_context():
+    """fork where this process has not loaded gRPC yet (the CLI's case), else spawn.
+
+    A forked worker starts at once, with no new interpreter and no re-imports (about a second
+    sooner on a busy machine); but gRPC's core threads and sockets do not survive a fork, so a
+    process that already has gRPC loaded spawns fresh interpreters instead.
+    """
+    if "fork" in get_all_start_methods() and "grpc" not in sys.modules:
+        return get_context("fork")
+    return get_context("spawn")
 
 
 def _run_in_processes(jobs, client_options, predict_options, workers, record) -> None:
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(client_options,))
+    """One job per worker at a time (none queued behind a busy worker, so a stop starts nothing new)."""
+    context = _pool_context()
+    stop = context.Event()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(client_options, stop))
     pending: dict[Future, int] = {}
     queue = iter(enumerate(jobs))
-    stopping = False
 
-    def refill() -> None:  # a few queued per worker, not all: after a stop nothing new starts
-        for index, job in queue:
-            pending[pool.submit(_predict_in_worker, job, predict_options)] = index
-            if len(pending) >= 2 * workers:
-                return
+    def collect(futures) -> bool:
+        stopping = False
+        for future in futures:
+            index = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - a worker process died (killed, out of memory)
+                job = jobs[index]
+                result = InputResult(str(job.source), str(job.output), "failed", 1,
+                                     f"{job.source}: the worker process died ({error})", stops_run=True)
+            if result.status != "not run":
+                stopping |= record(index, result)
+        return stopping
 
     try:
-        refill()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                index = pending.pop(future)
-                if future.cancelled():
-                    continue
-                try:
-                    result = future.result()
-                except Exception as error:  # noqa: BLE001 - a worker process died (killed, out of memory)
-                    job = jobs[index]
-                    result = InputResult(str(job.source), str(job.output), "failed", 1,
-                                         f"{job.source}: the worker process died ({error})", stops_run=True)
-                stopping |= record(index, result)
-            if stopping:  # drop what has not started; what runs finishes and is reported
-                for future in [future for future in pending if future.cancel()]:
-                    del pending[future]
-            else:
-                refill()
+        while True:
+            for index, job in queue:
+                pending[pool.submit(_predict_in_worker, job, predict_options)] = index
+                if len(pending) >= workers:
+                    break
+            if not pending or collect(wait(pending, return_when=FIRST_COMPLETED).done):
+                break
+        stop.set()  # a run-stopping failure: what still runs is abandoned
+    except KeyboardInterrupt:
+        stop.set()
+        raise
     finally:
-        for future in pending:
-            future.cancel()
+        # Each worker stops within one batch; their answers are recorded so the summary is exact.
+        while pending:
+            with contextlib.suppress(KeyboardInterrupt):
+                collect(wait(pending).done)
         pool.shutdown(wait=True, cancel_futures=True)

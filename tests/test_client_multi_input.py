@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from client.inputs import InputJob, InputListError, Shard, parse_shard, shard_from_env
-from tests.conftest import cli_env, run_module
+from tests.conftest import PYTHON, REPO, cli_env, run_module
 
 LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # FakeThresholdServer's bounds
 
@@ -186,3 +191,51 @@ def test_shard_text_is_checked():
     for bad in ("1", "4/4", "-1/4", "1/0", "a/b"):
         with pytest.raises(InputListError):
             parse_shard(bad)
+
+
+def test_run_jobs_in_worker_processes_from_a_program_that_already_uses_grpc(fake_server, tmp_path):
+    """This process has gRPC loaded, so the workers are spawned, not forked (client.workers)."""
+    from client.inputs import expand_inputs
+    from client.workers import run_jobs
+
+    arrays = make_inputs(tmp_path / "in", 3)
+    server = fake_server()
+    seen = []
+    bulk = run_jobs(expand_inputs([str(tmp_path / "in")], tmp_path / "out"), {"address": server.address},
+                    {"concurrency": 2}, workers=2, on_result=seen.append)
+    assert bulk.exit_code == 0 and [r.status for r in bulk.results] == ["written"] * 3
+    assert sorted(r.source for r in seen) == [r.source for r in bulk.results]
+    assert server.metadata_calls == 2
+    assert_outputs_exact(tmp_path / "out", arrays)
+
+
+@pytest.mark.parametrize(("signal_name", "to_group", "workers"),
+                         [("SIGINT", True, 2), ("SIGTERM", False, 2), ("SIGTERM", True, 2),
+                          ("SIGTERM", False, 1)])
+def test_an_interrupted_bulk_run_leaves_only_complete_outputs(fake_server, tmp_path, signal_name, to_group,
+                                                              workers):
+    """Ctrl-C (SIGINT to the process group), or SIGTERM (what Kubernetes sends a deleted pod)."""
+    arrays = make_inputs(tmp_path / "in", 6, rows=400)
+    server = fake_server(delay=lambda index, x: 0.01)
+    command = [PYTHON, "-m", "client.predict", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+               "--server", server.address, "--workers", str(workers), "--batch-size", "10",
+               "--concurrency", "1", "--json"]
+    run = subprocess.Popen(command, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        while server.predicts < 10 and run.poll() is None:
+            time.sleep(0.01)
+        sig = getattr(signal, signal_name)
+        os.killpg(run.pid, sig) if to_group else os.kill(run.pid, sig)
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    summary = json.loads(stdout)
+    written = {r["output"] for r in summary["results"] if r["status"] == "written"}
+    assert summary["not_run"] >= 1 and summary["not_run"] + len(written) == 6
+    assert {str(path) for path in (tmp_path / "out").iterdir()} == written  # no temp files left
+    assert_outputs_exact(tmp_path / "out", {Path(name).stem: arrays[Path(name).stem] for name in written})
