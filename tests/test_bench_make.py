@@ -18,14 +18,14 @@ def test_bench_run_quick_writes_results_json_png_and_a_ratio_table(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
     results = json.loads(out.read_text())
-    for section in ("throughput", "cold_start", "peak_memory", "compact", "batching"):
+    for section in ("throughput", "cold_start", "peak_memory", "compact", "batching", "scaleout"):
         assert section in results
     workloads = {point["workload"] for point in results["throughput"]["points"]}
     assert workloads == {"echo", "client", "library", "naive"}
     assert all(point["errors"] == 0 and point["requests_per_s"] > 0
                for point in results["throughput"]["points"])
     goals = {row["goal"].split()[0] for row in results["ratios"]}
-    assert goals == {"1", "2", "3", "4", "5", "6"}
+    assert goals == {"1", "2", "3", "4", "5", "6", "7"}
     for row in results["ratios"]:
         assert row["status"] in STATUSES
         assert row["status"] == "skip" or row["value"] > 0
