@@ -28,9 +28,9 @@ GOAL = "7 scale-out: bulk values/s vs 1 worker, 1 server"
 
 
 def _files(settings) -> tuple[int, int, int]:
-    """(files, rows, cols) of the dataset: 32 MiB, or 2 MiB for a one-round (BENCH_QUICK) run."""
+    """(files, rows, cols) of the dataset: 64 MiB, or 2 MiB for a one-round (BENCH_QUICK) run."""
     quick = settings.rounds == 1
-    return (4, 512, 256) if quick else (8, 4096, 256)
+    return (4, 512, 256) if quick else (16, 4096, 256)
 
 
 def _write_dataset(directory: Path, files: int, rows: int, cols: int) -> int:
