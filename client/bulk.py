@@ -81,24 +81,29 @@ def run_bulk(args: argparse.Namespace) -> int:
             print(f"error: {result.error}", file=sys.stderr, flush=True)
 
     # SIGTERM (a Job pod deleted, a node drained) stops the run like Ctrl-C: no partial files.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    terminated = []
+
+    def on_sigterm(signum, frame) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt  # unwinds client.workers.run_jobs the way Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         bulk = run_jobs(mine, client_options(args), predict_options(args), workers=args.workers,
                         on_result=report_failure)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        bulk.interrupt_exit_code = 143  # as for a single input (client.errors.EXIT_CODES)
     if args.json:
         print(json.dumps({**bulk.as_dict(), "shard": None if shard is None else str(shard),
                           "all_inputs": len(jobs)}))
     print_summary(bulk, shard, len(jobs))
     if bulk.interrupted:
-        print(f"interrupted: {bulk.count('written')} outputs written in this run, no partial files; "
+        how = "terminated (SIGTERM)" if terminated else "interrupted (SIGINT)"
+        print(f"error: {how}: {bulk.count('written')} outputs written in this run, no partial files; "
               "run it again to do the rest", file=sys.stderr)
     return bulk.exit_code
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def print_summary(bulk, shard, all_inputs: int) -> None:

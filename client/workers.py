@@ -60,6 +60,7 @@ class BulkResult:
     results: list[InputResult]
     seconds: float
     interrupted: bool = False
+    interrupt_exit_code: int = 130  # the CLI's code for the signal that stopped it (143: SIGTERM)
 
     def count(self, status: str) -> int:
         return sum(result.status == status for result in self.results)
@@ -67,9 +68,9 @@ class BulkResult:
     @property
     def exit_code(self) -> int:
         """0 when every input was written or skipped, else the first failure's code (input order);
-        130 after an interrupt."""
+        ``interrupt_exit_code`` after an interrupt."""
         if self.interrupted:
-            return 130
+            return self.interrupt_exit_code
         failed = [result.exit_code for result in self.results if result.status == "failed"]
         return failed[0] if failed else 0
 
