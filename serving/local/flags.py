@@ -40,6 +40,9 @@ class ServerOptions:
     allow_insecure_remote: bool = False
     shutdown_grace_seconds: float = 30.0
     enable_model_warmup: bool = True
+    rest_max_request_bytes: int = (256 << 20) // 16
+    rest_timeout_seconds: float = 30.0
+    rest_api_num_threads: int = 4
 
     @property
     def tls(self) -> bool:
@@ -52,6 +55,11 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 def _env_flag(name: str) -> bool:
     return (_env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str) -> int | None:
+    value = _env(name)
+    return int(value) if value else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a non-loopback --host without TLS (anyone on the network can call the model)")
     add("--shutdown-grace-seconds", type=float, default=float(_env("SHUTDOWN_GRACE_SECONDS", "30")),
         help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)")
+    add("--rest-max-request-bytes", type=int, default=_env_int("REST_MAX_REQUEST_BYTES"),
+        help="largest REST request body; larger ones get 413 (default --max-message-bytes / 16: JSON "
+             "takes about three times the bytes of a TensorProto and far longer to parse)")
+    add("--rest-timeout-seconds", type=float, default=float(_env("REST_TIMEOUT_SECONDS", "30")),
+        help="a REST connection is closed when its TLS handshake, a request, an answer or the wait "
+             "between requests takes longer (default 30)")
+    add("--rest-api-num-threads", type=int, default=int(_env("REST_API_NUM_THREADS", "4")),
+        help="REST requests parsed and run at the same time; more wait (default 4)")
     add("--no-model-warmup", dest="enable_model_warmup", action="store_false",
         help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE")
     return parser
@@ -128,6 +144,11 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
     if args.max_batch_size <= 0 or args.batch_timeout_micros < 0 or args.num_batch_threads <= 0:
         parser.error("--max-batch-size and --num-batch-threads must be positive, "
                      "--batch-timeout-micros not negative")
+    if args.rest_max_request_bytes is None:
+        args.rest_max_request_bytes = args.max_message_bytes // 16
+    if args.rest_max_request_bytes <= 0 or args.rest_timeout_seconds <= 0 or args.rest_api_num_threads <= 0:
+        parser.error("--rest-max-request-bytes, --rest-timeout-seconds and --rest-api-num-threads must be "
+                     "positive")
     single_model = args.model_name is not None or args.model_base_path is not None
     if args.model_config_file is not None and single_model:
         parser.error("give either --model-config-file or --model-name/--model-base-path, not both")
@@ -145,4 +166,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
         num_batch_threads=args.num_batch_threads, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key,
         ssl_client_ca=args.ssl_client_ca, allow_insecure_remote=args.allow_insecure_remote,
-        shutdown_grace_seconds=args.shutdown_grace_seconds, enable_model_warmup=args.enable_model_warmup)
+        shutdown_grace_seconds=args.shutdown_grace_seconds, enable_model_warmup=args.enable_model_warmup,
+        rest_max_request_bytes=args.rest_max_request_bytes, rest_timeout_seconds=args.rest_timeout_seconds,
+        rest_api_num_threads=args.rest_api_num_threads)

@@ -1,145 +1,105 @@
-"""TF Serving's REST API on --rest-port: model status, metadata, :predict, and Prometheus metrics.
+"""The REST listener on --rest-port: HTTP/1.1 (HTTPS with --ssl-cert) for TF Serving's REST API and metrics.
 
-Routes and JSON shapes follow TF Serving's http_rest_api_handler: ``GET /v1/models/<name>``
-(optionally ``/versions/<v>`` or ``/labels/<l>``), ``GET .../metadata``, ``POST ...:predict``
-with ``instances`` (row format, answered as ``predictions``) or ``inputs`` (columnar, answered
-as ``outputs``), errors as ``{"error": "..."}`` with TF Serving's HTTP codes. Every request is
-turned into the same protos the gRPC service takes, so both APIs share one implementation.
+Built on the standard library's http.server request parsing, with what a public endpoint needs
+around it: a deep listen backlog; one thread per connection (bounded), so the TLS handshake and a
+slow client never hold up the accept loop or anyone else; a deadline on each stage of a
+connection's life (handshake, reading a request, writing the answer, idling between requests);
+a body-size limit answered with 413; Content-Length checked before anything is read; a cap on
+how many requests are parsed and run at once, so REST load cannot starve the gRPC side; and a
+stop that waits for requests in flight only until the grace period ends.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import re
+import socket
+import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 
-import grpc
-import numpy as np
-from google.protobuf import json_format
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2
-
-from serving.local.errors import InvalidRequest, PortInUse, RequestError, SignatureNotFound
+from serving.local.errors import PortInUse
 from serving.local.flags import ServerOptions
 from serving.local.metrics import ServerMetrics
-from serving.local.model_info import SIGNATURE_DEF_FIELD, model_metadata, model_status
-from serving.local.predict import DEFAULT_SIGNATURE, Predictor
+from serving.local.predict import Predictor
 from serving.local.repository import ModelRepository
-from serving.local.tensors import MalformedTensor, numpy_dtype, to_array, to_tensor_proto
+from serving.local.rest_api import API_ROUTE, RestApi, error_json
 from serving.local.tls import rest_ssl_context
 
 METRICS_PATH = "/monitoring/prometheus/metrics"  # serving/monitoring.config's prometheus_config.path
-_MODEL_ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
-                          r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-                          r"(?::(?P<verb>predict)|/(?P<metadata>metadata))?$")
-HTTP_STATUS = {  # TF Serving's ToHTTPStatusCode
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409, grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
+LISTEN_BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
+MAX_CONNECTIONS = 512  # open connections at once; more are closed at accept
+_LINGER_SECONDS = 1.0  # after refusing a body, read (and drop) what the client still sends for this long
+_NOT_FOUND = (b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
+              b"</BODY></HTML>\n")  # what TF Serving's HTTP server (libevent) answers outside /v1/
+_SMALLER = "send fewer rows per request, or use gRPC"
+_DIGITS = re.compile(r"[0-9]{1,20}")
 log = logging.getLogger("serving.local")
 
 
-def _model_spec(match: re.Match) -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=match["name"])
-    if match["version"]:
-        spec.version.value = int(match["version"])
-    elif match["label"]:
-        spec.version_label = match["label"]
-    return spec
+@dataclass(frozen=True)
+class RestLimits:
+    """What one REST client may cost the server."""
+
+    max_request_bytes: int  # largest request body (after de-chunking)
+    timeout_seconds: float  # per stage: TLS handshake, reading a request, writing an answer, idling
+    num_threads: int  # requests parsed and run at the same time
+
+    @classmethod
+    def from_options(cls, options: ServerOptions) -> RestLimits:
+        return cls(max_request_bytes=options.rest_max_request_bytes,
+                   timeout_seconds=options.rest_timeout_seconds, num_threads=options.rest_api_num_threads)
 
 
-def _json_body(raw: bytes) -> dict:
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise InvalidRequest(f"JSON Parse error: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("JSON Value: request body must be an object")
-    return body
+class _Connection:
+    """One client socket and the deadline of the stage it is in (None while its request runs)."""
+
+    def __init__(self, sock: socket.socket, address, timeout: float):
+        self.sock = sock
+        self.address = address
+        self.timeout = timeout
+        self.in_flight = False  # a request has been read past its headers: a graceful stop waits for it
+        self.deadline: float | None = time.monotonic() + timeout
+
+    def next_stage(self, timed: bool = True) -> None:
+        self.deadline = time.monotonic() + self.timeout if timed else None
+
+    def close_now(self) -> None:
+        """Wake whatever waits on the socket; its thread then ends the connection."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
-def _as_array(value, alias: str, dtype: np.dtype) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"JSON Value of input {alias!r} is not of expected type: {dtype} "
-                             "(or its rows have different lengths)") from None
-
-
-def predict_request_from_json(spec: model_pb2.ModelSpec, body: dict, repository: ModelRepository
-                              ) -> tuple[predict_pb2.PredictRequest, bool]:
-    """The PredictRequest for a REST :predict body, and whether the answer is in row format."""
-    signature_name = body.get("signature_name", DEFAULT_SIGNATURE)
-    if not isinstance(signature_name, str):
-        raise InvalidRequest("'signature_name' key must be a string value.")
-    if ("instances" in body) == ("inputs" in body):
-        raise InvalidRequest("JSON object: must have exactly one of 'instances' (row format) or 'inputs' "
-                             "(columnar format)")
-    spec.signature_name = signature_name
-    servable = repository.resolve(spec)
-    signature = servable.signature_defs.get(signature_name)
-    if signature is None:
-        raise SignatureNotFound(f'Serving signature key "{signature_name}" not found.')
-    input_types = {alias: info.dtype for alias, info in signature.inputs.items()}
-    row_format = "instances" in body
-    payload = body["instances"] if row_format else body["inputs"]
-    if row_format:
-        if not isinstance(payload, list):
-            raise InvalidRequest("'instances' must be a JSON array")
-        if payload and all(isinstance(item, dict) for item in payload):
-            named = {alias: [item.get(alias) for item in payload] for alias in payload[0]}
-        else:
-            named = {_only_input(input_types): payload}
-    else:
-        named = payload if isinstance(payload, dict) else {_only_input(input_types): payload}
-    request = predict_pb2.PredictRequest(model_spec=spec)
-    for alias, value in named.items():
-        # Unknown aliases are still sent (as float32), so Predict names them in its usual error.
-        try:
-            dtype = numpy_dtype(input_types[alias]) if alias in input_types else np.dtype(np.float32)
-        except MalformedTensor as exc:
-            raise InvalidRequest(f"input {alias!r}: {exc}") from None
-        request.inputs[alias].CopyFrom(to_tensor_proto(_as_array(value, alias, dtype)))
-    return request, row_format
-
-
-def _only_input(input_types: dict) -> str:
-    if len(input_types) != 1:
-        raise InvalidRequest("the signature has several inputs: name them (a JSON object per instance, "
-                             "or an object under 'inputs')")
-    return next(iter(input_types))
-
-
-def predict_json(response: predict_pb2.PredictResponse, row_format: bool) -> dict:
-    """TF Serving's JSON answer: {"predictions": ...} for row format, {"outputs": ...} for columnar."""
-    outputs = {key: to_array(tensor).tolist() for key, tensor in response.outputs.items()}
-    if not row_format:
-        return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
-    if len(outputs) == 1:
-        return {"predictions": next(iter(outputs.values()))}
-    sizes = {len(value) if isinstance(value, list) else -1 for value in outputs.values()}
-    if len(sizes) != 1 or -1 in sizes:
-        raise InvalidRequest("outputs have no common batch size, so they cannot be returned in row format: "
-                             "send 'inputs' (columnar format) instead of 'instances'")
-    rows = sizes.pop()
-    return {"predictions": [{key: value[row] for key, value in outputs.items()} for row in range(rows)]}
+class _BodyRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "serving.local"
     protocol_version = "HTTP/1.1"
-    # Idle keep-alive connections close after this long, so a graceful stop never waits on them
-    # for longer (server_close() joins every connection's thread).
-    timeout = 5
-    app: RestServer  # set on the subclass made per server
+    rest: RestServer
+    connection_state: _Connection
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: one log line per lifecycle event only
         pass
+
+    def setup(self) -> None:
+        self.connection_state = self.rest.current.connection
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        state = self.connection_state
+        state.in_flight = False
+        state.next_stage()
+        if self.rest.stopping:
+            self.close_connection = True
+            return
+        super().handle_one_request()
 
     def do_GET(self):  # noqa: N802
         self._dispatch("GET")
@@ -147,88 +107,248 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         self._dispatch("POST")
 
+    def do_PUT(self):  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self):  # noqa: N802
+        self._dispatch("DELETE")
+
+    def do_PATCH(self):  # noqa: N802
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self):  # noqa: N802
+        self._dispatch("OPTIONS")
+
+    def do_HEAD(self):  # noqa: N802
+        self._dispatch("HEAD")
+
     def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
-        if method == "GET" and path == METRICS_PATH:
-            self._send(200, self.app.metrics.render(), "text/plain; version=0.0.4")
-            return
-        match = _MODEL_ROUTE.match(path)
-        if match is None or (method == "POST") != bool(match["verb"]):
-            self._send_json(404, {"error": f"Malformed request: {method} {path}"})
-            return
+        state = self.connection_state
+        state.in_flight = True
         try:
-            self._send_json(200, self.app.handle(method, match, raw))
-        except RequestError as exc:
-            self._send_json(HTTP_STATUS.get(exc.code, 500), {"error": exc.message})
+            body = self._read_body()
+        except _BodyRefused as refused:
+            self.close_connection = True
+            self._send(refused.status, error_json(refused.message), "application/json")
+            self._linger()
+            return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        state.next_stage(timed=False)
+        path = self.path.split("?", 1)[0]
+        try:
+            status, payload, content_type = self._answer(method, path, body)
         except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
             log.exception("internal error (REST)")
-            self._send_json(500, {"error": f"internal error in serving.local: {type(exc).__name__}: {exc}"})
+            status, content_type = 500, "application/json"
+            payload = error_json(f"internal error in serving.local: {type(exc).__name__}: {exc}")
+        state.next_stage()
+        if self.rest.stopping:
+            self.close_connection = True
+        self._send(status, b"" if method == "HEAD" else payload, content_type, len(payload))
 
-    def _send_json(self, status: int, body: dict) -> None:
-        self._send(status, json.dumps(body).encode(), "application/json")
+    def _answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+        if path == METRICS_PATH:
+            return 200, self.rest.metrics.render(), "text/plain; version=0.0.4"
+        if not API_ROUTE.fullmatch(path):
+            return 404, _NOT_FOUND, "text/html"
+        if method == "OPTIONS":  # a CORS preflight, answered as TF Serving's dispatcher does
+            origin = self.headers.get("Origin", "")
+            return (200 if re.search(r"https?://", origin) else 400), b"", "application/json"
+        with self.rest.work_slots:
+            status, payload = self.rest.api.answer(method, path, body)
+        return status, payload, "application/json"
 
-    def _send(self, status: int, payload: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    def _read_body(self) -> bytes:
+        """The request body, refused (413, 400, 408) before it can cost more than the limit allows."""
+        limit = self.rest.limits.max_request_bytes
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise _BodyRefused(501, f"Transfer-Encoding {encoding!r} is not supported (only chunked)")
+            return self._read_chunked(limit)
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return b""
+        if len(set(lengths)) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+            raise _BodyRefused(400, f"Content-Length {', '.join(lengths)!r} is not a byte count")
+        length = int(lengths[0])
+        if length > limit:
+            raise _BodyRefused(413, f"request body of {length} bytes is larger than the REST limit of "
+                                    f"{limit} bytes (--rest-max-request-bytes); {_SMALLER}")
+        return self._read_exactly(length)
+
+    def _read_exactly(self, length: int) -> bytes:
+        parts, received = [], 0
+        while received < length:
+            try:
+                part = self.rfile.read1(min(length - received, 1 << 20))
+            except TimeoutError:
+                raise _BodyRefused(408, f"timed out reading the request body: {received} of {length} bytes "
+                                        f"(Content-Length) arrived") from None
+            if not part:
+                raise _BodyRefused(400, f"request body ended after {received} of {length} bytes "
+                                        "(Content-Length)")
+            parts.append(part)
+            received += len(part)
+        return b"".join(parts)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts, received = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size_text):
+                raise _BodyRefused(400, "malformed chunked request body")
+            size = int(size_text, 16)
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return b"".join(parts)
+            received += size
+            if received > limit:
+                raise _BodyRefused(413, f"request body is larger than the REST limit of {limit} bytes "
+                                        f"(--rest-max-request-bytes); {_SMALLER}")
+            parts.append(self._read_exactly(size))
+            self.rfile.readline(3)
+
+    def _send(self, status: int, payload: bytes, content_type: str, length: int | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload) if length is None else length))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    def _linger(self) -> None:
+        """Read and drop what the client still sends, briefly, so closing does not reset the connection
+        (and destroy the answer) while the refused body is still arriving."""
+        sock = self.connection_state.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            end = time.monotonic() + _LINGER_SECONDS
+            while (left := end - time.monotonic()) > 0:
+                sock.settimeout(left)
+                if not sock.recv(1 << 16):
+                    break
+        except (OSError, ValueError):
+            pass
 
 
 class RestServer:
-    """A threaded HTTP(S) server on --rest-port answering like TF Serving's REST API."""
+    """TF Serving's REST API on --rest-port; start(), then stop_accepting() and wait_and_close() to stop."""
 
     def __init__(self, options: ServerOptions, repository: ModelRepository, predictor: Predictor,
                  metrics: ServerMetrics):
-        self.repository, self.predictor, self.metrics = repository, predictor, metrics
-        handler = type("Handler", (_Handler,), {"app": self})
-        ThreadingHTTPServer.allow_reuse_address = True
-        try:
-            self._httpd = ThreadingHTTPServer((options.host, options.rest_port), handler)
-        except OSError as exc:
-            raise PortInUse(f"cannot listen for REST on {options.host}:{options.rest_port}: {exc.strerror}; "
-                            "pick another --rest-port (0 disables REST)") from None
-        self._httpd.daemon_threads = False
-        self._httpd.block_on_close = True  # server_close() waits for requests in flight
-        context = rest_ssl_context(options)
-        if context is not None:
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest", daemon=True)
+        self.metrics = metrics
+        self.api = RestApi(repository, predictor, metrics)
+        self.limits = RestLimits.from_options(options)
+        self.work_slots = threading.BoundedSemaphore(self.limits.num_threads)
+        self.stopping = False
+        self._grace_seconds = options.shutdown_grace_seconds
+        self._stop_deadline: float | None = None
+        self._ssl = rest_ssl_context(options)
+        self._listener = _listen(options.host, options.rest_port)
+        self._connections: set[_Connection] = set()
+        self._lock = threading.Lock()
+        self._handler = type("Handler", (_Handler,), {"rest": self})
+        self._accepting = threading.Thread(target=self._accept_loop, name="rest-accept", daemon=True)
+        self._reaper = threading.Thread(target=self._reap, name="rest-deadlines", daemon=True)
+        self._closed = threading.Event()
+        self.current = threading.local()  # the _Connection a connection thread serves
 
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1]
+        return self._listener.getsockname()[1]
 
     def start(self) -> None:
-        self._thread.start()
+        self._accepting.start()
+        self._reaper.start()
 
     def stop_accepting(self) -> None:
-        self._httpd.shutdown()
+        """Refuse new connections, close idle ones; requests in flight may finish within the grace period."""
+        self.stopping = True
+        self._stop_deadline = time.monotonic() + self._grace_seconds
+        self._accepting.join()
+        with self._lock:
+            for connection in self._connections:
+                if not connection.in_flight:
+                    connection.close_now()
 
     def wait_and_close(self, _grace_seconds: float) -> None:
-        self._httpd.server_close()
+        """Wait for requests in flight until the grace period (counted from stop_accepting) ends, then
+        cut every connection that is left: no client can keep the server running longer."""
+        deadline = self._stop_deadline if self._stop_deadline is not None else time.monotonic()
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(connection.in_flight for connection in self._connections):
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            for connection in self._connections:
+                connection.close_now()
+        self._closed.set()
 
-    def handle(self, method: str, match: re.Match, raw: bytes) -> dict:
-        """The JSON answer for one routed request; RequestError for TF Serving's errors."""
-        spec = _model_spec(match)
-        if match["verb"] == "predict":
-            with self.metrics.observe_request(spec.name, "predict", "REST"):
-                request, row_format = predict_request_from_json(spec, _json_body(raw), self.repository)
-                return predict_json(self.predictor.predict(request), row_format)
-        if match["metadata"]:
-            request = get_model_metadata_pb2.GetModelMetadataRequest(
-                model_spec=spec, metadata_field=[SIGNATURE_DEF_FIELD])
-            response = model_metadata(self.repository, request)
-            signature_map = get_model_metadata_pb2.SignatureDefMap()
-            response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
-            return {"model_spec": _to_dict(response.model_spec),
-                    "metadata": {SIGNATURE_DEF_FIELD: _to_dict(signature_map)}}
-        status = model_status(self.repository, get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
-        return _to_dict(status)
+    def _accept_loop(self) -> None:
+        self._listener.settimeout(0.25)
+        try:
+            while not self.stopping:
+                try:
+                    sock, address = self._listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:  # e.g. out of file descriptors: the queue keeps the client waiting
+                    time.sleep(0.05)
+                    continue
+                with self._lock:
+                    if len(self._connections) >= MAX_CONNECTIONS:
+                        sock.close()
+                        continue
+                    connection = _Connection(sock, address, self.limits.timeout_seconds)
+                    self._connections.add(connection)
+                threading.Thread(target=self._serve, args=(connection,), name="rest-connection",
+                                 daemon=True).start()
+        finally:
+            self._listener.close()
+
+    def _serve(self, connection: _Connection) -> None:
+        sock = connection.sock
+        try:
+            sock.settimeout(connection.timeout)
+            if self._ssl is not None:
+                sock = self._ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                connection.sock = sock
+                sock.do_handshake()  # here, not in the accept loop: a silent client stalls only itself
+            self.current.connection = connection
+            self._handler(sock, connection.address, self)
+        except (OSError, ssl.SSLError, ValueError):
+            pass  # the client went away, timed out or spoke no TLS: nothing to answer
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _reap(self) -> None:
+        """Cut connections whose stage outlived its deadline (a stalled handshake, a slow request)."""
+        while not self._closed.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                for connection in self._connections:
+                    if connection.deadline is not None and now > connection.deadline:
+                        connection.close_now()
 
 
-def _to_dict(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+def _listen(host: str, port: int) -> socket.socket:
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+    except OSError as exc:
+        raise PortInUse(f"cannot listen for REST on {host}:{port}: {exc.strerror}; "
+                        "pick another --rest-port (0 disables REST)") from None
