@@ -135,7 +135,7 @@ class RestApi:
         input_types = {alias: info.dtype for alias, info in sorted(signature.inputs.items())}
         if not input_types:
             raise InvalidRequest(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
-        inputs, row_format = predict_inputs(document, input_types, rest_json.has_literals(body))
+        inputs, row_format = predict_inputs(document, input_types, rest_json.JsonBody(body))
         request = predict_pb2.PredictRequest(model_spec=spec)
         for alias, array in inputs.items():
             request.inputs[alias].CopyFrom(to_tensor_proto(array))
@@ -184,7 +184,8 @@ def _signature_name(document: dict) -> str:
     return value
 
 
-def predict_inputs(document: dict, input_types: dict[str, int], literals: bool) -> tuple[dict, bool]:
+def predict_inputs(document: dict, input_types: dict[str, int], body: rest_json.JsonBody
+                   ) -> tuple[dict, bool]:
     """FillPredictRequestFromJson: the input arrays, and whether the request is in row format."""
     if "instances" in document:
         if "inputs" in document:
@@ -195,9 +196,9 @@ def predict_inputs(document: dict, input_types: dict[str, int], literals: bool) 
             raise rest_json.format_error(document, "Expecting 'instances' to be an list/array")
         if not instances:
             raise rest_json.format_error(document, "No values in 'instances' array")
-        return _from_instances(instances, input_types, literals), True
+        return _from_instances(instances, input_types, body), True
     if "inputs" in document:
-        return _from_inputs(document["inputs"], input_types, literals), False
+        return _from_inputs(document["inputs"], input_types, body), False
     raise InvalidRequest("Missing 'inputs' or 'instances' key")
 
 
@@ -209,22 +210,22 @@ def _is_object(value) -> bool:
     return isinstance(value, dict) and not _is_b64(value)
 
 
-def _from_inputs(value, input_types: dict[str, int], literals: bool) -> dict:
+def _from_inputs(value, input_types: dict[str, int], body: rest_json.JsonBody) -> dict:
     if not _is_object(value):
         if len(input_types) > 1:
             raise InvalidRequest("inputs is a plain value/list, but expecting an object as multiple input "
                                  "tensors required as per tensorinfo_map")
         alias, dtype = next(iter(input_types.items()))
-        return {alias: rest_json.tensor_from_json(value, dtype, literals)}
+        return {alias: rest_json.tensor_from_json(value, dtype, body)}
     arrays = {}
     for alias, dtype in input_types.items():  # keys the signature does not name are ignored
         if alias not in value:
             raise InvalidRequest(f"Missing named input: {alias} in 'inputs' object.")
-        arrays[alias] = rest_json.tensor_from_json(value[alias], dtype, literals)
+        arrays[alias] = rest_json.tensor_from_json(value[alias], dtype, body)
     return arrays
 
 
-def _from_instances(instances: list, input_types: dict[str, int], literals: bool) -> dict:
+def _from_instances(instances: list, input_types: dict[str, int], body: rest_json.JsonBody) -> dict:
     if not isinstance(instances[0], dict) and len(input_types) > 1:
         raise InvalidRequest("instances is a plain list, but expecting list of objects as multiple input "
                              "tensors required as per tensorinfo_map")
@@ -236,9 +237,11 @@ def _from_instances(instances: list, input_types: dict[str, int], literals: bool
         # One tensor for the whole list: its first dimension is the number of instances, and a
         # ragged list fails where FillTensorProto would, naming the first instance that differs.
         try:
-            return {alias: rest_json.tensor_from_json(instances, dtype, literals)}
+            return {alias: rest_json.tensor_from_json(instances, dtype, body)}
+        except rest_json.JsonParseError:
+            raise
         except InvalidRequest as exc:
-            index, error = _first_bad_instance(instances, dtype, literals, exc)
+            index, error = _first_bad_instance(instances, dtype, body, exc)
             raise InvalidRequest(f"Failed to process element: {index} of 'instances' list. Error: "
                                  f"INVALID_ARGUMENT: {error}") from None
     columns: dict[str, list] = {alias: [] for alias in input_types}
@@ -250,8 +253,10 @@ def _from_instances(instances: list, input_types: dict[str, int], literals: bool
             try:
                 if key not in input_types:
                     raise InvalidRequest(f"JSON object: does not have named input: {key}")
-                array = rest_json.tensor_from_json(value, input_types[key], literals)
+                array = rest_json.tensor_from_json(value, input_types[key], body)
                 _same_shape(shapes.setdefault(key, array.shape), array.shape)
+            except rest_json.JsonParseError:
+                raise
             except InvalidRequest as exc:
                 raise InvalidRequest(f"Failed to process element: {index} key: {key} of 'instances' list. "
                                      f"Error: INVALID_ARGUMENT: {exc.message}") from None
@@ -282,14 +287,16 @@ def _shape_text(shape: tuple) -> str:
     return "[" + ",".join(str(dim) for dim in shape) + "]"
 
 
-def _first_bad_instance(instances: list, dtype: int, literals: bool, whole: InvalidRequest):
+def _first_bad_instance(instances: list, dtype: int, body: rest_json.JsonBody, whole: InvalidRequest):
     first = None
     for index, item in enumerate(instances):
         try:
-            shape = rest_json.tensor_from_json(item, dtype, True).shape
+            shape = rest_json.tensor_from_json(item, dtype, body, walk=True).shape
             if first is None:
                 first = shape
             _same_shape(first, shape)
+        except rest_json.JsonParseError:
+            raise
         except InvalidRequest as exc:
             return index, exc.message
     return 0, whole.message

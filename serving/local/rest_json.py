@@ -49,29 +49,38 @@ _PARSE_ERRORS = {  # Python's json message -> rapidjson's GetParseError_En
     "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
 }
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-_MAYBE_HUGE = re.compile(rb"[0-9]{309}|[eE]\+?0*[1-9][0-9]{2}")
+_BIG_EXPONENT = re.compile(rb"[eE]\+?0*[1-9][0-9]{2}")
+_LONG_DIGITS = re.compile(rb"(?<![0-9])[0-9]{309}")
+_SCAN_CHUNK = 1 << 20
+_ROWS_PER_CALL = 256
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"?')
-_LITERALS = re.compile(rb"true|false|null")
+_DECODER = json.JSONDecoder()
+_STEP_DEPTH = 4  # deeper than this, values are parsed in one call (no batch is nested deeper)
 
 
-def parse_error(message: str, offset: int) -> InvalidRequest:
-    return InvalidRequest(f"JSON Parse error: {message} at offset: {offset}")
+class JsonParseError(InvalidRequest):
+    """The body is not JSON rapidjson would read: reported as it is, never wrapped per instance."""
+
+
+def parse_error(message: str, offset: int) -> JsonParseError:
+    return JsonParseError(f"JSON Parse error: {message} at offset: {offset}")
 
 
 def parse_object(raw: bytes) -> dict:
     """The request's top-level JSON object, parsed as rapidjson with TF Serving's flags would."""
     if not raw:
         raise InvalidRequest("JSON Parse error: The document is empty")
-    huge = _huge_number(raw)
-    if huge is not None:  # rapidjson refuses what does not fit a double; Python would keep a big int
-        raise parse_error("Number too big to be stored in double.", huge)
     text = raw.decode("utf-8", "replace")
     start = _WHITESPACE.match(text).end()
     if start == len(text):
         raise parse_error("The document is empty.", len(raw))
     try:
-        document, _ = json.JSONDecoder().raw_decode(text, start)  # kParseStopWhenDoneFlag: rest ignored
+        return _object_in_steps(text, start)
+    except (ValueError, RecursionError, IndexError, _NotInSteps):
+        pass  # parse it again in one go, for the exact error
+    try:
+        document, _ = _DECODER.raw_decode(text, start)  # kParseStopWhenDoneFlag: what follows is ignored
     except json.JSONDecodeError as exc:
         raise parse_error(_rapidjson_message(exc), len(text[: exc.pos].encode())) from None
     except RecursionError:
@@ -84,16 +93,97 @@ def parse_object(raw: bytes) -> dict:
     return document
 
 
+class _NotInSteps(Exception):
+    """The document is not what the stepwise parser expects; json parses it in one go instead."""
+
+
+def _object_in_steps(text: str, start: int) -> dict:
+    """The top-level object, parsed so that no single C call holds the GIL for long.
+
+    json.loads never releases the GIL, so a large body parsed in one call stalls every other
+    thread, gRPC handlers included. Here arrays of arrays (the rows of a batch) are parsed one
+    element per call, and other threads get the GIL between elements.
+    """
+    document, _ = _value_in_steps(text, start, depth=0)
+    if not isinstance(document, dict):
+        raise _NotInSteps
+    return document
+
+
+def _value_in_steps(text: str, index: int, depth: int):
+    index = _WHITESPACE.match(text, index).end()
+    opener = text[index: index + 1]
+    if depth >= _STEP_DEPTH or opener not in ("{", "["):
+        return _DECODER.raw_decode(text, index)
+    if opener == "[":
+        first = _WHITESPACE.match(text, index + 1).end()
+        if text[first: first + 1] not in ("[", "{"):
+            return _DECODER.raw_decode(text, index)  # numbers: one call for the row
+        items, closer = [], "]"
+    else:
+        items, closer = {}, "}"
+    index = _WHITESPACE.match(text, index + 1).end()
+    if text[index: index + 1] == closer:
+        return items, index + 1
+    while True:
+        if closer == "}":
+            key, index = _DECODER.raw_decode(text, index)
+            index = _WHITESPACE.match(text, index).end()
+            if not isinstance(key, str) or text[index: index + 1] != ":":
+                raise _NotInSteps
+            items[key], index = _value_in_steps(text, index + 1, depth + 1)
+        else:
+            value, index = _value_in_steps(text, index, depth + 1)
+            items.append(value)
+        index = _WHITESPACE.match(text, index).end()
+        separator = text[index: index + 1]
+        if separator == closer:
+            return items, index + 1
+        if separator != ",":
+            raise _NotInSteps
+        index = _WHITESPACE.match(text, index + 1).end()
+
+
+class JsonBody:
+    """A request body and what is learnt about its text only when needed."""
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        self._literals: bool | None = None
+        self._huge_checked = False
+
+    @property
+    def literals(self) -> bool:
+        """The body spells true, false or null somewhere (maybe only inside a string), so numpy's
+        own conversion, which takes true for 1, cannot be trusted to have seen only numbers."""
+        if self._literals is None:
+            self._literals = b"true" in self.raw or b"false" in self.raw or b"null" in self.raw
+        return self._literals
+
+    def refuse_huge_numbers(self) -> None:
+        """rapidjson's error for a number beyond a double (Python reads 1e400 as inf, 10**400 exactly)."""
+        if self._huge_checked:
+            return
+        self._huge_checked = True
+        offset = _huge_number(self.raw)
+        if offset is not None:
+            raise parse_error("Number too big to be stored in double.", offset)
+
+
 def _huge_number(raw: bytes) -> int | None:
-    if _MAYBE_HUGE.search(raw) is None:
-        return None
-    for match in _NUMBER.finditer(raw):
-        if len(match[0]) > 300 or b"e" in match[0] or b"E" in match[0]:
-            try:
-                if math.isinf(float(match[0])):
-                    return match.start()
-            except (ValueError, OverflowError):
-                return match.start()
+    """Where the first number too big for a double starts, or None; scanned a chunk per call."""
+    for pattern in (_BIG_EXPONENT, _LONG_DIGITS):
+        for start in range(0, len(raw), _SCAN_CHUNK):
+            stop = min(len(raw), start + _SCAN_CHUNK)
+            for match in pattern.finditer(raw, start, min(len(raw), stop + 400)):
+                if match.start() >= stop:
+                    break
+                begin = match.start()
+                while begin and raw[begin - 1: begin] in b"0123456789.+-eE":
+                    begin -= 1
+                token = _NUMBER.match(raw, begin)
+                if token is not None and math.isinf(float(token[0])):
+                    return begin
     return None
 
 
@@ -209,27 +299,35 @@ def dense_shape(value) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def tensor_from_json(value, dtype: int, literals: bool) -> np.ndarray:
-    """The tensor a JSON value stands for, checked as FillTensorProto checks it.
+def tensor_from_json(value, dtype: int, body: JsonBody, walk: bool = False) -> np.ndarray:
+    """The tensor a JSON value of body stands for, checked as FillTensorProto checks it.
 
-    literals: the request body holds true/false/null somewhere, so numpy's own conversion (which
-    turns true into 1) cannot be trusted to have seen only numbers.
+    walk: check value by value even where numpy could convert it at once.
     """
     if dtype not in _NUMPY:
         raise InvalidRequest(f"Conversion of JSON Value: {debug_string(value)} to type: "
                              f"{_DTYPE_NAMES.get(dtype, str(dtype))} is not supported by this server")
     shape = dense_shape(value)
-    if not literals and dtype != types_pb2.DT_BOOL:
+    if not walk and dtype != types_pb2.DT_BOOL and not body.literals:
         fast = _numeric_array(value, shape, dtype)
         if fast is not None:
+            if fast.dtype.kind == "f" and not np.isfinite(fast).all():
+                body.refuse_huge_numbers()
             return fast
-    return _walk(value, shape, dtype)
+    return _walk(value, shape, dtype, body)
 
 
 def _numeric_array(value, shape: tuple[int, ...], dtype: int) -> np.ndarray | None:
     try:
-        array = np.asarray(value)
+        if len(shape) > 1 and shape[0] > _ROWS_PER_CALL:  # a block of rows per call: the GIL is shared
+            blocks = [np.asarray(value[start: start + _ROWS_PER_CALL])
+                      for start in range(0, shape[0], _ROWS_PER_CALL)]
+            array = np.concatenate(blocks) if len({block.shape[1:] for block in blocks}) == 1 else None
+        else:
+            array = np.asarray(value)
     except (ValueError, TypeError, OverflowError):
+        return None
+    if array is None:
         return None
     if array.shape != shape:
         return None
@@ -245,7 +343,7 @@ def _numeric_array(value, shape: tuple[int, ...], dtype: int) -> np.ndarray | No
     return array.astype(_NUMPY[dtype])  # as Tensor::FromProto narrows int_val to the dtype
 
 
-def _walk(value, shape: tuple[int, ...], dtype: int) -> np.ndarray:
+def _walk(value, shape: tuple[int, ...], dtype: int, body: JsonBody) -> np.ndarray:
     """FillTensorProto, depth first in document order, so the first bad value is the one named."""
     rank = len(shape)
     values = []
@@ -256,7 +354,7 @@ def _walk(value, shape: tuple[int, ...], dtype: int) -> np.ndarray:
             if level != rank:
                 raise InvalidRequest(f"JSON Value: {debug_string(item)} found at incorrect level: "
                                      f"{level + 1} in the JSON DOM. Expected at level: {rank}")
-            values.append(_leaf(item, dtype))
+            values.append(_leaf(item, dtype, body))
             continue
         if level >= rank:
             raise InvalidRequest(f"Encountered list at unexpected level: {level} expected < {rank}")
@@ -267,7 +365,7 @@ def _walk(value, shape: tuple[int, ...], dtype: int) -> np.ndarray:
     return np.asarray(values, dtype=_NUMPY[dtype]).reshape(shape)
 
 
-def _leaf(item, dtype: int):
+def _leaf(item, dtype: int, body: JsonBody):
     if dtype == types_pb2.DT_BOOL:
         if isinstance(item, bool):
             return item
@@ -275,16 +373,17 @@ def _leaf(item, dtype: int):
     if isinstance(item, bool) or not isinstance(item, int | float):
         raise type_error(item, dtype)
     if dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE):
-        return float(item)
+        try:
+            number = float(item)
+        except OverflowError:
+            number = math.inf
+        if math.isinf(number):
+            body.refuse_huge_numbers()
+        return number
     low, high = _INT_RANGES[dtype]
     if not isinstance(item, int) or not low <= item <= high:
         raise type_error(item, dtype)
     return item
-
-
-def has_literals(raw: bytes) -> bool:
-    """The body spells true, false or null somewhere (maybe only inside a string)."""
-    return _LITERALS.search(raw) is not None
 
 
 # --- numpy array -> JSON text (MakeJsonFromTensors) ---------------------------------------------
