@@ -206,3 +206,10 @@ def test_model_status_lists_versions_newest_first(model_dir, tmp_path):
         status, answer = rest_json(handle.rest_port, "GET", "/v1/models/threshold")
     assert status == 200
     assert [entry["version"] for entry in answer["model_version_status"]] == ["10", "2", "1"]
+
+
+def test_a_cors_preflight_needs_an_origin(server):
+    """http_server.cc ProcessRequest: OPTIONS is OK with an http(s) Origin, else FailedPrecondition (400)."""
+    assert rest_call(server.rest_port, "OPTIONS", PREDICT, headers={"Origin": "https://example.com"}) == (
+        200, "")
+    assert rest_call(server.rest_port, "OPTIONS", PREDICT)[0] == 400

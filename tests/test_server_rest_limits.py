@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import subprocess
@@ -65,6 +66,20 @@ def test_a_chunked_body_over_the_limit_gets_413(small_server):
     answer = raw_exchange(small_server.rest_port, request)
     assert status_of(answer) == 200 and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
         "predictions": [REFERENCE_MASK]}
+
+
+def test_gzip_bodies_are_inflated_up_to_the_limit(small_server):
+    """TF Serving inflates Content-Encoding: gzip bodies (net_http evhttp_request.cc, auto_uncompress_input);
+    here the REST limit applies to the inflated size, so a small bomb gets 413."""
+    headers = {"Content-Encoding": "gzip"}
+    body = gzip.compress(json.dumps({"instances": [REFERENCE_INPUT]}).encode())
+    assert rest_json(small_server.rest_port, "POST", PREDICT, body, headers=headers) == (
+        200, {"predictions": [REFERENCE_MASK]})
+    bomb = gzip.compress(b" " * (MAX_MESSAGE_BYTES * 4))
+    assert len(bomb) < MAX_MESSAGE_BYTES // 16
+    assert rest_json(small_server.rest_port, "POST", PREDICT, bomb, headers=headers)[0] == 413
+    assert rest_json(small_server.rest_port, "POST", PREDICT, b"not gzip", headers=headers) == (
+        400, {"error": "JSON Parse error: The document is empty"})
 
 
 @pytest.mark.parametrize("length,status,fragment", [

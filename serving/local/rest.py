@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
@@ -127,6 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
         state.in_flight = True
         try:
             body = self._read_body()
+            if "gzip" in self.headers.get("Content-Encoding", ""):  # as TF Serving's auto_uncompress_input
+                body = _gunzip(body, self.rest.limits.max_request_bytes)
         except _BodyRefused as refused:
             self.close_connection = True
             self._send(refused.status, error_json(refused.message), "application/json")
@@ -238,6 +241,20 @@ class _Handler(BaseHTTPRequestHandler):
                     break
         except (OSError, ValueError):
             pass
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """The decompressed body, refused with 413 past the limit (a small bomb cannot inflate without
+    bound); a corrupt stream reads as empty, as TF Serving's ZLib fallback leaves it."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        return b""
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise _BodyRefused(413, f"request body is larger than the REST limit of {limit} bytes once "
+                                f"decompressed (--rest-max-request-bytes); {_SMALLER}")
+    return data
 
 
 class RestServer:
