@@ -55,6 +55,13 @@ def test_a_body_over_the_limit_gets_413_and_the_limit_follows_the_grpc_limit(sma
     still_serves(small_server)
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_sent(small_server):
+    request = (f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: {10**9}\r\n"
+               "Expect: 100-continue\r\n\r\n").encode()
+    answer = raw_exchange(small_server.rest_port, request)  # no body follows: the answer comes first
+    assert status_of(answer) == 413 and b"100 Continue" not in answer
+
+
 def test_a_chunked_body_over_the_limit_gets_413(small_server):
     chunk = b"x" * 40000
     request = (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -163,24 +163,41 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = self.rest.api.answer(method, path, body)
         return status, payload, "application/json"
 
-    def _read_body(self) -> bytes:
-        """The request body, refused (413, 400, 408) before it can cost more than the limit allows."""
+    def _declared_length(self) -> int | None:
+        """Content-Length, checked before a byte of the body is read; None for a chunked body."""
         limit = self.rest.limits.max_request_bytes
         encoding = self.headers.get("Transfer-Encoding")
         if encoding is not None:
             if encoding.strip().lower() != "chunked":
                 raise _BodyRefused(501, f"Transfer-Encoding {encoding!r} is not supported (only chunked)")
-            return self._read_chunked(limit)
+            return None
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
-            return b""
+            return 0
         if len(set(lengths)) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
             raise _BodyRefused(400, f"Content-Length {', '.join(lengths)!r} is not a byte count")
         length = int(lengths[0])
         if length > limit:
             raise _BodyRefused(413, f"request body of {length} bytes is larger than the REST limit of "
                                     f"{limit} bytes (--rest-max-request-bytes); {_SMALLER}")
+        return length
+
+    def _read_body(self) -> bytes:
+        """The request body, refused (413, 400, 408) before it can cost more than the limit allows."""
+        length = self._declared_length()
+        if length is None:
+            return self._read_chunked(self.rest.limits.max_request_bytes)
         return self._read_exactly(length)
+
+    def handle_expect_100(self) -> bool:
+        """Refuse a body before the client sends it (curl asks first for bodies over 1 KiB)."""
+        try:
+            self._declared_length()
+        except _BodyRefused as refused:
+            self.close_connection = True
+            self._send(refused.status, error_json(refused.message), "application/json")
+            return False
+        return super().handle_expect_100()
 
     def _read_exactly(self, length: int) -> bytes:
         parts, received = [], 0
