@@ -19,7 +19,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +141,6 @@ class ThresholdClient:
         self._info: ModelInfo | None = None
         self._bounds: tuple[float, float] | None = None
         self._retries = RetryCounter()
-        self._helper: ThreadPoolExecutor | None = None  # computes the rule while a request is in flight
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -293,7 +291,6 @@ class ThresholdClient:
             stream = BatchStream(
                 lambda x: self._send(chosen, x), out_key, plan, concurrency, checker, sink, summary, progress,
                 lambda error: from_rpc_error(error, address=self.address, what=what, timeout=self.timeout),
-                helper=self._check_helper() if checker is not None and concurrency == 1 else None,
                 versions=follower)
             stream.run(source)
             summary.version_note, summary.versions = follower.describe(stream.version_ranges(), checker)
@@ -335,17 +332,9 @@ class ThresholdClient:
             return response, time.perf_counter() - start
         return call_with_retries(attempt, retries=self.retries, counter=self._retries)
 
-    def _check_helper(self) -> ThreadPoolExecutor:
-        """One thread, kept for the client's life: starting one per call would cost more than it saves."""
-        if self._helper is None:
-            self._helper = ThreadPoolExecutor(1, thread_name_prefix="threshold-check")
-        return self._helper
-
     def close(self) -> None:
         """Close the channel; RPCs still in flight are cancelled."""
         self._channel.close()
-        if self._helper is not None:
-            self._helper.shutdown(wait=False)
 
     def __enter__(self) -> ThresholdClient:
         return self

@@ -23,7 +23,8 @@ def float32_text(value: float) -> str:
 def expected_mask(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """The rule, as a bool array: True where x < low or x > high (NaN is False)."""
     x = np.asarray(x, dtype=np.float32)
-    return (x < np.float32(low)) | (x > np.float32(high))
+    mask = np.less(x, np.float32(low))
+    return np.logical_or(mask, np.greater(x, np.float32(high)), out=mask)
 
 
 @dataclass(frozen=True)
@@ -120,35 +121,20 @@ class ResponseChecker:
             self.report.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
         return True
 
-    def expect(self, x: np.ndarray, bounds: tuple[float, float] | None = None) -> np.ndarray:
-        """The rule on x in the declared dtype (0/1), ready to compare with an answer.
-
-        Depends only on x and the bounds (default: the first version's), so a caller can compute
-        it while the request is in flight (numpy releases the GIL); then only one comparison
-        waits for the answer.
-        """
-        low, high = bounds or (self.low, self.high)
-        x = np.asarray(x, dtype=np.float32)
-        expected = np.less(x, np.float32(low))
-        np.logical_or(expected, np.greater(x, np.float32(high)), out=expected)
-        if self.dtype.kind == "b":
-            return expected
-        if self.dtype.itemsize == 1 and self.dtype.kind in "ui":
-            return expected.view(self.dtype)  # bool is one byte, 0 or 1: no copy
-        return expected.astype(self.dtype)
-
     def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
-                     expected: np.ndarray | None = None, bounds: tuple[float, float] | None = None) -> int:
+                     bounds: tuple[float, float] | None = None) -> int:
         """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count.
 
-        ``bounds`` default to the first version's; ``expected`` is ``expect(x, bounds)`` when the
-        caller computed it already.
+        ``bounds`` default to the first version's. One comparison, with no converted copy of
+        either side, and no scan for values other than 0 and 1 unless some differ (a value
+        equal to the 0/1 rule is 0 or 1).
         """
-        bounds = bounds or (self.low, self.high)
-        if expected is None or expected.dtype != got.dtype or expected.shape != got.shape:
-            expected = self.expect(x, bounds) if got.dtype == self.dtype else expected_mask(x, *bounds)
+        expected = expected_mask(x, *(bounds or (self.low, self.high)))
+        # One-byte answers (uint8, int8, bool) compare with the rule's bytes as they are.
+        one_byte = got.dtype.itemsize == 1 and got.dtype.kind in "uib"
+        rule = expected.view(got.dtype) if one_byte else expected
         with np.errstate(invalid="ignore"):
-            wrong = np.not_equal(got, expected)
+            wrong = np.not_equal(got, rule)
         count = int(np.count_nonzero(wrong))
         self.report.checked += x.size
         if count:  # every value equal to the 0/1 rule is binary: only look for others when some differ

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,21 +69,21 @@ class BatchStream:
     The main thread reads batches, submits them to a thread pool (each worker does one blocking,
     retried Predict) and, whenever ``concurrency`` are in flight, takes whichever finished first:
     decodes it, checks it and writes it at its own offset. So at most ``concurrency`` batches
-    are in memory, and completion order does not matter. With ``concurrency=1`` the main thread
-    makes each call itself, and ``helper`` (one thread, when checking) computes the rule on the
-    batch while its request is in flight, so only the comparison waits for the answer.
+    are in memory, and completion order does not matter. With ``concurrency=1`` there is nothing
+    to overlap, so the main thread makes each call itself. (Computing the rule on a helper thread
+    while the request is in flight was measured slower on a 2-core machine, where that thread
+    competes with the server and gRPC for the cores.)
     """
 
     def __init__(self, send: Callable[[np.ndarray], tuple[bytes, float]], out_key: str, plan: BatchPlan,
                  concurrency: int, checker: ResponseChecker | None, sink, summary,
                  progress: Callable[[int], object] | None,
                  describe_failure: Callable[[grpc.RpcError], ThresholdClientError],
-                 helper: Executor | None = None, versions: VersionFollower | None = None):
+                 versions: VersionFollower | None = None):
         self.send, self.out_key, self.plan = send, out_key, plan
         self.concurrency, self.checker, self.sink = concurrency, checker, sink
         self.summary, self.stats, self.progress = summary, summary.stats, progress
         self.describe_failure = describe_failure
-        self.helper = helper if checker is not None else None
         self.versions = versions
         self.inflight: dict[Future, _Batch] = {}
         #: version -> (first row, end row) of every block it answered, for the summary
@@ -110,10 +110,7 @@ class BatchStream:
     def _batch(self, row: int, col: int, x: np.ndarray) -> _Batch:
         version = None if self.versions is None else self.versions.pinned()
         bounds = None if self.checker is None else self.checker.bounds.get(version)
-        expected = None
-        if self.helper is not None and bounds is not None:  # the rule, while the request is in flight
-            expected = self.helper.submit(self.checker.expect, x, bounds)
-        return _Batch(row, col, x, version, bounds, expected)
+        return _Batch(row, col, x, version, bounds)
 
     def _requests(self, source: InputArray):
         """A _Batch (row, col, C-contiguous block, version pinned) for every request, in input order."""
@@ -180,9 +177,7 @@ class BatchStream:
                 bounds = batch.bounds
             if not self.checker.check_layout(where, got, x.shape):
                 return
-            precomputed = batch.expected is not None and bounds == batch.bounds
-            expected = batch.expected.result() if precomputed else None
-            self.checker.check_values(row, col, x, got, expected, bounds)
+            self.checker.check_values(row, col, x, got, bounds=bounds)
         self.sink.write(row, col, got)
         self.answered_rows.setdefault(answered, []).append((row, row + x.shape[0]))
 
@@ -202,14 +197,13 @@ class BatchStream:
 
 @dataclass(frozen=True)
 class _Batch:
-    """One request: where its block goes, the version it was sent to and the rule precomputed for it."""
+    """One request: where its block goes, the version it was sent to and that version's bounds."""
 
     row: int
     col: int
     x: np.ndarray
     version: int | None
     bounds: tuple[float, float] | None
-    expected: Future | None
 
 
 class VersionFollower(Protocol):
