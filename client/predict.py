@@ -265,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     # gRPC core logs connection events ("Got goaway", ...) at INFO on stderr; every failure the user
     # must see is reported as one line of ours. Set before grpc loads; an explicit setting wins.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: the calling program owns its signals
+        previous = None
     try:
         return run(args)
     except KeyboardInterrupt:
@@ -280,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug, not a user error: still one line, never a traceback
         return _fail(args, 1, f"unexpected {type(error).__name__}: {error} (please report this)")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -167,14 +167,19 @@ def test_a_library_client_refuses_an_infinite_timeout():
         ThresholdClient(NOWHERE, timeout=float("inf"))
 
 
-def test_sigterm_handler_is_restored_after_a_library_style_call(data_file):
-    """main() installs its SIGTERM handler only for the run (for programs that call it)."""
+def test_main_restores_the_sigterm_handler_and_runs_from_a_thread(data_file):
+    """main() owns SIGTERM only for its run, and only on the main thread (for programs calling it)."""
     from client.predict import main
 
+    args = [str(data_file), "--server", NOWHERE, "--retries", "0", "--timeout", "2"]
     before = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is threading.main_thread():
-        main([str(data_file), "--server", NOWHERE, "--retries", "0", "--timeout", "2"])
-        assert signal.getsignal(signal.SIGTERM) is before
+    assert main(args) == 6
+    assert signal.getsignal(signal.SIGTERM) is before
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(main(args)))
+    thread.start()
+    thread.join(60)
+    assert codes == [6]
 
 
 # -- hot reloads --------------------------------------------------------------------------------
