@@ -231,3 +231,41 @@ GET_MODEL_STATUS = _file(
 # In dependency order, for DescriptorPool.Add.
 FILES = (TYPES, TENSOR_SHAPE, RESOURCE_HANDLE, TENSOR, ERROR_CODES, META_GRAPH, MODEL, PREDICT,
          GET_MODEL_METADATA, STATUS, GET_MODEL_STATUS)
+
+
+def serialized_files() -> tuple[bytes, ...]:
+    """FILES as the bytes ``DescriptorPool.AddSerializedFile`` takes (what protoc embeds in *_pb2)."""
+    return tuple(proto.SerializeToString(deterministic=True) for proto in FILES)
+
+
+def render_descriptors_module() -> str:
+    """The source of client/_proto_descriptors.py: FILES serialized, so a client need not build them."""
+    lines = ['"""FILES of client/_proto_schema.py, serialized by ``python -m client._proto_schema``.',
+             "",
+             "Loading these bytes spares every client start the import of descriptor_pb2 and the building",
+             "of the descriptors (about 15 ms). Do not edit: change _proto_schema.py and run the command",
+             "again; tests/test_client_protos.py fails while the two differ.",
+             '"""',
+             "",
+             "FILES = ("]
+    for blob in serialized_files():
+        lines.append("    (")
+        chunk = b""
+        for byte in blob:  # lines of at most 100 characters, escapes included
+            if len(repr(chunk + bytes([byte]))) > 92:
+                lines.append(f"        {chunk!r}")
+                chunk = b""
+            chunk += bytes([byte])
+        lines += [f"        {chunk!r}", "    ),"]
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    target = Path(__file__).with_name("_proto_descriptors.py")
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(render_descriptors_module())
+    temporary.replace(target)
+    print(f"wrote {target}")

@@ -1,10 +1,10 @@
 """TF Serving's messages and gRPC services, defined here: the client needs no tensorflow package.
 
-The messages come from ``client._proto_schema`` (transcribed from TF Serving's .proto files)
-built into a descriptor pool of this module's own, so they coexist with the classes
-TensorFlow and tensorflow-serving-api register in the default pool, in one process, with the
-same full names and the same bytes on the wire. They are laid out as the generated modules
-are, so code reads as it would with tensorflow-serving-api::
+The messages are those of ``client._proto_schema`` (transcribed from TF Serving's .proto files),
+loaded from their serialized form (``client._proto_descriptors``) into a descriptor pool of this
+module's own: they coexist with the classes TensorFlow and tensorflow-serving-api register in
+the default pool, in one process, with the same full names and the same bytes on the wire.
+They are laid out as the generated modules are, so code reads as with tensorflow-serving-api::
 
     from client.protos import predict_pb2, types_pb2
     request = predict_pb2.PredictRequest()
@@ -21,10 +21,10 @@ import threading
 import types
 from typing import TYPE_CHECKING
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.internal import enum_type_wrapper
 
-from client import _proto_schema as schema
+from client import _proto_descriptors
 
 if TYPE_CHECKING:  # the names for readers and IDEs; at run time __getattr__ builds them
     from types import ModuleType
@@ -43,18 +43,19 @@ if TYPE_CHECKING:  # the names for readers and IDEs; at run time __getattr__ bui
     types_pb2: ModuleType
     error_codes_pb2: ModuleType
 
+# Module name -> the .proto file it holds, as protoc names them.
 _MESSAGE_MODULES = {
-    "types_pb2": schema.TYPES,
-    "tensor_shape_pb2": schema.TENSOR_SHAPE,
-    "resource_handle_pb2": schema.RESOURCE_HANDLE,
-    "tensor_pb2": schema.TENSOR,
-    "error_codes_pb2": schema.ERROR_CODES,
-    "meta_graph_pb2": schema.META_GRAPH,
-    "model_pb2": schema.MODEL,
-    "predict_pb2": schema.PREDICT,
-    "get_model_metadata_pb2": schema.GET_MODEL_METADATA,
-    "status_pb2": schema.STATUS,
-    "get_model_status_pb2": schema.GET_MODEL_STATUS,
+    "types_pb2": "tensorflow/core/framework/types.proto",
+    "tensor_shape_pb2": "tensorflow/core/framework/tensor_shape.proto",
+    "resource_handle_pb2": "tensorflow/core/framework/resource_handle.proto",
+    "tensor_pb2": "tensorflow/core/framework/tensor.proto",
+    "error_codes_pb2": "xla/tsl/protobuf/error_codes.proto",
+    "meta_graph_pb2": "tensorflow/core/protobuf/meta_graph.proto",
+    "model_pb2": "tensorflow_serving/apis/model.proto",
+    "predict_pb2": "tensorflow_serving/apis/predict.proto",
+    "get_model_metadata_pb2": "tensorflow_serving/apis/get_model_metadata.proto",
+    "status_pb2": "tensorflow_serving/apis/status.proto",
+    "get_model_status_pb2": "tensorflow_serving/apis/get_model_status.proto",
 }
 _SERVICE_MODULES = ("prediction_service_pb2_grpc", "model_service_pb2_grpc")
 _lock = threading.Lock()
@@ -65,20 +66,16 @@ def _build_pool() -> descriptor_pool.DescriptorPool:
     from google.protobuf import any_pb2, wrappers_pb2
 
     pool = descriptor_pool.DescriptorPool()
-    for well_known in (any_pb2, wrappers_pb2):
-        proto = descriptor_pb2.FileDescriptorProto()
-        well_known.DESCRIPTOR.CopyToProto(proto)
-        pool.Add(proto)
-    for proto in schema.FILES:
-        pool.Add(proto)
+    for serialized in (any_pb2.DESCRIPTOR.serialized_pb, wrappers_pb2.DESCRIPTOR.serialized_pb,
+                       *_proto_descriptors.FILES):
+        pool.AddSerializedFile(serialized)
     return pool
 
 
-def _message_module(pool: descriptor_pool.DescriptorPool, name: str,
-                    file_proto: descriptor_pb2.FileDescriptorProto) -> types.ModuleType:
+def _message_module(pool: descriptor_pool.DescriptorPool, name: str, proto_file: str) -> types.ModuleType:
     """What protoc's ``*_pb2`` module holds: message classes, enum wrappers, top-level enum values."""
-    module = types.ModuleType(f"{__name__}.{name}", f"Messages of {file_proto.name}, TF Serving's numbering.")
-    module.DESCRIPTOR = pool.FindFileByName(file_proto.name)
+    module = types.ModuleType(f"{__name__}.{name}", f"Messages of {proto_file}, TF Serving's numbering.")
+    module.DESCRIPTOR = pool.FindFileByName(proto_file)
     for message in module.DESCRIPTOR.message_types_by_name.values():
         setattr(module, message.name, message_factory.GetMessageClass(message))
     for enum in module.DESCRIPTOR.enum_types_by_name.values():
@@ -90,7 +87,7 @@ def _message_module(pool: descriptor_pool.DescriptorPool, name: str,
 
 def _build_all() -> None:
     pool = _build_pool()
-    modules = {name: _message_module(pool, name, proto) for name, proto in _MESSAGE_MODULES.items()}
+    modules = {name: _message_module(pool, name, proto_file) for name, proto_file in _MESSAGE_MODULES.items()}
     globals().update(modules)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import types
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -317,3 +318,10 @@ def test_our_classes_first_then_tensorflows_in_one_process():
     result = subprocess.run([PYTHON, "-c", OURS_THEN_TENSORFLOW], cwd=REPO, env=cli_env(),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "both loaded" in result.stdout, result.stderr[-2000:]
+
+
+def test_the_serialized_descriptors_are_the_schemas():
+    """client/_proto_descriptors.py is what `python -m client._proto_schema` writes from the schema."""
+    path = Path(_proto_schema.__file__).with_name("_proto_descriptors.py")
+    assert path.read_text() == _proto_schema.render_descriptors_module(), (
+        "client/_proto_schema.py changed: run python -m client._proto_schema")
