@@ -49,8 +49,6 @@ THEIRS = types.SimpleNamespace(
 # a server's TensorInfo never needs composite_tensor here, and the client never sends the others.
 OMITTED = {"tensorflow.TensorInfo": {"composite_tensor"},
            "tensorflow.serving.PredictRequest": {"predict_streamed_options", "client_id", "request_options"}}
-SERVER_SENT = ("tensorflow.serving.PredictResponse", "tensorflow.serving.GetModelMetadataResponse",
-               "tensorflow.serving.GetModelStatusResponse", "tensorflow.serving.SignatureDefMap")
 
 
 def _messages(descriptor):

@@ -29,7 +29,7 @@ from tests.conftest import (
     wait_until_available,
 )
 
-pytestmark = pytest.mark.install
+pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]  # pip may have to download
 
 #: The issue's goal for a client-only venv (a venv with ovmsclient, a TF Serving client shipping its
 #: own protos, measured 125 MB).
