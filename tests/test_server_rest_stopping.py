@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import ssl
@@ -11,7 +12,7 @@ import time
 import grpc
 import pytest
 
-from tests.conftest import embedded_server
+from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, embedded_server
 from tests.support.rest_client import rest_json
 from tests.test_server_tls import write_key_and_cert
 
@@ -85,3 +86,22 @@ def test_a_slow_client_cannot_keep_the_server_past_the_grace_period(model_dir):
         assert exit_code == 0
         log = handle.log()
     assert log.rstrip().endswith("serving.local: stopped") and "Traceback" not in log
+
+
+def test_a_request_in_flight_at_sigterm_still_gets_its_answer(model_dir):
+    body = json.dumps({"instances": [REFERENCE_INPUT]}).encode()
+    head = f"POST /v1/models/threshold:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    with embedded_server(model_dir) as handle, \
+            socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60) as client:
+        client.sendall(head.encode() + body[:10])
+        time.sleep(0.5)  # the server has read the headers: the request is in flight
+        handle.process.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        client.sendall(body[10:])
+        answer = b""
+        while part := client.recv(65536):
+            answer += part
+        assert handle.process.wait(timeout=60) == 0
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+    assert json.loads(payload) == {"predictions": [REFERENCE_MASK]}
