@@ -33,6 +33,7 @@ from serving.local.tls import rest_ssl_context
 METRICS_PATH = "/monitoring/prometheus/metrics"  # serving/monitoring.config's prometheus_config.path
 LISTEN_BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
 MAX_CONNECTIONS = 512  # open connections at once; more are closed at accept
+_CUT_SLACK_SECONDS = 1.0
 _LINGER_SECONDS = 1.0  # after refusing a body, read (and drop) what the client still sends for this long
 _NOT_FOUND = (b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
               b"</BODY></HTML>\n")  # what TF Serving's HTTP server (libevent) answers outside /v1/
@@ -63,10 +64,12 @@ class _Connection:
         self.address = address
         self.timeout = timeout
         self.in_flight = False  # a request has been read past its headers: a graceful stop waits for it
-        self.deadline: float | None = time.monotonic() + timeout
+        self.deadline: float | None = time.monotonic() + timeout + _CUT_SLACK_SECONDS
 
     def next_stage(self, timed: bool = True) -> None:
-        self.deadline = time.monotonic() + self.timeout if timed else None
+        # The socket's own timeout answers a client that goes silent (408); the deadline, a little
+        # later, cuts one that trickles a byte at a time and so never lets that timeout fire.
+        self.deadline = time.monotonic() + self.timeout + _CUT_SLACK_SECONDS if timed else None
 
     def close_now(self) -> None:
         """Wake whatever waits on the socket; its thread then ends the connection."""
