@@ -55,7 +55,9 @@ def batchable(servable: Servable, signature: str, inputs: dict[str, np.ndarray])
             dims = info.tensor_shape.dim
             if info.tensor_shape.unknown_rank or not dims or dims[0].size != -1:
                 return False
-    return len({array.shape[0] for array in inputs.values() if array.ndim}) == 1
+    if not all(array.ndim for array in inputs.values()):
+        return False
+    return len({array.shape[0] for array in inputs.values()}) == 1
 
 
 class Batcher:
@@ -72,13 +74,14 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def run(self, servable: Servable, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The model's outputs for inputs, computed in a merged batch where possible."""
+    def run(self, servable: Servable, signature: str, inputs: dict[str, np.ndarray],
+            output_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The model's outputs (output_keys of them) for inputs, computed in a merged batch where possible."""
         if not batchable(servable, signature, inputs):
-            return servable.run(signature, inputs)
+            return servable.run(signature, inputs, output_keys)
         rows = next(iter(inputs.values())).shape[0]
         if rows == 0 or rows >= self.settings.max_batch_size:
-            return servable.run(signature, inputs)
+            return servable.run(signature, inputs, output_keys)
         key = (id(servable), signature,
                tuple((alias, array.dtype.str, array.shape[1:]) for alias, array in sorted(inputs.items())))
         task = _Task(servable, signature, inputs, rows)
@@ -90,7 +93,7 @@ class Batcher:
         task.done.wait()
         if task.error is not None:
             raise task.error
-        return task.outputs
+        return {key: task.outputs[key] for key in output_keys}
 
     def close(self) -> None:
         """Run what is queued, then stop the batch threads."""
@@ -142,8 +145,7 @@ class Batcher:
                 for task in batch:
                     task.outputs = {key: value[start:start + task.rows] for key, value in outputs.items()}
                     start += task.rows
-            self._metrics.batch_size.labels(first.servable.name, first.signature).observe(
-                sum(task.rows for task in batch))
+            self._metrics.record_batch(first.servable.name, first.signature, sum(task.rows for task in batch))
         except RequestError as exc:
             for task in batch:
                 task.error = exc

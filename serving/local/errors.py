@@ -66,18 +66,6 @@ class SignatureNotFound(RequestError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
-class NotAPredictSignature(RequestError):
-    """The signature exists but is not one Predict can run (e.g. __saved_model_init_op)."""
-
-    code = grpc.StatusCode.INTERNAL
-
-
-class ModelRunFailed(RequestError):
-    """TensorFlow raised while running the signature."""
-
-    code = grpc.StatusCode.INTERNAL
-
-
 class ServerShuttingDown(RequestError):
     """The batching queue no longer takes work because the server is stopping."""
 

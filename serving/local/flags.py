@@ -43,6 +43,17 @@ class ServerOptions:
     rest_max_request_bytes: int = (256 << 20) // 16
     rest_timeout_seconds: float = 30.0
     rest_api_num_threads: int = 4
+    enable_serialization_as_tensor_content: bool = False
+    max_request_tensor_bytes: int | None = None  # None: a quarter of max_message_bytes
+
+    @property
+    def request_tensor_budget(self) -> int:
+        """Bytes a request's value fields may expand to (the decoded input, its output and the
+        response each take about as much, so a quarter of the message limit keeps a request's
+        footprint near one message)."""
+        if self.max_request_tensor_bytes is not None:
+            return self.max_request_tensor_bytes
+        return self.max_message_bytes // 4
 
     @property
     def tls(self) -> bool:
@@ -95,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)")
     add("--max-message-bytes", type=int, default=int(_env("MAX_MESSAGE_BYTES", str(256 << 20))),
         help="largest gRPC request or response in bytes (default 256 MiB)")
+    add("--max-request-tensor-bytes", type=int,
+        default=int(_env("MAX_REQUEST_TENSOR_BYTES")) if _env("MAX_REQUEST_TENSOR_BYTES") else None,
+        help="most bytes the tensors of one request may expand to from value fields (float_val, ...), "
+             "checked before anything is allocated; tensor_content needs no limit of its own, as the "
+             "message limit bounds it (default: a quarter of --max-message-bytes)")
+    add("--enable-serialization-as-tensor-content", action="store_true",
+        default=_env_flag("ENABLE_SERIALIZATION_AS_TENSOR_CONTENT"),
+        help="answer Predict with tensor_content (raw bytes) instead of the typed value fields "
+             "(float_val, int_val, ...), like tensorflow_model_server's "
+             "--enable_serialization_as_tensor_content=true")
     add("--grpc-threads", type=int, default=int(_env("GRPC_THREADS", "16")),
         help="requests handled at the same time (default 16)")
     add("--enable-batching", action="store_true", default=_env_flag("ENABLE_BATCHING"),
@@ -141,6 +162,8 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         parser.error("--ssl-client-ca needs --ssl-cert and --ssl-key")
     if args.max_message_bytes <= 0 or args.grpc_threads <= 0:
         parser.error("--max-message-bytes and --grpc-threads must be positive")
+    if args.max_request_tensor_bytes is not None and args.max_request_tensor_bytes < 0:
+        parser.error("--max-request-tensor-bytes must not be negative")
     if args.max_batch_size <= 0 or args.batch_timeout_micros < 0 or args.num_batch_threads <= 0:
         parser.error("--max-batch-size and --num-batch-threads must be positive, "
                      "--batch-timeout-micros not negative")
@@ -168,4 +191,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         ssl_client_ca=args.ssl_client_ca, allow_insecure_remote=args.allow_insecure_remote,
         shutdown_grace_seconds=args.shutdown_grace_seconds, enable_model_warmup=args.enable_model_warmup,
         rest_max_request_bytes=args.rest_max_request_bytes, rest_timeout_seconds=args.rest_timeout_seconds,
-        rest_api_num_threads=args.rest_api_num_threads)
+        rest_api_num_threads=args.rest_api_num_threads,
+        enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
+        max_request_tensor_bytes=args.max_request_tensor_bytes)

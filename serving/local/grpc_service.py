@@ -1,24 +1,42 @@
-"""TF Serving's gRPC services (tensorflow-serving-api's generated stubs) and the standard health service."""
+"""TF Serving's gRPC services and the standard health service, as model_servers/server.cc sets them up.
+
+Predict takes and returns raw bytes (serving/local/wire.py), so tensors cross the gRPC boundary
+without protobuf copies; the other methods use the generated message classes.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 
 import grpc
+from google.protobuf import text_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    regression_pb2,
+)
 
-from serving.local.errors import PortInUse, RequestError
+from serving.local.config import model_sources_from_config
+from serving.local.errors import InvalidRequest, InvalidServerConfig, PortInUse, RequestError
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
-from serving.local.predict import Predictor
+from serving.local.predict import DEFAULT_SIGNATURE, Predictor
 from serving.local.repository import ModelRepository
+from serving.ports import bind_error
 
-# What TF Serving's --enable_grpc_healthcheck_service reports as SERVING (plus "", the whole server).
-HEALTH_SERVICES = ("", "tensorflow.serving.ModelService", "tensorflow.serving.PredictionService")
+# What TF Serving's --enable_grpc_healthcheck_service reports as SERVING (server.cc), plus "",
+# which gRPC's default health service always has: the whole server.
+HEALTH_SERVICES = ("", "ModelService", "PredictionService")
 ENTRYPOINT = "GRPC"
+PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+MODEL_SERVICE = "tensorflow.serving.ModelService"
 log = logging.getLogger("serving.local")
 
 
@@ -34,38 +52,136 @@ def _answer(context: grpc.ServicerContext, call: Callable):
                       f"internal error in serving.local: {type(exc).__name__}: {exc}")
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata; Classify, Regress and MultiInference stay UNIMPLEMENTED."""
+class _InferenceApis:
+    """Classify and Regress: this server runs no tf.Example signatures, but fails them as TF Serving does.
 
-    def __init__(self, repository: ModelRepository, predictor: Predictor, metrics: ServerMetrics):
-        self._repository, self._predictor, self._metrics = repository, predictor, metrics
-
-    def Predict(self, request, context):  # noqa: N802 - gRPC method name
-        def call():
-            with self._metrics.observe_request(request.model_spec.name, "predict", ENTRYPOINT):
-                return self._predictor.predict(request)
-        return _answer(context, call)
-
-    def GetModelMetadata(self, request, context):  # noqa: N802
-        def call():
-            with self._metrics.observe_request(request.model_spec.name, "GetModelMetadata", ENTRYPOINT):
-                return model_metadata(self._repository, request)
-        return _answer(context, call)
-
-
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus; HandleReloadConfigRequest stays UNIMPLEMENTED (the config file is polled instead)."""
+    Follows servables/tensorflow/classifier.cc and regressor.cc (GetClassificationSignatureDef,
+    PreProcessClassification and their regression twins) with the method-name check off.
+    """
 
     def __init__(self, repository: ModelRepository):
         self._repository = repository
 
+    def check(self, request, api: str) -> None:
+        if not request.HasField("model_spec"):
+            raise InvalidRequest("Missing ModelSpec")
+        servable = self._repository.resolve(request.model_spec)
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        signature = servable.signature_defs.get(name)
+        if signature is None:
+            raise InvalidRequest(f"No signature was found with the name: {name}")
+        if len(signature.inputs) != 1:
+            raise InvalidRequest("Expected one input Tensor.")
+        if api == "Classify" and len(signature.outputs) not in (1, 2):
+            raise InvalidRequest(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        if api == "Regress" and len(signature.outputs) != 1:
+            raise InvalidRequest("Expected one output Tensor.")
+        if "inputs" not in signature.inputs:
+            what = "classification" if api == "Classify" else "regression"
+            raise InvalidRequest(f"No {what} inputs found in SignatureDef: "
+                                 f"{text_format.MessageToString(signature)}")
+        raise _Unimplemented(f"{api} on tf.Example inputs is not supported by this server; use Predict")
+
+
+class _Unimplemented(RequestError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class PredictionService:
+    """Predict (on bytes), GetModelMetadata, Classify, Regress and MultiInference."""
+
+    def __init__(self, repository: ModelRepository, predictor: Predictor, metrics: ServerMetrics):
+        self._repository, self._predictor, self._metrics = repository, predictor, metrics
+        self._inference = _InferenceApis(repository)
+
+    def predict(self, raw: bytes, context) -> bytes:
+        def call():
+            parts = self._predictor.parse(raw)
+            name = parts.model_spec.name if parts.model_spec is not None else ""
+            with self._metrics.observe_request(name, "Predict", ENTRYPOINT):
+                return self._predictor.predict_parts(parts)
+        return _answer(context, call)
+
+    def get_model_metadata(self, request, context):
+        return _answer(context, lambda: model_metadata(self._repository, request))
+
+    def _inference_call(self, request, context, api: str):
+        def call():
+            with self._metrics.observe_request(request.model_spec.name, api, ENTRYPOINT):
+                self._inference.check(request, api)
+        return _answer(context, call)
+
+    def classify(self, request, context):
+        return self._inference_call(request, context, "Classify")
+
+    def regress(self, request, context):
+        return self._inference_call(request, context, "Regress")
+
+    def multi_inference(self, request, context):
+        def call():
+            raise _Unimplemented("MultiInference is not supported by this server; use Predict")
+        return _answer(context, call)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        def unary(behaviour, request_class=None, response_class=None):
+            return grpc.unary_unary_rpc_method_handler(
+                behaviour, request_deserializer=request_class and request_class.FromString,
+                response_serializer=response_class and response_class.SerializeToString)
+
+        return grpc.method_handlers_generic_handler(PREDICTION_SERVICE, {
+            "Predict": unary(self.predict),  # bytes in, bytes out
+            "GetModelMetadata": unary(self.get_model_metadata, get_model_metadata_pb2.GetModelMetadataRequest,
+                                      get_model_metadata_pb2.GetModelMetadataResponse),
+            "Classify": unary(self.classify, classification_pb2.ClassificationRequest,
+                              classification_pb2.ClassificationResponse),
+            "Regress": unary(self.regress, regression_pb2.RegressionRequest,
+                             regression_pb2.RegressionResponse),
+            "MultiInference": unary(self.multi_inference, inference_pb2.MultiInferenceRequest,
+                                    inference_pb2.MultiInferenceResponse),
+        })
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus, and HandleReloadConfigRequest for a model_config_list (model_service_impl.cc)."""
+
+    def __init__(self, repository: ModelRepository, models_dir: Path):
+        self._repository = repository
+        self._models_dir = models_dir
+
     def GetModelStatus(self, request, context):  # noqa: N802
         return _answer(context, lambda: model_status(self._repository, request))
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        def call():
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise InvalidRequest("ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                                     "Only ModelConfigList is currently supported")
+            try:
+                sources = model_sources_from_config(request.config, self._models_dir, "ReloadConfigRequest")
+            except InvalidServerConfig as exc:
+                raise InvalidRequest(str(exc)) from None
+            self._repository.replace_sources(sources)
+            self._repository.refresh()  # as ServerCore::ReloadConfig, answer once the new models loaded
+            response = model_management_pb2.ReloadConfigResponse()
+            response.status.SetInParent()
+            return response
+        return _answer(context, call)
+
+
+class HealthServicer(health.HealthServicer):
+    """grpc.health.v1 as gRPC C++'s default health service answers it: unknown names NOT_FOUND."""
+
+    def Check(self, request, context):  # noqa: N802
+        with self._lock:
+            known = request.service in self._server_status
+        if not known:
+            context.abort(grpc.StatusCode.NOT_FOUND, "service name unknown")
+        return super().Check(request, context)
 
 
 def build_grpc_server(address: str, repository: ModelRepository, predictor: Predictor,
                       metrics: ServerMetrics, *, max_message_bytes: int, threads: int,
-                      credentials: grpc.ServerCredentials | None
+                      credentials: grpc.ServerCredentials | None, models_dir: Path = Path("models")
                       ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A gRPC server (not started yet) bound to address with every service added, and its port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"), options=[
@@ -73,10 +189,9 @@ def build_grpc_server(address: str, repository: ModelRepository, predictor: Pred
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
     ])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(repository, predictor, metrics), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, models_dir), server)
+    health_servicer = HealthServicer(experimental_non_blocking=True)
     for service in HEALTH_SERVICES:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -84,9 +199,20 @@ def build_grpc_server(address: str, repository: ModelRepository, predictor: Pred
         port = (server.add_secure_port(address, credentials) if credentials
                 else server.add_insecure_port(address))
     except RuntimeError as exc:
-        raise PortInUse(f"cannot listen for gRPC on {address}: {exc}; pick another --port or stop "
-                        "what uses it (`make stop`)") from None
+        port, reason = 0, str(exc)
+    else:
+        reason = ""
     if port == 0:
-        raise PortInUse(f"cannot listen for gRPC on {address}: the port is in use; pick another --port "
-                        "or stop what uses it (`make stop`)")
+        raise _listen_error(address, reason)
     return server, health_servicer, port
+
+
+def _listen_error(address: str, reason: str) -> PortInUse:
+    """Blame the port only when the port is what is taken."""
+    host, _, port = address.rpartition(":")
+    taken = bind_error(host.strip("[]"), int(port)) if port.isdigit() and int(port) else None
+    if taken is not None:
+        return PortInUse(f"cannot listen for gRPC on {address}: {taken}; pick another --port or stop "
+                         "what uses it (`make stop`)")
+    return PortInUse(f"cannot listen for gRPC on {address}{': ' + reason if reason else ''}; check --host "
+                     "(an address of this machine)")

@@ -1,53 +1,100 @@
-"""Prometheus metrics under TF Serving's names: request count by status, request and runtime latency.
+"""Prometheus metrics as TF Serving exports them: its names, labels, buckets and text format.
 
-prometheus_client appends ``_total`` to counters, so the count scrapes as
-``:tensorflow:serving:request_count_total``; the labels are TF Serving's. Latencies are in
-microseconds with TF Serving's buckets (10 * 1.8**i), so its dashboards read them unchanged.
+TF Serving records (servables/tensorflow/util.cc, model_servers/prediction_service_impl.cc):
+``/tensorflow/serving/request_count`` {model_name, status} for every Predict, Classify and
+Regress; ``/tensorflow/serving/request_latency`` {model_name, API, entrypoint} in microseconds for
+the successful ones; ``/tensorflow/serving/runtime_latency`` {model_name, API, runtime} around the
+session call. util/prometheus_exporter.cc writes them with ``/`` turned into ``:``, a ``# TYPE``
+line per metric and no ``# HELP``, counters without a ``_total`` suffix, histogram buckets at
+10 * 1.8**i (33 of them, then +Inf) and numbers printed with six significant digits.
+
+One deliberate difference: only models the server serves get a label. TF Serving labels
+whatever name a request carries, so one request with a huge model name would grow the page for
+good; here requests for unknown models are not recorded.
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-
-import grpc
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
 
 from serving.local.errors import RequestError
 
 LATENCY_BUCKETS_US = tuple(10 * 1.8 ** i for i in range(33))
-disable_created_metrics()
+BATCH_SIZE_BUCKETS = tuple(float(2 ** i) for i in range(21))
+REQUEST_COUNT = ":tensorflow:serving:request_count"
+REQUEST_LATENCY = ":tensorflow:serving:request_latency"
+RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
+BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
+
+
+def _number(value: float) -> str:
+    """absl::StrCat of a double: six significant digits, like printf's %g."""
+    return f"{value:.6g}"
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class _Histogram:
+    """TensorFlow's monitoring::Sampler: counts per bucket (a value lands in the first limit above it)."""
+
+    def __init__(self, limits: tuple[float, ...]):
+        self.limits = limits
+        self.counts = [0] * (len(limits) + 1)
+        self.total = 0.0
+
+    def add(self, value: float) -> None:
+        self.counts[bisect.bisect_right(self.limits, value)] += 1
+        self.total += value
 
 
 class ServerMetrics:
-    """The server's own registry (not the process-global one), rendered for the REST endpoint."""
+    """The server's metrics, rendered by the REST port's /monitoring/prometheus/metrics.
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.request_count = Counter(":tensorflow:serving:request_count", "The total number of requests.",
-                                     ["model_name", "status"], registry=self.registry)
-        self.request_latency = Histogram(
-            ":tensorflow:serving:request_latency",
-            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-            ["model_name", "API", "entrypoint", "status"], buckets=LATENCY_BUCKETS_US, registry=self.registry)
-        self.runtime_latency = Histogram(
-            ":tensorflow:serving:runtime_latency",
-            "Distribution of wall time (in microseconds) for Tensorflow runtime.",
-            ["model_name", "API", "runtime"], buckets=LATENCY_BUCKETS_US, registry=self.registry)
-        self.batch_size = Histogram(
-            ":tensorflow:serving:batching_session:processed_batch_size",
-            "Rows per model call when batching merges requests.", ["model_name", "signature"],
-            buckets=tuple(2 ** i for i in range(21)), registry=self.registry)
+    Args:
+        is_served: whether a model name belongs to a served model (others are not labelled).
+    """
+
+    def __init__(self, is_served: Callable[[str], bool] = lambda _name: True) -> None:
+        self._is_served = is_served
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+        self._samplers: dict[str, dict[tuple[str, ...], _Histogram]] = {
+            REQUEST_LATENCY: {}, RUNTIME_LATENCY: {}, BATCH_SIZE: {}}
+        self._labels = {REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
+                        RUNTIME_LATENCY: ("model_name", "API", "runtime"),
+                        BATCH_SIZE: ("model_name", "signature")}
+
+    def _observe(self, metric: str, labels: tuple[str, ...], value: float) -> None:
+        if not self._is_served(labels[0]):
+            return
+        limits = BATCH_SIZE_BUCKETS if metric == BATCH_SIZE else LATENCY_BUCKETS_US
+        with self._lock:
+            histogram = self._samplers[metric].get(labels)
+            if histogram is None:
+                histogram = self._samplers[metric][labels] = _Histogram(limits)
+            histogram.add(value)
+
+    def count_request(self, model_name: str, status: str) -> None:
+        if not self._is_served(model_name):
+            return
+        with self._lock:
+            self._counts[model_name, status] = self._counts.get((model_name, status), 0) + 1
+
+    def record_runtime(self, model_name: str, api: str, runtime: str, micros: float) -> None:
+        self._observe(RUNTIME_LATENCY, (model_name, api, runtime), micros)
+
+    def record_batch(self, model_name: str, signature: str, rows: int) -> None:
+        self._observe(BATCH_SIZE, (model_name, signature), rows)
 
     @contextmanager
     def observe_request(self, model_name: str, api: str, entrypoint: str):
-        """Count and time one request; the status is the RequestError's code, or OK."""
+        """Count one request by its status (OK or the RequestError's code); time it if it succeeds."""
         start = time.perf_counter()
         status = "OK"
         try:
@@ -56,13 +103,41 @@ class ServerMetrics:
             status = exc.code.name
             raise
         except Exception:
-            status = grpc.StatusCode.INTERNAL.name
+            status = "INTERNAL"
             raise
         finally:
-            micros = (time.perf_counter() - start) * 1e6
-            self.request_count.labels(model_name, status).inc()
-            self.request_latency.labels(model_name, api, entrypoint, status).observe(micros)
+            self.count_request(model_name, status)
+            if status == "OK":
+                self._observe(REQUEST_LATENCY, (model_name, api, entrypoint),
+                              (time.perf_counter() - start) * 1e6)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text page, as TF Serving's PrometheusExporter writes it (metrics by name)."""
+        lines = []
+        with self._lock:
+            lines += self._histogram_metric(BATCH_SIZE)
+            lines.append(f"# TYPE {REQUEST_COUNT} counter")
+            for (model_name, status), count in sorted(self._counts.items()):
+                lines.append(f'{REQUEST_COUNT}{{model_name="{_label_value(model_name)}",'
+                             f'status="{_label_value(status)}"}} {count}')
+            lines += self._histogram_metric(REQUEST_LATENCY)
+            lines += self._histogram_metric(RUNTIME_LATENCY)
+        return ("\n".join(lines) + "\n").encode()
+
+    def _histogram_metric(self, metric: str) -> list[str]:
+        lines = [f"# TYPE {metric} histogram"]
+        for labels, histogram in sorted(self._samplers[metric].items()):
+            lines += self._histogram_lines(metric, labels, histogram)
+        return lines
+
+    def _histogram_lines(self, metric: str, labels: tuple[str, ...], histogram: _Histogram) -> list[str]:
+        pairs = ",".join(f'{name}="{_label_value(value)}"'
+                         for name, value in zip(self._labels[metric], labels, strict=True))
+        lines, cumulative = [], 0
+        limits = [_number(limit) for limit in histogram.limits] + ["+Inf"]
+        for limit, count in zip(limits, histogram.counts, strict=True):
+            cumulative += count
+            lines.append(f'{metric}_bucket{{{pairs},le="{limit}"}} {cumulative}')
+        lines.append(f"{metric}_sum{{{pairs}}} {_number(histogram.total)}")
+        lines.append(f"{metric}_count{{{pairs}}} {cumulative}")
+        return lines

@@ -33,7 +33,10 @@ def model_metadata(repository: ModelRepository, request: get_model_metadata_pb2.
 
 def model_status(repository: ModelRepository, request: get_model_status_pb2.GetModelStatusRequest
                  ) -> get_model_status_pb2.GetModelStatusResponse:
-    """Every version's state (START/LOADING/AVAILABLE/UNLOADING/END), or the one asked for."""
+    """Every version's state (START/LOADING/AVAILABLE/UNLOADING/END), newest first, or the one asked for.
+
+    Newest first as ServableStateMonitor's VersionMap (ordered by std::greater) lists them.
+    """
     if not request.HasField("model_spec"):
         raise InvalidRequest("Missing ModelSpec")
     name = request.model_spec.name
@@ -49,7 +52,7 @@ def model_status(repository: ModelRepository, request: get_model_status_pb2.GetM
     for record in records:
         status = response.model_version_status.add(version=record.version, state=record.state)
         status.status.SetInParent()  # TF Serving always sends the status, OK included
-        if record.error:
-            status.status.error_code = 2  # UNKNOWN: a load failure, as the monitor records it
+        if record.error:  # the loader's own status, as the state monitor keeps it
+            status.status.error_code = record.error_code
             status.status.error_message = record.error
     return response

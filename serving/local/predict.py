@@ -1,31 +1,68 @@
-"""PredictionService.Predict: validate a request against the signature, run it, answer with tensor_content.
+"""PredictionService.Predict as TF Serving's predict_util.cc runs it, on request bytes or messages.
 
-Checks run in TF Serving's order (predict_util.cc, saved_model/util.cc) with its wording, so a
-client sees the same status code and message from either server. TF Serving leaves wrong dtypes
-and shapes to the TensorFlow session; here they are caught before the call, with a message that
-names the input, what the signature expects and what arrived.
+Steps and wording follow ``RunPredict``: the signature (FAILED_PRECONDITION if missing), the
+input count, each input decoded as ``Tensor::FromProto`` (``tensor_parsing error: <alias>``),
+unknown input names, the output filter, then the session call; dtypes and shapes are left to
+TensorFlow, whose errors come back unchanged. The method-name check is off, as it is by default
+(``--enable_signature_method_name_check=false``), so ``__saved_model_init_op`` fails on its
+input count like it does there. Outputs go back in their typed value fields (``float_val``,
+``int_val``, ...), or as ``tensor_content`` under ``--enable-serialization-as-tensor-content``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from serving.local.errors import InvalidRequest, NotAPredictSignature, SignatureNotFound
+from serving.local.errors import InvalidRequest, RequestError, SignatureNotFound
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
-from serving.local.tensors import MalformedTensor, dtype_name, fill_tensor_proto, to_array
+from serving.local.tensors import (
+    UNLIMITED,
+    MalformedTensor,
+    TensorBudget,
+    TensorTooLarge,
+    encode_tensor,
+    to_array,
+)
+from serving.local.wire import RequestParts, parse_request, response_bytes
 
 DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
-RUNNABLE_METHODS = (PREDICT_METHOD, "tensorflow/serving/classify", "tensorflow/serving/regress")
 
-# (servable, signature name, inputs) -> outputs; the batcher or Servable.run
-ModelRunner = Callable[[Servable, str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+# (servable, signature name, inputs by alias, output aliases) -> outputs by alias: the batcher's or a
+# direct call
+ModelRunner = Callable[[Servable, str, dict[str, np.ndarray], tuple[str, ...]], dict[str, np.ndarray]]
+# (model name, API, runtime, microseconds): where the runtime latency metric goes
+RuntimeRecorder = Callable[[str, str, str, float], None]
+
+
+class RequestTooLarge(RequestError):
+    """Decoding the request's inputs would allocate more than the server allows."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnparsableRequest(RequestError):
+    """The bytes are no PredictRequest (what gRPC answers when it cannot deserialize one)."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+def run_directly(servable: Servable, signature: str, inputs: dict[str, np.ndarray],
+                 output_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The unbatched model call."""
+    return servable.run(signature, inputs, output_keys)
+
+
+def _keys(keys) -> str:
+    return ",".join(sorted(keys))
 
 
 @dataclass(frozen=True)
@@ -39,43 +76,15 @@ class PreparedPredict:
     output_keys: tuple[str, ...]
 
 
-def _keys(keys) -> str:
-    return ",".join(sorted(keys))
-
-
-def _shape_text(dims) -> str:
-    return "[" + ",".join(str(d) for d in dims) + "]"
-
-
-def check_dtype(signature_name: str, alias: str, info: meta_graph_pb2.TensorInfo, sent: int) -> None:
-    """InvalidRequest unless the sent dtype is the signature input's dtype."""
-    if sent != info.dtype:
-        raise InvalidRequest(f'input "{alias}" of signature "{signature_name}" expects dtype '
-                             f"{dtype_name(info.dtype)}, but the request sent {dtype_name(sent)}")
-
-
-def check_shape(signature_name: str, alias: str, info: meta_graph_pb2.TensorInfo,
-                shape: tuple[int, ...]) -> None:
-    """InvalidRequest unless shape fits the signature input's shape (-1 matches any size)."""
-    if info.tensor_shape.unknown_rank:
-        return
-    expected = [dim.size for dim in info.tensor_shape.dim]
-    if len(expected) != len(shape) or any(e >= 0 and e != s for e, s in zip(expected, shape, strict=True)):
-        raise InvalidRequest(f'input "{alias}" of signature "{signature_name}" expects shape '
-                             f"{_shape_text(expected)} (rank {len(expected)}), but the request sent shape "
-                             f"{_shape_text(shape)} (rank {len(shape)})")
-
-
-def prepare_predict(request: predict_pb2.PredictRequest, servable: Servable) -> PreparedPredict:
-    """Validate request against the servable's signature; InvalidRequest & co. as TF Serving words them."""
-    signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+def prepare_predict(parts: RequestParts, servable: Servable,
+                    budget: TensorBudget = UNLIMITED) -> PreparedPredict:
+    """Validate and decode the request against the servable's signature, with TF Serving's errors."""
+    spec = parts.model_spec or model_pb2.ModelSpec()
+    signature_name = spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(signature_name)
     if signature is None:
         raise SignatureNotFound(f'Serving signature key "{signature_name}" not found.')
-    if signature.method_name not in RUNNABLE_METHODS:
-        raise NotAPredictSignature("Expected prediction signature method_name to be one of {"
-                                   + ", ".join(RUNNABLE_METHODS) + f"}}. Was: {signature.method_name}")
-    sent, expected = set(request.inputs), set(signature.inputs)
+    sent, expected = set(parts.inputs), set(signature.inputs)
     if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
         raise InvalidRequest(
             f"input size does not match signature: {len(sent)}!={len(expected)} len({{{_keys(sent)}}}) != "
@@ -84,27 +93,27 @@ def prepare_predict(request: predict_pb2.PredictRequest, servable: Servable) -> 
     inputs = {}
     for alias in sorted(signature.inputs):
         info = signature.inputs[alias]
-        if alias in request.inputs:
-            proto = request.inputs[alias]
+        if alias in parts.inputs:
+            tensor = parts.inputs[alias]
+            proto, content = tensor.proto, tensor.content
         elif alias in signature.defaults:
-            proto = signature.defaults[alias]
+            proto, content = signature.defaults[alias], None
         else:
             raise InvalidRequest(
                 f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no "
                 f"default value provided. Inputs expected to be in the request {{{_keys(sent)}}}, "
                 f"or default input alias set: {_keys(signature.defaults)}")
-        check_dtype(signature_name, alias, info, proto.dtype)  # before decoding: any dtype gets named
         try:
-            array = to_array(proto)
-        except MalformedTensor as exc:
-            raise InvalidRequest(f"tensor parsing error: {alias} ({exc})") from None
-        check_shape(signature_name, alias, info, array.shape)
-        inputs[alias] = array
+            inputs[alias] = to_array(proto, content, alias=alias, budget=budget)
+        except MalformedTensor:
+            raise InvalidRequest(f"tensor parsing error: {alias}") from None
+        except TensorTooLarge as exc:
+            raise RequestTooLarge(str(exc)) from None
     if sent - expected:
         raise InvalidRequest(f"Inputs contains invalid name. Used request inputs: {_keys(sent & expected)}, "
                              f"request input: {_keys(sent)}")
     return PreparedPredict(servable, signature_name, signature, inputs,
-                           _output_keys(request.output_filter, signature))
+                           _output_keys(parts.output_filter, signature))
 
 
 def _output_keys(output_filter, signature: meta_graph_pb2.SignatureDef) -> tuple[str, ...]:
@@ -119,35 +128,80 @@ def _output_keys(output_filter, signature: meta_graph_pb2.SignatureDef) -> tuple
     return tuple(seen) or tuple(signature.outputs)
 
 
-def predict_response(request: predict_pb2.PredictRequest, prepared: PreparedPredict,
-                     outputs: dict[str, np.ndarray]) -> predict_pb2.PredictResponse:
-    """The PredictResponse: model_spec as TF Serving fills it, outputs as tensor_content."""
-    response = predict_pb2.PredictResponse()
-    response.model_spec.name = request.model_spec.name
-    response.model_spec.signature_name = prepared.signature_name
-    response.model_spec.version.value = prepared.servable.version
-    for key in prepared.output_keys:
-        fill_tensor_proto(response.outputs[key], outputs[key])
-    return response
+def response_model_spec(request_spec: model_pb2.ModelSpec | None,
+                        prepared: PreparedPredict) -> model_pb2.ModelSpec:
+    """MakeModelSpec: the request's model name, the signature run and the version that ran it."""
+    spec = model_pb2.ModelSpec(name=request_spec.name if request_spec else "",
+                               signature_name=prepared.signature_name)
+    spec.version.value = prepared.servable.version
+    return spec
 
 
 class Predictor:
-    """Predict end to end: resolve the servable, validate, run (maybe batched), build the response."""
+    """Predict end to end: resolve the servable, decode, run (maybe batched), encode the response.
 
-    def __init__(self, repository: ModelRepository, run: ModelRunner):
+    Args:
+        repository: where servables are resolved.
+        run: the model call (the batcher's, or run_directly).
+        as_content: answer with tensor_content instead of the typed value fields.
+        budget: how much a request's value fields may expand to.
+        record_runtime: receives the session call's latency, as TF Serving's runtime_latency metric.
+    """
+
+    def __init__(self, repository: ModelRepository | None, run: ModelRunner = run_directly, *,
+                 as_content: bool = False, budget: TensorBudget = UNLIMITED,
+                 record_runtime: RuntimeRecorder | None = None):
         self._repository = repository
         self._run = run
+        self.as_content = as_content
+        self._budget = budget
+        self._record_runtime = record_runtime
 
-    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        if not request.HasField("model_spec"):
-            raise InvalidRequest("Missing ModelSpec")
-        servable = self._repository.resolve(request.model_spec)
-        return predict_on(servable, request, self._run)
+    def _outputs(self, parts: RequestParts, servable: Servable | None = None
+                 ) -> tuple[PreparedPredict, dict[str, np.ndarray]]:
+        if servable is None:  # warmup replays records on a known servable, spec or not (RunPredict)
+            if parts.model_spec is None:
+                raise InvalidRequest("Missing ModelSpec")
+            servable = self._repository.resolve(parts.model_spec)
+        prepared = prepare_predict(parts, servable, self._budget)
+        start = time.perf_counter()
+        outputs = self._run(servable, prepared.signature_name, prepared.inputs, prepared.output_keys)
+        if self._record_runtime is not None and parts.model_spec is not None:
+            self._record_runtime(parts.model_spec.name, "Predict", "TF1", (time.perf_counter() - start) * 1e6)
+        return prepared, outputs
+
+    @staticmethod
+    def parse(raw: bytes) -> RequestParts:
+        """The parts of a serialized PredictRequest; UnparsableRequest if it is none."""
+        try:
+            return parse_request(raw)
+        except (DecodeError, UnicodeDecodeError) as exc:
+            raise UnparsableRequest(f"cannot parse the PredictRequest: {exc}") from None
+
+    def predict_parts(self, parts: RequestParts) -> bytes:
+        """The serialized PredictResponse for a parsed request (the gRPC path)."""
+        prepared, outputs = self._outputs(parts)
+        return self._response_bytes(parts, prepared, outputs)
+
+    def predict_bytes(self, raw: bytes) -> bytes:
+        """A serialized PredictResponse for a serialized PredictRequest."""
+        return self.predict_parts(self.parse(raw))
+
+    def _response_bytes(self, parts: RequestParts, prepared: PreparedPredict,
+                        outputs: dict[str, np.ndarray]) -> bytes:
+        encoded = [(key, encode_tensor(np.asarray(outputs[key]), self.as_content))
+                   for key in prepared.output_keys]
+        return response_bytes(encoded, response_model_spec(parts.model_spec, prepared))
+
+    def predict(self, request: predict_pb2.PredictRequest,
+                servable: Servable | None = None) -> predict_pb2.PredictResponse:
+        """The PredictResponse for a PredictRequest message (REST, warmup); servable skips the lookup."""
+        parts = RequestParts.of_message(request)
+        prepared, outputs = self._outputs(parts, servable)
+        return predict_pb2.PredictResponse.FromString(self._response_bytes(parts, prepared, outputs))
 
 
 def predict_on(servable: Servable, request: predict_pb2.PredictRequest,
-               run: ModelRunner) -> predict_pb2.PredictResponse:
-    """Predict on a given servable (also what warmup replays)."""
-    prepared = prepare_predict(request, servable)
-    outputs = run(servable, prepared.signature_name, prepared.inputs)
-    return predict_response(request, prepared, outputs)
+               run: ModelRunner = run_directly) -> predict_pb2.PredictResponse:
+    """Predict on a given servable (what warmup replays)."""
+    return Predictor(None, run).predict(request, servable)

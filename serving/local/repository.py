@@ -13,12 +13,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
 from serving.local.config import ModelSource
 from serving.local.errors import InvalidRequest, ServableNotFound
 from serving.local.servable import Servable, load_servable
-from serving.local.version_policy import versions_on_disk, versions_to_serve
+from serving.local.version_policy import scan_base_path, versions_to_serve
 
 State = get_model_status_pb2.ModelVersionStatus
 log = logging.getLogger("serving.local")
@@ -32,6 +33,7 @@ class VersionRecord:
     state: int
     error: str = ""
     servable: Servable | None = None
+    error_code: int = 0  # the failed load's status code (tensorflow.error.Code), 0 when it did not fail
 
 
 class ModelRepository:
@@ -44,6 +46,7 @@ class ModelRepository:
         self._records: dict[str, dict[int, VersionRecord]] = {source.name: {} for source in sources}
         self._warm_up = warm_up
         self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
+        self._ignored: dict[str, set[str]] = {}  # non-version entries of each base path, logged once
 
     # --- lookups (request path) ---------------------------------------------------------------
 
@@ -71,10 +74,15 @@ class ModelRepository:
         raise ServableNotFound(f"Servable not found for request: Specific({spec.name}, {version})")
 
     def version_records(self, name: str) -> list[VersionRecord]:
-        """Every version of the model the server has seen, oldest first (unloaded ones as END)."""
+        """Every version of the model the server has seen, newest first (unloaded ones as END)."""
         with self._lock:
-            return [VersionRecord(r.version, r.state, r.error) for _, r in
-                    sorted(self._records.get(name, {}).items())]
+            return [VersionRecord(r.version, r.state, r.error, error_code=r.error_code) for _, r in
+                    sorted(self._records.get(name, {}).items(), reverse=True)]
+
+    def is_served(self, name: str) -> bool:
+        """name is a model of the current config (what metrics may label)."""
+        with self._lock:
+            return name in self._sources
 
     def model_names(self) -> list[str]:
         with self._lock:
@@ -110,7 +118,7 @@ class ModelRepository:
             self._warn_about_dangling_labels(sources)
 
     def _refresh_model(self, source: ModelSource) -> None:
-        wanted = versions_to_serve(source.policy, versions_on_disk(source.base_path))
+        wanted = versions_to_serve(source.policy, self._versions_on_disk(source))
         with self._lock:
             records = self._records[source.name]
             to_load = [v for v in wanted if v not in records or records[v].state == State.END
@@ -124,6 +132,14 @@ class ModelRepository:
         if dropped and (any_wanted_available or not wanted):
             self._unload(source.name, dropped)
 
+    def _versions_on_disk(self, source: ModelSource) -> list[int]:
+        versions, ignored = scan_base_path(source.base_path)
+        for name in ignored - self._ignored.get(source.name, set()):
+            log.info("ignoring %s under %s: not a version number (an int64 directory name)", name,
+                     source.base_path)
+        self._ignored[source.name] = ignored
+        return versions
+
     def _load(self, source: ModelSource, version: int) -> None:
         self._set(source.name, VersionRecord(version, State.LOADING))
         try:
@@ -131,7 +147,8 @@ class ModelRepository:
             if self._warm_up is not None:
                 self._warm_up(servable)
         except Exception as exc:  # noqa: BLE001 - a broken version must not stop the server
-            self._set(source.name, VersionRecord(version, State.END, error=str(exc)))
+            code = getattr(exc, "code", grpc.StatusCode.UNKNOWN).value[0]
+            self._set(source.name, VersionRecord(version, State.END, error=str(exc), error_code=code))
             log.info("failed to load %s version %d: %s", source.name, version, exc)
             return
         self._set(source.name, VersionRecord(version, State.AVAILABLE, servable=servable))

@@ -10,18 +10,14 @@ from serving.local.errors import NoModelVersions, StartupError
 from serving.local.flags import ServerOptions
 from serving.local.grpc_service import build_grpc_server
 from serving.local.metrics import ServerMetrics
-from serving.local.predict import Predictor
+from serving.local.predict import Predictor, run_directly
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
+from serving.local.tensors import TensorBudget
 from serving.local.tls import grpc_server_credentials
 from serving.local.warmup import replay_warmup
 
 log = logging.getLogger("serving.local")
-
-
-def run_directly(servable: Servable, signature: str, inputs):
-    """The unbatched model call."""
-    return servable.run(signature, inputs)
 
 
 def _warm_up(servable: Servable) -> int:
@@ -33,11 +29,11 @@ class RunningServer:
 
     def __init__(self, options: ServerOptions, sources: list[ModelSource]):
         self.options = options
-        self.metrics = ServerMetrics()
         self._stop = threading.Event()
         self._config_stamp = self._config_file_stamp()
         warm_up = _warm_up if options.enable_model_warmup else None
         self.repository = ModelRepository(sources, warm_up=warm_up)
+        self.metrics = ServerMetrics(is_served=self.repository.is_served)
         self.batcher = None
         run = run_directly
         if options.enable_batching:
@@ -45,7 +41,10 @@ class RunningServer:
 
             self.batcher = Batcher(batching_settings(options), self.metrics)
             run = self.batcher.run
-        self.predictor = Predictor(self.repository, run)
+        self.predictor = Predictor(self.repository, run,
+                                   as_content=options.enable_serialization_as_tensor_content,
+                                   budget=TensorBudget(options.request_tensor_budget),
+                                   record_runtime=self.metrics.record_runtime)
         self.grpc_server = None
         self.health = None
         self.rest = None
@@ -63,7 +62,7 @@ class RunningServer:
         self.grpc_server, self.health, grpc_port = build_grpc_server(
             f"{_bracket(options.host)}:{options.grpc_port}", self.repository, self.predictor, self.metrics,
             max_message_bytes=options.max_message_bytes, threads=options.grpc_threads,
-            credentials=grpc_server_credentials(options))
+            credentials=grpc_server_credentials(options), models_dir=options.models_dir)
         if options.rest_port:
             from serving.local.rest import RestServer
 

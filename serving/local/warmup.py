@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import grpc
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving.local.predict import ModelRunner, predict_on
+from serving.local.predict import ModelRunner, predict_on, run_directly
 from serving.local.servable import Servable, warmup_records
 
 
 class WarmupFailed(Exception):
-    """A warmup request failed: the version is broken, so it is not made AVAILABLE."""
+    """A warmup request failed: the version is broken, so it is not made AVAILABLE.
+
+    code is the failed request's status, which the version's status then reports.
+    """
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN):
+        super().__init__(message)
+        self.code = code
 
 
-def replay_warmup(servable: Servable, run: ModelRunner) -> int:
+def replay_warmup(servable: Servable, run: ModelRunner = run_directly) -> int:
     """Run every Predict warmup record on servable; the number replayed. WarmupFailed on any error."""
     replayed = 0
     for record in warmup_records(servable.path):
@@ -23,6 +31,7 @@ def replay_warmup(servable: Servable, run: ModelRunner) -> int:
         try:
             predict_on(servable, log.predict_log.request, run)
         except Exception as exc:  # noqa: BLE001 - any failure means the version cannot serve
-            raise WarmupFailed(f"warmup request {replayed + 1} failed: {exc}") from None
+            raise WarmupFailed(f"warmup request {replayed + 1} failed: {exc}",
+                               getattr(exc, "code", grpc.StatusCode.UNKNOWN)) from None
         replayed += 1
     return replayed
