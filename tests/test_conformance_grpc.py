@@ -1,0 +1,415 @@
+"""serving.local's gRPC side answers as tensorflow_model_server 2.21 with default flags does.
+
+Each test names the TF Serving (or TensorFlow) source it follows; paths are in the
+tensorflow/serving repository unless they start with tensorflow/. A real server runs on
+loopback and is called over gRPC.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    model_management_pb2,
+    regression_pb2,
+)
+
+from client.protos import get_model_status_pb2, model_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tests.conftest import (
+    REFERENCE_INPUT,
+    REFERENCE_MASK,
+    ServingStubs,
+    copy_version,
+    embedded_server,
+    models_config,
+    predict_request,
+    tensor_array,
+)
+
+GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
+
+
+def shape(*sizes: int) -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in sizes]
+    )
+
+
+def failure(call, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as error:
+        call(request, timeout=30)
+    return error.value
+
+
+def predict_tensor(stubs, tensor: tensor_pb2.TensorProto, **spec):
+    request = predict_request(None, **spec)
+    request.inputs["x"].CopyFrom(tensor)
+    return stubs.prediction.Predict(request, timeout=30)
+
+
+def mask_of(x: np.ndarray) -> np.ndarray:
+    return ((x < np.float32(-0.1)) | (x > np.float32(0.1))).astype(np.float32)
+
+
+# --- response encoding: servables/tensorflow/predict_util.cc (kAsProtoField by default) ----------
+
+
+def test_float_outputs_come_back_in_float_val_by_default(server_stubs):
+    """predict_util.cc RunPredict uses Tensor::AsProtoField unless the flag asks for tensor_content."""
+    mask = server_stubs.prediction.Predict(predict_request(GOOD), timeout=30).outputs["mask"]
+    assert mask.dtype == types_pb2.DT_FLOAT and not mask.tensor_content
+    assert list(mask.float_val) == REFERENCE_MASK
+    assert [dim.size for dim in mask.tensor_shape.dim] == [1, 8]
+
+
+def test_uint8_outputs_come_back_in_int_val_by_default(server_stubs):
+    """tensorflow/core/framework/tensor.cc: ProtoHelper<uint8> keeps values in int_val."""
+    mask = server_stubs.prediction.Predict(predict_request(GOOD, signature="compact"), timeout=30).outputs[
+        "mask"
+    ]
+    assert mask.dtype == types_pb2.DT_UINT8 and not mask.tensor_content
+    assert list(mask.int_val) == REFERENCE_MASK
+
+
+def test_scalar_outputs_carry_an_empty_shape_and_one_value(server_stubs):
+    """tensor.cc AsProtoField writes the shape (empty for a scalar) and every element."""
+    request = predict_request(np.zeros((0, 0), np.float32), signature="bounds")
+    response = server_stubs.prediction.Predict(request, timeout=30)
+    low = response.outputs["low"]
+    assert low.HasField("tensor_shape") and not low.tensor_shape.dim
+    assert list(low.float_val) == [pytest.approx(-0.1)]
+
+
+def test_empty_outputs_carry_no_values(server_stubs):
+    """tensor.cc: a tensor without elements writes dtype and shape only."""
+    mask = server_stubs.prediction.Predict(predict_request(np.zeros((0, 8), np.float32)), timeout=30).outputs[
+        "mask"
+    ]
+    assert not mask.float_val and not mask.tensor_content
+    assert [dim.size for dim in mask.tensor_shape.dim] == [0, 8]
+
+
+@pytest.fixture(scope="module")
+def content_server(model_dir):
+    """A server with --enable-serialization-as-tensor-content and a small request tensor budget."""
+    with embedded_server(
+        model_dir, "--enable-serialization-as-tensor-content", "--max-request-tensor-bytes", "16"
+    ) as handle:
+        stubs = ServingStubs(handle.address)
+        yield stubs
+        stubs.close()
+
+
+def test_tensor_content_flag_answers_in_tensor_content(content_server):
+    """model_servers/main.cc --enable_serialization_as_tensor_content: AsProtoTensorContent."""
+    for signature, dtype in (("serving_default", np.float32), ("compact", np.uint8)):
+        mask = content_server.prediction.Predict(
+            predict_request(GOOD, signature=signature), timeout=30
+        ).outputs["mask"]
+        assert not mask.float_val and not mask.int_val
+        assert np.frombuffer(mask.tensor_content, dtype).tolist() == REFERENCE_MASK
+
+
+# --- running the model: predict_util.cc RunPredict -> Session::Run, no checks of its own ----------
+
+
+@pytest.mark.parametrize(
+    "x", [GOOD[0], GOOD.reshape(2, 2, 2), np.float32(0.5)], ids=["rank1", "rank3", "rank0"]
+)
+def test_any_rank_runs_and_gives_a_same_shape_mask(server_stubs, x):
+    """TF Serving checks no shape before Session::Run (tensorflow_model_server_test.py sends rank 1)."""
+    mask = server_stubs.prediction.Predict(predict_request(np.asarray(x)), timeout=30).outputs["mask"]
+    assert tensor_array(mask).shape == np.shape(x)
+    np.testing.assert_array_equal(tensor_array(mask), mask_of(np.asarray(x)))
+
+
+@pytest.mark.parametrize("dtype,name", [(np.float64, "double"), (np.int32, "int32"), (np.uint8, "uint8")])
+def test_wrong_dtype_fails_with_the_runtimes_words(server_stubs, dtype, name):
+    """The session's call frame (tensorflow/core/common_runtime/direct_session.cc) rejects the feed."""
+    error = failure(server_stubs.prediction.Predict, predict_request(GOOD.astype(dtype)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == f"Expects arg[0] to be float but {name} is provided"
+
+
+def test_init_op_signature_fails_on_its_input_count(server_stubs):
+    """predict_util.cc: the method-name check is off by default, so VerifyRequestInputsSize answers."""
+    error = failure(server_stubs.prediction.Predict, predict_request(GOOD, signature="__saved_model_init_op"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (
+        "input size does not match signature: 1!=0 len({x}) != len({}). "
+        "Sent extra: {x}. Missing but required: {}."
+    )
+
+
+# --- decoding: tensorflow/cc/saved_model/util.cc GetInputValues + tensor.cc Tensor::FromProto ----
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 8), tensor_content=GOOD.tobytes()
+        ),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(-1, 2)),
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
+        ),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1 << 40, 1 << 40)),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_INVALID, tensor_shape=shape(1)),
+    ],
+    ids=["content-length", "negative-dim", "unknown-rank", "int64-overflow", "dt-invalid"],
+)
+def test_tensors_from_proto_rejects_are_parsing_errors(server_stubs, tensor):
+    """util.cc GetInputValues: a failed Tensor::FromProto is exactly `tensor parsing error: <alias>`."""
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    error = failure(server_stubs.prediction.Predict, request)
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "tensor parsing error: x")
+
+
+def test_more_float_val_than_the_shape_holds_are_cut_off(server_stubs):
+    """tensor.cc FromProtoField copies min(n, values) and ignores the rest."""
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 2), float_val=[1, 0, 5, 5]
+    )
+    assert list(predict_tensor(server_stubs, tensor).outputs["mask"].float_val) == [1, 0]
+
+
+def test_fewer_float_val_repeat_the_last_and_none_are_zeros(server_stubs):
+    """tensor.cc FromProtoField: the last value fills the rest; no values at all mean zeros."""
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 3), float_val=[0, 1])
+    assert list(predict_tensor(server_stubs, tensor).outputs["mask"].float_val) == [0, 1, 1]
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 2))
+    assert list(predict_tensor(server_stubs, tensor).outputs["mask"].float_val) == [0, 0, 0, 0]
+
+
+def test_values_in_another_dtypes_field_are_not_read(server_stubs):
+    """tensor.cc reads only the dtype's own field: double_val of a DT_FLOAT tensor is ignored (zeros)."""
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 2), double_val=[5, 5])
+    assert list(predict_tensor(server_stubs, tensor).outputs["mask"].float_val) == [0, 0]
+
+
+def test_tensor_content_wins_over_value_fields(server_stubs):
+    """tensor.cc FromProto: a non-empty tensor_content is decoded, value fields are not looked at."""
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 8), tensor_content=GOOD.tobytes(), float_val=[0.0]
+    )
+    assert list(predict_tensor(server_stubs, tensor).outputs["mask"].float_val) == REFERENCE_MASK
+
+
+# --- bounded allocation (no TF Serving counterpart: it would try to allocate) ---------------------
+
+
+@pytest.mark.parametrize("sizes", [(1, 1 << 26), (1 << 20, 1 << 20)])
+def test_one_value_cannot_expand_past_the_budget(server_stubs, sizes):
+    """A 41-byte request must not make the server allocate gigabytes: refused before decoding."""
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(*sizes), float_val=[1.0])
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    error = failure(server_stubs.prediction.Predict, request)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "--max-request-tensor-bytes" in error.details()
+
+
+def test_shape_no_array_can_hold_is_refused_clearly(server_stubs):
+    """[0, 2^62] is a valid TensorShape with no elements, but no numpy array can have it."""
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(0, 1 << 62))
+    )
+    error = failure(server_stubs.prediction.Predict, request)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "[0,4611686018427387904]" in error.details()
+
+
+def test_budget_is_a_flag_and_spares_tensor_content(content_server):
+    """--max-request-tensor-bytes bounds value fields; tensor_content is a view of the message."""
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 8), float_val=REFERENCE_INPUT
+    )
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    assert failure(content_server.prediction.Predict, request).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert content_server.prediction.Predict(predict_request(GOOD), timeout=30).outputs["mask"].tensor_content
+
+
+# --- Classify / Regress: servables/tensorflow/classifier.cc, regressor.cc ------------------------
+
+
+def _inference_call(stubs, method: str, request_class, response_class):
+    return stubs.channel.unary_unary(
+        f"/tensorflow.serving.PredictionService/{method}",
+        request_serializer=request_class.SerializeToString,
+        response_deserializer=response_class.FromString,
+    )
+
+
+def test_classify_on_a_predict_signature_names_the_missing_inputs(server_stubs):
+    """classifier.cc PreProcessClassification: no "inputs" alias -> INVALID_ARGUMENT with the SignatureDef."""
+    call = _inference_call(
+        server_stubs,
+        "Classify",
+        classification_pb2.ClassificationRequest,
+        classification_pb2.ClassificationResponse,
+    )
+    request = classification_pb2.ClassificationRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
+    error = failure(call, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("No classification inputs found in SignatureDef: ")
+    assert 'name: "serving_default_x:0"' in error.details()
+    assert failure(call, classification_pb2.ClassificationRequest()).details() == "Missing ModelSpec"
+
+
+def test_regress_on_predict_signatures_fails_as_regressor_cc(server_stubs):
+    """regressor.cc PreProcessRegression: one output required, then the "inputs" alias."""
+    call = _inference_call(
+        server_stubs, "Regress", regression_pb2.RegressionRequest, regression_pb2.RegressionResponse
+    )
+
+    def spec(signature=""):
+        return regression_pb2.RegressionRequest(
+            model_spec=model_pb2.ModelSpec(name="threshold", signature_name=signature)
+        )
+
+    error = failure(call, spec())
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("No regression inputs found in SignatureDef: ")
+    assert failure(call, spec("bounds")).details() == "Expected one output Tensor."
+    assert failure(call, spec("nope")).details() == "No signature was found with the name: nope"
+
+
+def test_reload_config_with_an_unsupported_config_is_invalid(server_stubs):
+    """model_servers/model_service_impl.cc HandleReloadConfigRequest: only model_config_list."""
+    error = failure(server_stubs.model.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest())
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (
+        "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+        "Only ModelConfigList is currently supported"
+    )
+
+
+# --- health: model_servers/server.cc and gRPC's default_health_check_service.cc ------------------
+
+
+@pytest.mark.parametrize("service", ["", "ModelService", "PredictionService"])
+def test_health_names_are_the_ones_tf_serving_registers(server_stubs, service):
+    """server.cc: SetServingStatus("ModelService") and ("PredictionService"); "" is the server."""
+    answer = server_stubs.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("service", ["tensorflow.serving.PredictionService", "nope"])
+def test_unknown_health_names_are_not_found(server_stubs, service):
+    """grpc's default_health_check_service.cc: NOT_FOUND "service name unknown"."""
+    error = failure(server_stubs.health.Check, health_pb2.HealthCheckRequest(service=service))
+    assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, "service name unknown")
+
+
+# --- metrics: util/prometheus_exporter.cc, servables/tensorflow/util.cc ------------------------
+
+
+def _metrics_page(server) -> str:
+    url = f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return answer.read().decode()
+
+
+def test_metrics_use_tf_serving_names_and_labels(server, server_stubs):
+    """prometheus_exporter.cc: `/` becomes `:`, counters keep their name, no HELP; util.cc labels."""
+    server_stubs.prediction.Predict(predict_request(GOOD), timeout=30)
+    page = _metrics_page(server)
+    assert "# TYPE :tensorflow:serving:request_count counter" in page
+    assert ':tensorflow:serving:request_count{model_name="threshold",status="OK"}' in page
+    assert "_total" not in page and "# HELP" not in page
+    assert (
+        '\n:tensorflow:serving:request_latency_bucket{model_name="threshold",API="Predict",'
+        'entrypoint="GRPC",le="10"}'
+    ) in page
+    assert (
+        ':tensorflow:serving:runtime_latency_count{model_name="threshold",API="Predict",runtime="TF1"}'
+        in page
+    )
+    assert 'le="+Inf"' in page
+
+
+def test_requests_for_unknown_models_add_no_labels(server, server_stubs):
+    """A model name is a label only for served models, so no request can grow the page for good."""
+    name = "n" * (512 * 1024)
+    with pytest.raises(grpc.RpcError):
+        server_stubs.prediction.Predict(predict_request(GOOD, model=name), timeout=30)
+    page = _metrics_page(server)
+    assert name not in page and len(page) < 64 * 1024
+
+
+# --- model status: get_model_status_impl.cc, ServableStateMonitor -----------------------------
+
+
+@pytest.fixture(scope="module")
+def two_version_server(model_dir, tmp_path_factory):
+    """Versions 1 and 2 served (latest 2), a broken version 3, and stray entries in the base path."""
+    models = tmp_path_factory.mktemp("two-versions")
+    copy_version(model_dir, models, 1)
+    copy_version(model_dir, models, 1, as_version=2)
+    (models / "threshold" / "3").mkdir()  # no saved_model.pb: the loader says NOT_FOUND
+    (models / "threshold" / "\u00b2").mkdir()  # a digit to Python, not to absl::SimpleAtoi
+    (models / "threshold" / str(1 << 64)).mkdir()  # past int64
+    config = models_config(models / "models.config", num_versions=3)
+    with embedded_server(
+        None,
+        "--model-config-file",
+        str(config),
+        "--models-dir",
+        str(models),
+        "--file-system-poll-wait-seconds",
+        "0.2",
+    ) as handle:
+        stubs = ServingStubs(handle.address)
+        yield handle, stubs, models
+        stubs.close()
+
+
+def test_model_status_lists_versions_newest_first(two_version_server):
+    """ServableStateMonitor's VersionMap is ordered newest first; GetModelStatus walks it."""
+    _, stubs, _ = two_version_server
+    request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
+    versions = [
+        status.version for status in stubs.model.GetModelStatus(request, timeout=10).model_version_status
+    ]
+    assert versions == sorted(versions, reverse=True) and {1, 2, 3} <= set(versions)
+
+
+def test_failed_version_reports_the_loaders_code(two_version_server):
+    """The monitor keeps the loader's status: a missing saved_model.pb is NOT_FOUND (reader.cc)."""
+    _, stubs, _ = two_version_server
+    request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
+    request.model_spec.version.value = 3
+    (status,) = stubs.model.GetModelStatus(request, timeout=10).model_version_status
+    assert status.state == get_model_status_pb2.ModelVersionStatus.END
+    assert status.status.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_stray_directories_are_ignored_and_logged_once(two_version_server):
+    """file_system_storage_path_source.cc ParseVersionNumber: names that are no int64 are skipped."""
+    handle, stubs, models = two_version_server
+    assert stubs.prediction.Predict(predict_request(GOOD), timeout=30).model_spec.version.value == 2
+    copy_version(models, models, 1, as_version=4)  # polling still works with the strays there
+    request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
+    request.model_spec.version.value = 4
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            (status,) = stubs.model.GetModelStatus(request, timeout=10).model_version_status
+            if status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE:
+                break
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    assert stubs.prediction.Predict(predict_request(GOOD), timeout=30).model_spec.version.value == 4
+    log = handle.log()
+    assert log.count("ignoring \u00b2") == 1 and log.count(f"ignoring {1 << 64}") == 1
