@@ -19,9 +19,9 @@ def test_reference_vector_gives_reference_mask(server_stubs):
     assert mask.dtype == np.float32 and mask.tolist() == [REFERENCE_MASK]
 
 
-def test_reply_uses_tensor_content_and_names_the_servable(server_stubs):
+def test_reply_uses_float_val_and_names_the_servable(server_stubs):
     response = predict(server_stubs, [REFERENCE_INPUT])
-    assert response.outputs["mask"].tensor_content and not response.outputs["mask"].float_val
+    assert response.outputs["mask"].float_val and not response.outputs["mask"].tensor_content
     assert (response.model_spec.name, response.model_spec.signature_name) == ("threshold", "serving_default")
     assert response.model_spec.version.value == 1
 

@@ -67,6 +67,6 @@ def test_prometheus_metrics_count_requests_and_errors(server):
     call(server, "/v1/models/nope:predict", {"instances": [REFERENCE_INPUT]})
     status, text = call(server, "/monitoring/prometheus/metrics")
     assert status == 200
-    assert ':tensorflow:serving:request_count_total{model_name="threshold",status="OK"}' in text
-    assert ':tensorflow:serving:request_count_total{model_name="nope",status="NOT_FOUND"}' in text
+    assert ':tensorflow:serving:request_count{model_name="threshold",status="OK"}' in text
+    assert 'model_name="nope"' not in text  # only served models are labelled
     assert ":tensorflow:serving:request_latency_bucket{" in text

@@ -42,8 +42,7 @@ def test_unknown_model_is_not_found(server_stubs):
     assert error.value.details() == "Could not find any versions of model nope"
 
 
-@pytest.mark.parametrize("service", ["", "tensorflow.serving.ModelService",
-                                     "tensorflow.serving.PredictionService"])
+@pytest.mark.parametrize("service", ["", "ModelService", "PredictionService"])
 def test_health_service_reports_serving(server_stubs, service):
     answer = server_stubs.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
     assert answer.status == health_pb2.HealthCheckResponse.SERVING

@@ -47,7 +47,7 @@ def test_both_versions_are_available(two_versions):
     _, stubs, _ = two_versions
     status = stubs.model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
         model_spec=model_pb2.ModelSpec(name="threshold")), timeout=10)
-    assert [(v.version, v.state) for v in status.model_version_status] == [(1, AVAILABLE), (2, AVAILABLE)]
+    assert [(v.version, v.state) for v in status.model_version_status] == [(2, AVAILABLE), (1, AVAILABLE)]
 
 
 def test_no_version_means_the_latest(two_versions):

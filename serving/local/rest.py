@@ -22,7 +22,7 @@ import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
-from serving.local.errors import PortInUse
+from serving.local.errors import listen_failure
 from serving.local.flags import ServerOptions
 from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor
@@ -387,5 +387,4 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
     except OSError as exc:
-        raise PortInUse(f"cannot listen for REST on {host}:{port}: {exc.strerror}; "
-                        "pick another --rest-port (0 disables REST)") from None
+        raise listen_failure("REST", "--rest-port", host, port, exc.strerror or str(exc)) from None

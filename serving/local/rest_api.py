@@ -105,7 +105,7 @@ class RestApi:
             raise malformed
         if method == "POST":
             if route.method == "predict":
-                with self.metrics.observe_request(route.model_name, "predict", "REST"):
+                with self.metrics.observe_request(route.model_name, "Predict", "REST"):
                     return self._predict(route, body)
             if route.method in ("classify", "regress"):
                 return self._classify_or_regress(route, body)
