@@ -39,6 +39,8 @@ def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -
             "--model-config-file-poll-wait-seconds", str(MODEL_CONFIG_POLL_WAIT_SECONDS),
             "--models-dir", str(Path(launch.models_dir).resolve()),
             "--file-system-poll-wait-seconds", str(FILE_SYSTEM_POLL_WAIT_SECONDS)]
+    # The embedded twin of TENSOR_CONTENT_FLAG: both servers answer in the same encoding.
+    argv.append("--enable-serialization-as-tensor-content")
     if launch.batching:
         # Its own batching defaults: batching.config tunes TF Serving's scheduler, not this one.
         argv.append("--enable-batching")

@@ -22,6 +22,7 @@ MODEL_CONFIG_POLL_WAIT_SECONDS = 10
 # Default cap on the GPU memory TF Serving may take (it grabs nearly all of it otherwise).
 # This model needs a few MiB per batch; the cap leaves the GPU to its other tenants.
 DEFAULT_GPU_MEMORY_FRACTION = 0.25
+TENSOR_CONTENT_FLAG = "--enable_serialization_as_tensor_content=true"
 
 
 def tfs_version() -> str:
@@ -59,6 +60,10 @@ def model_server_flags(options: ModelServerOptions) -> list[str]:
         # Replays assets.extra/tf_serving_warmup_requests before a version is AVAILABLE,
         # so the first real request does not pay for graph and kernel set-up.
         "--enable_model_warmup=true",
+        # Predict answers carry raw tensor_content instead of float_val/int_val (TF Serving's
+        # default): the client reads it as a view of the received bytes, and the server copies
+        # it out whole instead of converting element by element (see README, Serving).
+        TENSOR_CONTENT_FLAG,
     ]
     if options.batching:
         flags += ["--enable_batching=true",

@@ -70,7 +70,7 @@ class FakeHost:
             "--port=8500", "--rest_api_port=8501", "--model_config_file=/config/models.config",
             "--model_config_file_poll_wait_seconds=10", "--file_system_poll_wait_seconds=5",
             "--monitoring_config_file=/config/monitoring.config", "--enable_grpc_healthcheck_service=true",
-            "--enable_model_warmup=true",
+            "--enable_model_warmup=true", "--enable_serialization_as_tensor_content=true",
             "--enable_batching=true", "--batching_parameters_file=/config/batching.config",
             *(["--per_process_gpu_memory_fraction=0.25"] if gpu else []),
         ]
@@ -210,7 +210,7 @@ def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, en
         "--model-config-file", str((host.state_dir / "config" / "models.config").resolve()),
         "--model-config-file-poll-wait-seconds", "10",
         "--models-dir", str(host.models_dir.resolve()), "--file-system-poll-wait-seconds", "5",
-        "--enable-batching"]
+        "--enable-serialization-as-tensor-content", "--enable-batching"]
 
 
 def test_server_docker_without_docker_fails_with_what_to_do(tmp_path):
