@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+import urllib.request
 
 import pytest
 
-from tests.conftest import models_config, run_module
+from tests.conftest import PYTHON, REPO, cli_env, free_port, models_config, run_module
 
-FLAGS = ["--host", "--port", "--rest-port", "--model-config-file", "--models-dir", "--model-name",
-         "--model-base-path", "--file-system-poll-wait-seconds", "--model-config-file-poll-wait-seconds",
-         "--max-message-bytes", "--enable-batching", "--max-batch-size", "--batch-timeout-micros",
-         "--num-batch-threads", "--ssl-cert", "--ssl-key", "--ssl-client-ca", "--allow-insecure-remote"]
+FLAGS = [
+    "--host",
+    "--port",
+    "--rest-port",
+    "--model-config-file",
+    "--models-dir",
+    "--model-name",
+    "--model-base-path",
+    "--file-system-poll-wait-seconds",
+    "--model-config-file-poll-wait-seconds",
+    "--max-message-bytes",
+    "--enable-batching",
+    "--max-batch-size",
+    "--batch-timeout-micros",
+    "--num-batch-threads",
+    "--ssl-cert",
+    "--ssl-key",
+    "--ssl-client-ca",
+    "--allow-insecure-remote",
+    "--enable-serialization-as-tensor-content",
+    "--max-request-tensor-bytes",
+]
 
 
 def failed_with_one_line(result, *fragments: str) -> None:
@@ -36,11 +57,14 @@ def test_bad_flag_value_is_a_usage_error():
     assert "--port" in result.stderr
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--ssl-cert", "cert.pem"], "--ssl-cert and --ssl-key go together"),
-    (["--port", "9000", "--rest-port", "9000"], "must differ"),
-    (["--model-config-file", "a.config", "--model-base-path", "m"], "not both"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--ssl-cert", "cert.pem"], "--ssl-cert and --ssl-key go together"),
+        (["--port", "9000", "--rest-port", "9000"], "must differ"),
+        (["--model-config-file", "a.config", "--model-base-path", "m"], "not both"),
+    ],
+)
 def test_inconsistent_flags_are_usage_errors(args, fragment):
     result = run_module("serving.local", *args, timeout=60)
     assert result.returncode == 2 and fragment in result.stderr
@@ -67,16 +91,36 @@ def test_port_in_use_is_reported(tmp_path):
 
 def test_no_versions_says_run_make_export(tmp_path):
     (tmp_path / "threshold" / ".partial-1-99").mkdir(parents=True)  # not a version
-    result = run_module("serving.local", "--models-dir", tmp_path, "--model-name", "threshold",
-                        "--rest-port", "0", "--port", "0", timeout=120)
+    result = run_module(
+        "serving.local",
+        "--models-dir",
+        tmp_path,
+        "--model-name",
+        "threshold",
+        "--rest-port",
+        "0",
+        "--port",
+        "0",
+        timeout=120,
+    )
     failed_with_one_line(result, "no versions of model threshold", "run `make export`")
 
 
 def test_config_with_another_platform_is_refused(tmp_path):
     config = models_config(tmp_path / "models.config")
     config.write_text(config.read_text().replace('"tensorflow"', '"tensorrt"'))
-    result = run_module("serving.local", "--model-config-file", config, "--models-dir", tmp_path,
-                        "--port", "0", "--rest-port", "0", timeout=120)
+    result = run_module(
+        "serving.local",
+        "--model-config-file",
+        config,
+        "--models-dir",
+        tmp_path,
+        "--port",
+        "0",
+        "--rest-port",
+        "0",
+        timeout=120,
+    )
     failed_with_one_line(result, "model_platform 'tensorrt'")
 
 
@@ -84,3 +128,72 @@ def test_startup_lines_are_printed_and_flushed(server):
     log = server.log()
     assert "serving.local: loaded threshold version 1\n" in log
     assert f"serving.local: listening on grpc {server.address}, rest 127.0.0.1:{server.rest_port}\n" in log
+
+
+def test_broken_certificate_is_named_not_the_port(tmp_path, model_dir):
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a certificate\n")
+    result = run_module(
+        "serving.local",
+        "--ssl-cert",
+        broken,
+        "--ssl-key",
+        broken,
+        "--port",
+        "0",
+        "--rest-port",
+        "0",
+        "--model-base-path",
+        model_dir / "threshold",
+        timeout=120,
+    )
+    failed_with_one_line(result, f"--ssl-cert {broken}", "cannot be loaded as a PEM certificate")
+    assert "--port" not in result.stderr and "loaded threshold" not in result.stdout  # before the load
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_loopback_serves_grpc_and_rest(tmp_path, model_dir):
+    """--host ::1 listens on both ports (the REST port used to be blamed for the address family)."""
+    grpc_port, rest_port = free_port(), free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "serving.local",
+                "--host",
+                "::1",
+                "--port",
+                str(grpc_port),
+                "--rest-port",
+                str(rest_port),
+                "--model-base-path",
+                str(model_dir / "threshold"),
+            ],
+            cwd=REPO,
+            env=cli_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "listening" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"listening on grpc [::1]:{grpc_port}, rest [::1]:{rest_port}" in log.read_text(), (
+            log.read_text()
+        )
+        with urllib.request.urlopen(f"http://[::1]:{rest_port}/v1/models/threshold", timeout=30) as answer:
+            assert answer.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -26,8 +26,25 @@ class NoModelVersions(StartupError):
     """A model's base path holds no integer version directory."""
 
 
-class PortInUse(StartupError):
+class CannotListen(StartupError):
+    """A listener cannot be opened on --host for a reason other than a taken port."""
+
+
+class PortInUse(CannotListen):
     """The gRPC or REST port is already taken on the bind host."""
+
+
+def listen_failure(what: str, flag: str, host: str, port: int, reason: str) -> CannotListen:
+    """The error for a listener that did not open: blame the port only if the port is what is taken."""
+    from serving.ports import bind_error
+
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    taken = bind_error(host, port) if port else None
+    if taken is not None:
+        return PortInUse(f"cannot listen for {what} on {address}: {taken}; pick another {flag} or stop what "
+                         "uses it (`make stop`)")
+    return CannotListen(f"cannot listen for {what} on {address}: {reason}; check --host (an address of "
+                        "this machine)")
 
 
 class InsecureRemoteHost(StartupError):

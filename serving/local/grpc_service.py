@@ -24,12 +24,11 @@ from tensorflow_serving.apis import (
 )
 
 from serving.local.config import model_sources_from_config
-from serving.local.errors import InvalidRequest, InvalidServerConfig, PortInUse, RequestError
+from serving.local.errors import InvalidRequest, InvalidServerConfig, RequestError, listen_failure
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
 from serving.local.predict import DEFAULT_SIGNATURE, Predictor
 from serving.local.repository import ModelRepository
-from serving.ports import bind_error
 
 # What TF Serving's --enable_grpc_healthcheck_service reports as SERVING (server.cc), plus "",
 # which gRPC's default health service always has: the whole server.
@@ -201,18 +200,8 @@ def build_grpc_server(address: str, repository: ModelRepository, predictor: Pred
     except RuntimeError as exc:
         port, reason = 0, str(exc)
     else:
-        reason = ""
+        reason = "gRPC could not bind it"
     if port == 0:
-        raise _listen_error(address, reason)
+        host, _, wanted = address.rpartition(":")
+        raise listen_failure("gRPC", "--port", host.strip("[]"), int(wanted), reason)
     return server, health_servicer, port
-
-
-def _listen_error(address: str, reason: str) -> PortInUse:
-    """Blame the port only when the port is what is taken."""
-    host, _, port = address.rpartition(":")
-    taken = bind_error(host.strip("[]"), int(port)) if port.isdigit() and int(port) else None
-    if taken is not None:
-        return PortInUse(f"cannot listen for gRPC on {address}: {taken}; pick another --port or stop "
-                         "what uses it (`make stop`)")
-    return PortInUse(f"cannot listen for gRPC on {address}{': ' + reason if reason else ''}; check --host "
-                     "(an address of this machine)")

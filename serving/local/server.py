@@ -13,7 +13,7 @@ from pathlib import Path
 from export.quiet_tensorflow import import_tensorflow
 from serving.local.errors import ConfigFileMissing, NoModelVersions, PortInUse, StartupError
 from serving.local.flags import ServerOptions
-from serving.local.tls import require_safe_host
+from serving.local.tls import require_safe_host, require_usable_tls
 from serving.ports import bind_error
 
 log = logging.getLogger("serving.local")
@@ -82,6 +82,7 @@ def run_server(options: ServerOptions) -> int:
     stop = StopSignal()
     stop.install()
     require_safe_host(options)
+    require_usable_tls(options)
     if options.model_config_file is not None and not Path(options.model_config_file).is_file():
         raise ConfigFileMissing(f"model config file {options.model_config_file} does not exist: pass an "
                                 "existing --model-config-file, or --model-name and --model-base-path")

@@ -41,11 +41,14 @@ def _read(path: Path, what: str) -> bytes:
         raise TlsFilesUnreadable(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
-def _require_usable_pair(options: ServerOptions) -> None:
+def require_usable_tls(options: ServerOptions) -> None:
     """TlsFilesUnreadable unless --ssl-cert/--ssl-key hold a PEM certificate and its private key.
 
-    gRPC takes any bytes here and only fails when the port is added, with no word of why.
+    Checked at start-up, before the slow model load: gRPC takes any bytes as credentials and only
+    fails when the port is added, with no word of why.
     """
+    if not options.tls:
+        return
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.load_cert_chain(str(options.ssl_cert), str(options.ssl_key))
@@ -55,8 +58,8 @@ def _require_usable_pair(options: ServerOptions) -> None:
         files = f"--ssl-cert {options.ssl_cert}, --ssl-key {options.ssl_key}"
         if options.ssl_client_ca:
             files += f", --ssl-client-ca {options.ssl_client_ca}"
-        raise TlsFilesUnreadable(f"{files}: not a PEM certificate with its private key (and CA "
-                                 f"certificates): {exc.reason or exc}") from None
+        raise TlsFilesUnreadable(f"{files}: cannot be loaded as a PEM certificate with its private key "
+                                 f"(and CA certificates): {exc.reason or exc}") from None
     except OSError as exc:
         raise TlsFilesUnreadable(f"cannot read the TLS files: {exc.strerror or exc}") from None
 
@@ -66,7 +69,7 @@ def grpc_server_credentials(options: ServerOptions) -> grpc.ServerCredentials | 
     if not options.tls:
         return None
     key, cert = _read(options.ssl_key, "--ssl-key"), _read(options.ssl_cert, "--ssl-cert")
-    _require_usable_pair(options)
+    require_usable_tls(options)
     client_ca = _read(options.ssl_client_ca, "--ssl-client-ca") if options.ssl_client_ca else None
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
                                        require_client_auth=client_ca is not None)
