@@ -413,3 +413,75 @@ def test_stray_directories_are_ignored_and_logged_once(two_version_server):
     assert stubs.prediction.Predict(predict_request(GOOD), timeout=30).model_spec.version.value == 4
     log = handle.log()
     assert log.count("ignoring \u00b2") == 1 and log.count(f"ignoring {1 << 64}") == 1
+
+
+def test_reload_config_with_a_model_config_list_applies_it(two_version_server):
+    """model_service_impl.cc: a model_config_list goes to ServerCore::ReloadConfig; OK in the response."""
+    _, stubs, models = two_version_server
+    from serving.local.config import parse_model_server_config
+
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.CopyFrom(parse_model_server_config((models / "models.config").read_text()))
+    response = stubs.model.HandleReloadConfigRequest(request, timeout=60)
+    assert response.status.error_code == 0
+    assert stubs.prediction.Predict(predict_request(GOOD), timeout=30).outputs["mask"].float_val
+
+
+# --- the value-field encoder: bytes identical to protobuf's own serialization ----------------------
+
+_FIELDS = {
+    np.float32: "float_val",
+    np.float64: "double_val",
+    np.int32: "int_val",
+    np.int16: "int_val",
+    np.int8: "int_val",
+    np.uint8: "int_val",
+    np.uint16: "int_val",
+    np.int64: "int64_val",
+    np.bool_: "bool_val",
+    np.uint32: "uint32_val",
+    np.uint64: "uint64_val",
+}
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4),
+        np.array([0.1, -1e300, np.inf], np.float64),
+        np.array([0, 1, 127, 128, 300, -1, -(2**31), 2**31 - 1], np.int32),
+        np.array([-32768, 0, 32767], np.int16),
+        np.array([-128, -1, 0, 1, 127], np.int8),
+        np.arange(256, dtype=np.uint8).reshape(16, 16),
+        np.array([[0, 1], [1, 0]], np.uint8),
+        np.array([0, 65535], np.uint16),
+        np.array([-(2**63), -1, 0, 2**63 - 1], np.int64),
+        np.array([True, False, True]),
+        np.array([0, 2**32 - 1], np.uint32),
+        np.array([0, 2**64 - 1], np.uint64),
+        np.float32(0.5),
+        np.zeros((0, 3), np.float32),
+    ],
+    ids=lambda array: f"{np.asarray(array).dtype}{list(np.shape(array))}",
+)
+def test_value_fields_are_encoded_as_protobuf_would(array):
+    """tensor.cc AsProtoField: every element into the dtype's packed field, dtype and shape first."""
+    from serving.local.tensors import encode_tensor, tensor_enum
+
+    array = np.asarray(array)
+    expected = tensor_pb2.TensorProto(dtype=tensor_enum(array))
+    expected.tensor_shape.SetInParent()
+    for size in array.shape:
+        expected.tensor_shape.dim.add(size=size)
+    getattr(expected, _FIELDS[array.dtype.type]).extend(array.reshape(-1).tolist())
+    assert b"".join(encode_tensor(array, as_content=False)) == expected.SerializeToString()
+
+
+def test_half_values_are_their_bit_patterns():
+    """tensor.cc ProtoHelper<Eigen::half>: half_val holds each value's 16 bits."""
+    from serving.local.tensors import encode_tensor
+
+    array = np.array([1.0, -2.5, 65504], np.float16)
+    decoded = tensor_pb2.TensorProto.FromString(b"".join(encode_tensor(array, as_content=False)))
+    assert decoded.dtype == types_pb2.DT_HALF
+    assert np.array(decoded.half_val, np.uint16).view(np.float16).tolist() == array.tolist()
