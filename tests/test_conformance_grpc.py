@@ -14,11 +14,12 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
-from tensorflow_serving.apis import (
+from tensorflow_serving.apis import (  # TF Serving's own classes for the methods the client never calls
     classification_pb2,
     model_management_pb2,
     regression_pb2,
 )
+from tensorflow_serving.apis import model_pb2 as tfs_model_pb2
 
 from client.protos import get_model_status_pb2, model_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tests.conftest import (
@@ -242,9 +243,9 @@ def test_budget_is_a_flag_and_spares_tensor_content(content_server):
 # --- Classify / Regress: servables/tensorflow/classifier.cc, regressor.cc ------------------------
 
 
-def _inference_call(stubs, method: str, request_class, response_class):
+def _inference_call(stubs, method: str, request_class, response_class, service: str = "PredictionService"):
     return stubs.channel.unary_unary(
-        f"/tensorflow.serving.PredictionService/{method}",
+        f"/tensorflow.serving.{service}/{method}",
         request_serializer=request_class.SerializeToString,
         response_deserializer=response_class.FromString,
     )
@@ -258,7 +259,7 @@ def test_classify_on_a_predict_signature_names_the_missing_inputs(server_stubs):
         classification_pb2.ClassificationRequest,
         classification_pb2.ClassificationResponse,
     )
-    request = classification_pb2.ClassificationRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
+    request = classification_pb2.ClassificationRequest(model_spec=tfs_model_pb2.ModelSpec(name="threshold"))
     error = failure(call, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith("No classification inputs found in SignatureDef: ")
@@ -274,7 +275,7 @@ def test_regress_on_predict_signatures_fails_as_regressor_cc(server_stubs):
 
     def spec(signature=""):
         return regression_pb2.RegressionRequest(
-            model_spec=model_pb2.ModelSpec(name="threshold", signature_name=signature)
+            model_spec=tfs_model_pb2.ModelSpec(name="threshold", signature_name=signature)
         )
 
     error = failure(call, spec())
@@ -284,9 +285,19 @@ def test_regress_on_predict_signatures_fails_as_regressor_cc(server_stubs):
     assert failure(call, spec("nope")).details() == "No signature was found with the name: nope"
 
 
+def _reload_call(stubs):
+    return _inference_call(
+        stubs,
+        "HandleReloadConfigRequest",
+        model_management_pb2.ReloadConfigRequest,
+        model_management_pb2.ReloadConfigResponse,
+        service="ModelService",
+    )
+
+
 def test_reload_config_with_an_unsupported_config_is_invalid(server_stubs):
     """model_servers/model_service_impl.cc HandleReloadConfigRequest: only model_config_list."""
-    error = failure(server_stubs.model.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest())
+    error = failure(_reload_call(server_stubs), model_management_pb2.ReloadConfigRequest())
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == (
         "ServerModelConfig type not supported by HandleReloadConfigRequest. "
@@ -422,7 +433,7 @@ def test_reload_config_with_a_model_config_list_applies_it(two_version_server):
 
     request = model_management_pb2.ReloadConfigRequest()
     request.config.CopyFrom(parse_model_server_config((models / "models.config").read_text()))
-    response = stubs.model.HandleReloadConfigRequest(request, timeout=60)
+    response = _reload_call(stubs)(request, timeout=60)
     assert response.status.error_code == 0
     assert stubs.prediction.Predict(predict_request(GOOD), timeout=30).outputs["mask"].float_val
 
