@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from client import wire
 from client.protos import predict_pb2, tensor_pb2, types_pb2
 from client.tensors import TensorDecodeError, from_tensor_proto, shape_proto
-from tests.conftest import run_module
+from tests.conftest import ServingStubs, embedded_server, predict_request, run_module
 
 INT32 = st.one_of(st.integers(0, 1), st.integers(-200, 300), st.integers(-2**31, 2**31 - 1))
 # dtype -> (DataType, value field, strategy for one value as the field holds it)
@@ -207,3 +207,39 @@ def test_cli_gets_exact_masks_in_both_response_encodings(fake_server, tmp_path, 
     mask = np.load(tmp_path / "mask.npy")
     assert mask.dtype == (np.uint8 if compact else np.float32)
     assert np.array_equal(mask, (x < np.float32(-0.1)) | (x > np.float32(0.1)))
+
+
+CONTENT_FLAG = "--enable-serialization-as-tensor-content"
+
+
+@pytest.fixture(scope="module", params=["typed", "tensor_content"])
+def encoding_server(request):
+    """The embedded server answering in one encoding: TF Serving's default typed fields, or
+    tensor_content with the flag (``--enable_serialization_as_tensor_content`` in TF Serving)."""
+    if CONTENT_FLAG not in " ".join(run_module("serving.local", "--help").stdout.split()):
+        pytest.skip(f"this embedded server has no {CONTENT_FLAG} (both encodings need it)")
+    flags = [CONTENT_FLAG] if request.param == "tensor_content" else []
+    with embedded_server(request.getfixturevalue("model_dir"), *flags) as handle:
+        yield request.param, handle
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["float32", "compact"])
+def test_the_embedded_server_in_either_encoding_gives_exact_masks(encoding_server, tmp_path, compact):
+    encoding, handle = encoding_server
+    stubs = ServingStubs(handle.address)
+    try:
+        request = predict_request(np.zeros((2, 3), np.float32), signature="compact" if compact else None)
+        reply = stubs.prediction.Predict(request, timeout=60)
+    finally:
+        stubs.close()
+    tensor = next(iter(reply.outputs.values()))
+    field = "int_val" if compact else "float_val"
+    assert bool(tensor.tensor_content) == (encoding == "tensor_content")
+    assert len(getattr(tensor, field)) == (0 if encoding == "tensor_content" else 6)
+    x = np.random.default_rng(4).normal(0, 0.2, (300, 256)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    flags = ["--batch-size", "100", *(["--compact"] if compact else [])]
+    result = run_module("client.predict", tmp_path / "x.npy", "-o", tmp_path / "mask.npy",
+                        "--server", handle.address, *flags, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert np.array_equal(np.load(tmp_path / "mask.npy"), (x < np.float32(-0.1)) | (x > np.float32(0.1)))
