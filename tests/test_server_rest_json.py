@@ -34,5 +34,7 @@ def test_floats_are_written_with_six_digits_when_they_round_trip():
     """json_tensor.cc WriteDecimal: %g (six digits) if that reads back, else max_digits10; '.0' on whole
     numbers."""
     array = np.asarray([0.1, 1.0, 9000000.0, 0.00003, 0.123456789, -2.5, np.inf, -np.inf], np.float32)
-    text = outputs_json({"y": array}, row_format=False).decode()
-    assert text == ('{"outputs": [0.1, 1.0, 9e+06, 3e-05, 0.123456791, -2.5, Infinity, -Infinity]}')
+    text = outputs_json({"y": array}, row_format=False)
+    assert json.loads(text) == {"outputs": [0.1, 1.0, 9e+06, 3e-05, 0.123456791, -2.5, np.inf, -np.inf]}
+    assert ",\n".join(line.strip(", ") for line in text.decode().splitlines()[2:10]) == (
+        "0.1,\n1.0,\n9e+06,\n3e-05,\n0.123456791,\n-2.5,\nInfinity,\n-Infinity")

@@ -24,6 +24,7 @@ from serving.local.metrics import ServerMetrics
 from serving.local.model_info import SIGNATURE_DEF_FIELD, model_metadata, model_status
 from serving.local.predict import DEFAULT_SIGNATURE, Predictor
 from serving.local.repository import ModelRepository
+from serving.local.rest_json import error_json
 from serving.local.tensors import to_array, to_tensor_proto
 
 _PREDICTION_ROUTE = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?"
@@ -78,11 +79,6 @@ def parse_route(method: str, path: str) -> Route | None:
     return Route(model_name=unquote(name or "", errors="replace"), version=version,
                  label=unquote(label, errors="replace") if label else None,
                  method=verb if method == "POST" else "", subresource=verb if method == "GET" else "")
-
-
-def error_json(message: str) -> bytes:
-    """MakeJsonFromStatus: the body of every failed request."""
-    return json.dumps({"error": message}, ensure_ascii=False).encode()
 
 
 class RestApi:

@@ -418,7 +418,15 @@ def _texts(array: np.ndarray) -> np.ndarray:
     return np.asarray(words, dtype=object)[inverse.reshape(-1)].reshape(array.shape)
 
 
-def _nested(texts: np.ndarray) -> str:
+# rapidjson's PrettyWriter, as json_tensor.cc drives it: four spaces a level; rows of a row-format
+# answer on one line (kFormatSingleLineArray), columnar answers one value per line.
+_INDENT = "    "
+
+
+def _nested(texts: np.ndarray | str) -> str:
+    """A value on one line: [[0.0, 1.0], [1.0, 0.0]]."""
+    if isinstance(texts, str):
+        return texts
     if texts.ndim == 0:
         return texts.item()
     if texts.ndim == 1:
@@ -426,8 +434,24 @@ def _nested(texts: np.ndarray) -> str:
     return "[" + ", ".join(_nested(row) for row in texts) + "]"
 
 
-def _object(pairs: list[tuple[str, str]]) -> str:
-    return "{" + ", ".join(f"{json.dumps(key)}: {text}" for key, text in pairs) + "}"
+def _pretty(texts: np.ndarray, level: int) -> str:
+    """A value one element per line, its elements at nesting level ``level``."""
+    if texts.ndim == 0:
+        return texts.item()
+    if not texts.shape[0]:
+        return "[]"
+    inner = "\n" + _INDENT * level
+    elements = texts.tolist() if texts.ndim == 1 else [_pretty(element, level + 1) for element in texts]
+    return "[" + inner + ("," + inner).join(elements) + "\n" + _INDENT * (level - 1) + "]"
+
+
+def _key(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
+
+
+def error_json(message: str) -> bytes:
+    """MakeJsonFromStatus: the body of every failed request."""
+    return ("{\n" + _INDENT + '"error": ' + _key(message) + "\n}").encode()
 
 
 def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
@@ -437,10 +461,11 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
     names = sorted(outputs)
     if not row_format:
         if len(names) == 1:
-            body = _nested(_texts(outputs[names[0]]))
+            body = _pretty(_texts(outputs[names[0]]), 2)
         else:
-            body = _object([(name, _nested(_texts(outputs[name]))) for name in names])
-        return ('{"outputs": ' + body + "}").encode()
+            members = [f"\n{_INDENT * 2}{_key(name)}: {_pretty(_texts(outputs[name]), 3)}" for name in names]
+            body = "{" + ",".join(members) + "\n" + _INDENT + "}"
+        return ("{\n" + _INDENT + '"outputs": ' + body + "\n}").encode()
     batch = -1
     for name in names:
         array = outputs[name]
@@ -454,5 +479,7 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
     if len(names) == 1:
         rows = [_nested(row) for row in texts[names[0]]]
     else:
-        rows = [_object([(name, _nested(texts[name][index])) for name in names]) for index in range(batch)]
-    return ('{"predictions": [' + ", ".join(rows) + "]}").encode()
+        rows = ["{" + ",".join(f"\n{_INDENT * 3}{_key(name)}: {_nested(texts[name][index])}"
+                               for name in names) + "\n" + _INDENT * 2 + "}" for index in range(batch)]
+    predictions = "[" + ", ".join(rows) + ("\n" + _INDENT + "]" if rows else "]")
+    return ("{\n" + _INDENT + '"predictions": ' + predictions + "\n}").encode()
