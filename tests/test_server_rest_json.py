@@ -38,3 +38,12 @@ def test_floats_are_written_with_six_digits_when_they_round_trip():
     assert json.loads(text) == {"outputs": [0.1, 1.0, 9e+06, 3e-05, 0.123456791, -2.5, np.inf, -np.inf]}
     assert ",\n".join(line.strip(", ") for line in text.decode().splitlines()[2:10]) == (
         "0.1,\n1.0,\n9e+06,\n3e-05,\n0.123456791,\n-2.5,\nInfinity,\n-Infinity")
+
+
+def test_row_format_of_rank_one_and_several_outputs():
+    """json_tensor.cc MakeRowFormatJsonFromTensors: a rank-1 output gives one value per row; several
+    outputs give one object per row."""
+    assert outputs_json({"y": np.asarray([0, 1], np.float32)}, row_format=True) == (
+        b'{\n    "predictions": [0.0, 1.0\n    ]\n}')
+    assert outputs_json({"a": np.asarray([[0, 1]], np.uint8), "b": np.asarray([2], np.int32)}, True) == (
+        b'{\n    "predictions": [{\n            "a": [0, 1],\n            "b": 2\n        }\n    ]\n}')
