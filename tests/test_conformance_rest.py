@@ -225,3 +225,22 @@ def test_a_cors_preflight_needs_an_origin(server):
     assert rest_call(server.rest_port, "OPTIONS", PREDICT, headers={"Origin": "https://example.com"}) == (
         200, "")
     assert rest_call(server.rest_port, "OPTIONS", PREDICT)[0] == 400
+
+
+def request_count(server) -> int:
+    _, text = rest_call(server.rest_port, "GET", "/monitoring/prometheus/metrics")
+    match = re.search(r'^:tensorflow:serving:request_count\{model_name="threshold",status="OK"\} (\d+)', text,
+                      re.MULTILINE)
+    return int(match[1]) if match else 0
+
+
+def test_rest_requests_are_counted_and_timed_as_tf_serving_records_them(server):
+    """http_server.cc RestApiRequestDispatcher::ProcessRequest: RecordModelRequestCount for every
+    request, RecordRequestLatency with API = the path's method and entrypoint REST."""
+    before = request_count(server)
+    assert rest_call(server.rest_port, "GET", "/v1/models/threshold/metadata")[0] == 200
+    assert rest_call(server.rest_port, "POST", PREDICT, {"instances": [REFERENCE_INPUT]})[0] == 200
+    assert request_count(server) == before + 2
+    _, text = rest_call(server.rest_port, "GET", "/monitoring/prometheus/metrics")
+    assert re.search(r'request_latency_bucket\{model_name="threshold",API="predict",entrypoint="REST",', text)
+    assert re.search(r'request_latency_bucket\{model_name="threshold",API="",entrypoint="REST",', text)

@@ -99,10 +99,15 @@ class RestApi:
         malformed = InvalidRequest(f"Malformed request: {method} {path}")
         if route is None:
             raise malformed
+        # http_server.cc: every request counted by model and status, the successful ones timed with
+        # API = the method as the path spells it ("predict"; empty for GET) and entrypoint REST.
+        with self.metrics.observe_request(route.model_name, route.method, "REST"):
+            return self._routed(method, route, body, malformed)
+
+    def _routed(self, method: str, route: Route, body: bytes, malformed: InvalidRequest) -> bytes:
         if method == "POST":
             if route.method == "predict":
-                with self.metrics.observe_request(route.model_name, "Predict", "REST"):
-                    return self._predict(route, body)
+                return self._predict(route, body)
             if route.method in ("classify", "regress"):
                 return self._classify_or_regress(route, body)
             raise malformed  # :PREDICT matches the case-insensitive regex but names no method
