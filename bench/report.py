@@ -26,7 +26,7 @@ def plot(results: dict, path: Path) -> Path:
 
     ratios = [r for r in results["ratios"] if r["value"] is not None]
     figure, (left, right) = pyplot.subplots(1, 2, figsize=(14, max(4.0, 0.32 * len(ratios) + 1)))
-    colors = {"PASS": "tab:green", "MISS": "tab:red", "info": "tab:gray"}
+    colors = {"PASS": "tab:green", "MISS": "tab:red", "info": "tab:gray", "smoke: not judged": "tab:gray"}
     labels = [f"{r['goal'].split()[0]}: {r['name']}" for r in ratios]
     left.barh(range(len(ratios)), [r["value"] for r in ratios], color=[colors[r["status"]] for r in ratios])
     for index, r in enumerate(ratios):

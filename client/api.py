@@ -113,6 +113,9 @@ class ThresholdClient:
     def __init__(self, address: str = DEFAULT_SERVER, *, model: str = DEFAULT_MODEL,
                  version: int | None = None, label: str | None = None, tls: bool = False,
                  ca_cert: str | Path | None = None, server_name: str | None = None,
+                 client_cert: str | Path | None = None, client_key: str | Path | None = None,
+                 authority: str | None = None, metadata: tuple[tuple[str, str], ...] = (),
+                 known_models: tuple[str, ...] = (DEFAULT_MODEL,),
                  timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, lb_policy: str | None = None):
         if version is not None and label is not None:
@@ -126,8 +129,10 @@ class ThresholdClient:
         self.lb_policy = choose_lb_policy(self.address, lb_policy)
         older_channels = channel_ids(self.address)
         self._channel = open_channel(self.address, tls=tls, ca_cert=ca_cert, server_name=server_name,
-                                     options=channel_options(self.lb_policy))
+                                     client_cert=client_cert, client_key=client_key, authority=authority,
+                                     metadata=metadata, options=channel_options(self.lb_policy))
         self._tally = AddressTally(channel_id(self.address, older_channels))
+        self.known_models = known_models  # names to ask for when the model is not found
         # Plain method handles, not PredictionServiceStub: its module loads every other service's protos.
         self._get_metadata = self._channel.unary_unary(
             "/tensorflow.serving.PredictionService/GetModelMetadata",
@@ -188,7 +193,7 @@ class ThresholdClient:
             response = self._rpc(self._describe_model(), lambda: self._get_metadata(
                 request, timeout=self.timeout))
         except ModelNotFound as error:
-            raise ModelNotFound(f"{error}{self._available_versions()}") from None
+            raise ModelNotFound(f"{error}{self._available_versions() or self._other_models()}") from None
         return parse_metadata(response)
 
     def _available_versions(self) -> str:
@@ -204,6 +209,32 @@ class ThresholdClient:
         state = get_model_status_pb2.ModelVersionStatus.State.Name
         versions = ", ".join(f"{s.version} ({state(s.state)})" for s in response.model_version_status)
         return f"; the server has {self.model!r} versions {versions}" if versions else ""
+
+    def _other_models(self) -> str:
+        """'; the server has model 'x' ...', or how to find out: TF Serving has no call listing its models."""
+        candidates = [name for name in dict.fromkeys(self.known_models) if name != self.model]
+        found = self.models_available(candidates)
+        asked = ", ".join(repr(name) for name in candidates)
+        if found:
+            return (f"; the server has {', '.join(repr(name) for name in found)} (of the names asked for: "
+                    f"{asked}; TF Serving has no call that lists every model)")
+        return ("; TF Serving has no call that lists its models: the names are in the --model_config_file "
+                "the server was started with (`make status` shows them for a server make serve started)")
+
+    def models_available(self, names) -> list[str]:
+        """Which of names the server knows (GetModelStatus answers with versions)."""
+        from client.protos import model_service_pb2_grpc  # only on this error path
+
+        stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        found = []
+        for name in names:
+            request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=name))
+            try:
+                if stub.GetModelStatus(request, timeout=min(self.timeout, 5.0)).model_version_status:
+                    found.append(name)
+            except grpc.RpcError:
+                continue
+        return found
 
     def bounds(self) -> tuple[float, float]:
         """(low, high) from the model's bounds signature (cached)."""

@@ -42,21 +42,85 @@ def normalize_address(address: str) -> str:
     return address if ":" in address else f"{address}:{DEFAULT_PORT}"
 
 
+def parse_header(text: str) -> tuple[str, str]:
+    """'name: value' as gRPC metadata (name lower-cased); ValueError says what is wrong."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip().lower(), value.strip()
+    if not sep or not name or not value:
+        raise ValueError(f"a header is 'name: value', got {text!r}")
+    if name.startswith("grpc-") or name.startswith(":") or name.endswith("-bin"):
+        raise ValueError(f"header {name!r} is reserved by gRPC or binary; send a plain text header")
+    if any(not (c.isalnum() or c in "-_.") for c in name):
+        raise ValueError(f"header name {name!r} may hold only letters, digits, '-', '_' and '.'")
+    return name, value
+
+
+def bearer_header(token: str) -> tuple[str, str]:
+    """The metadata a bearer-token-protected server (or ingress) expects."""
+    return "authorization", f"Bearer {token.strip()}"
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, details: grpc.ClientCallDetails, metadata: tuple) -> None:
+        self.method, self.timeout, self.credentials = details.method, details.timeout, details.credentials
+        self.wait_for_ready, self.compression = details.wait_for_ready, details.compression
+        self.metadata = metadata
+
+
+class _MetadataInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """Adds fixed metadata (auth headers) to every call: plain-text channels take no call credentials."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        metadata = tuple(client_call_details.metadata or ()) + self._metadata
+        return continuation(_CallDetails(client_call_details, metadata), request)
+
+
+def _read_pem(path: str | Path, flag: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
+
+
 def open_channel(address: str, *, tls: bool = False, ca_cert: str | Path | None = None,
-                 server_name: str | None = None, options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
-    """A channel to address: plaintext, or TLS when tls or ca_cert is given; options are added."""
+                 server_name: str | None = None, client_cert: str | Path | None = None,
+                 client_key: str | Path | None = None, authority: str | None = None,
+                 metadata: tuple[tuple[str, str], ...] = (),
+                 options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
+    """A channel to address: plaintext, or TLS when tls, ca_cert or a client certificate is given.
+
+    Args:
+        client_cert, client_key: PEM files for mutual TLS (both or neither).
+        authority: the :authority (HTTP/2 host) to send, e.g. the host name an ingress routes on;
+            with TLS it is also the name the server's certificate must carry, unless server_name
+            says otherwise.
+        metadata: (name, value) pairs sent with every call, e.g. ("authorization", "Bearer ...").
+        options: further channel options (e.g. a load-balancing policy).
+    """
     options = [*_CHANNEL_OPTIONS, *options]
-    if not (tls or ca_cert):
-        return grpc.insecure_channel(address, options=options)
-    root = None
-    if ca_cert is not None:
-        try:
-            root = Path(ca_cert).read_bytes()
-        except OSError as exc:
-            raise InputFileError(f"cannot read --ca-cert {ca_cert}: {exc.strerror or exc}") from None
-    if server_name:
-        options.append(("grpc.ssl_target_name_override", server_name))
-    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=root), options=options)
+    if authority:
+        options.append(("grpc.default_authority", authority))
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("a client certificate needs its key (and a key its certificate)")
+    if not (tls or ca_cert or client_cert):
+        channel = grpc.insecure_channel(address, options=options)
+    else:
+        root = _read_pem(ca_cert, "--ca-cert") if ca_cert is not None else None
+        chain = _read_pem(client_cert, "--client-cert") if client_cert is not None else None
+        key = _read_pem(client_key, "--client-key") if client_key is not None else None
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        credentials = grpc.ssl_channel_credentials(root_certificates=root, private_key=key,
+                                                   certificate_chain=chain)
+        channel = grpc.secure_channel(address, credentials, options=options)
+    if metadata:
+        # An interceptor, not call credentials: those are refused on plaintext channels, and a
+        # token to a server on loopback (or behind a TLS-terminating proxy) is plaintext.
+        channel = grpc.intercept_channel(channel, _MetadataInterceptor(tuple(metadata)))
+    return channel
 
 
 #: UNAVAILABLE: no connection, or the server refused the call. CANCELLED from the server's side: it

@@ -146,6 +146,10 @@ def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: fl
         limit = f" of {timeout:g} s" if timeout is not None else ""
         return DeadlineExceeded(f"{what}: no answer from {address} within the timeout{limit}; "
                                 "raise --timeout or lower --batch-size")
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return RequestRejected(f"{what}: server at {address} answered {code.name} ({details}); send "
+                               "credentials with THRESHOLD_TOKEN=<token>, --header 'authorization: Bearer "
+                               "<token>' or --client-cert/--client-key")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return RequestRejected(f"{what}: message too large for {address} ({details}); "
                                "lower --max-message-bytes or --batch-size")

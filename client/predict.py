@@ -31,6 +31,9 @@ examples:
   python -m client.predict data/ -o masks/ --workers 2   # every .npy/.npz in data/, one output each
   python -m client.predict 'data/*.npy' -o masks/ --shard 0/4 --server dns:///threshold-serving-headless:8500
   THRESHOLD_SERVER=10.0.0.5:8500 python -m client.predict data.npy --tls --ca-cert ca.pem
+  python -m client.predict data.npy --server ingress.example:443 --authority threshold.models.example \
+      --ca-cert ca.pem --client-cert me.pem --client-key me.key --header "x-tenant: a"
+  THRESHOLD_TOKEN=$(cat token) python -m client.predict data.npy   # sends authorization: Bearer ...
 """
 
 
@@ -78,6 +81,15 @@ def _byte_size(text: str) -> int:
     return int(value)
 
 
+def _header(text: str) -> tuple[str, str]:
+    from client.channel import parse_header  # grpc only once a header is given, never for --help
+
+    try:
+        return parse_header(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m client.predict", description=DESCRIPTION, epilog=_exit_code_epilog(),
@@ -90,10 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "nothing is left on failure). Default: print a preview. "
                                                "In a bulk run: the directory for <name>.npy outputs")
     server = parser.add_argument_group("server")
-    server.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
+    server.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV) or None,
                         help=f"gRPC host:port, or a gRPC target naming several replicas: "
                              f"dns:///name:8500 (e.g. a headless Service), ipv4:HOST:PORT,HOST:PORT "
-                             f"(env {defaults.SERVER_ENV}, default {defaults.DEFAULT_SERVER})")
+                             f"(env {defaults.SERVER_ENV}; default: the server `make serve` recorded in "
+                             f".serve/ when run from the checkout, else {defaults.DEFAULT_SERVER})")
     server.add_argument("--lb-policy", choices=("pick_first", "round_robin"),
                         help="how calls spread over the addresses the target resolves to (default "
                              "round_robin for dns:/// and ipv4:/ipv6: lists, else pick_first)")
@@ -111,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(implies --tls)")
     server.add_argument("--tls-server-name", help="name to verify in the server's certificate, when it "
                                                   "differs from the host in --server")
+    server.add_argument("--client-cert", help="PEM certificate this client presents (mutual TLS; implies "
+                                              "--tls, needs --client-key)")
+    server.add_argument("--client-key", help="PEM private key of --client-cert")
+    server.add_argument("--authority", help="host name to send as :authority, e.g. the name an ingress "
+                                            "(Istio, KServe) routes on when --server is its address")
+    server.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'",
+                        help="gRPC metadata sent with every call, repeatable, e.g. 'x-tenant: a'. "
+                             f"For secrets use env {defaults.TOKEN_ENV}=<token> (sends 'authorization: "
+                             "Bearer <token>'), which stays out of the process list")
     sending = parser.add_argument_group("sending")
     sending.add_argument("--batch-size", type=_positive_int,
                          help="rows per request (default: sized to fit --max-message-bytes and keep "
@@ -140,18 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PRINTED_COLS = 10  # a terminal's width of mask values; numpy then prints every one it is given
+
+
 def _print_preview(summary) -> None:
     import numpy as np
 
-    preview = summary.result
-    text = np.array2string(preview, separator=" ", threshold=200, edgeitems=5,
+    preview = summary.result[..., :PRINTED_COLS]
+    text = np.array2string(preview, separator=" ", threshold=preview.size + 1,
                            formatter={"float_kind": lambda value: f"{value:g}"})
     print(text)
     shown_rows = 1 if preview.ndim == 1 else preview.shape[0]
     shown_cols = preview.shape[-1]
     if shown_rows < summary.rows or shown_cols < summary.cols:
-        print(f"(showing {shown_rows} of {summary.rows} rows, {shown_cols} of {summary.cols} columns; "
-              "--output FILE saves it all)")
+        print(f"(the first {shown_rows} of {summary.rows} rows and the first {shown_cols} of {summary.cols} "
+              "columns; --output FILE saves it all)")
 
 
 def _print_summary(summary) -> None:
@@ -195,14 +220,51 @@ def _fail(args, code: int, message: str, details: list[str] = (), summary=None) 
     return code
 
 
-def _progress_bar():
+def _input_values(args) -> int | None:
+    """How many values the input holds (its header only), for the bar's percentage and ETA."""
+    from client.errors import ThresholdClientError
+    from client.reader import open_input
+
+    try:
+        with open_input(args.input, args.key) as source:
+            return source.size
+    except ThresholdClientError:
+        return None  # the run itself reports it, with its exit code
+
+
+def _progress_bar(args):
     """A tqdm bar on stderr when it is a terminal (shown after 1 s); nothing, not even tqdm, in pipes."""
     if not sys.stderr.isatty():
         return contextlib.nullcontext()
     from tqdm import tqdm  # 30 ms of imports a one-row run in a pipe need not pay
 
-    return tqdm(total=None, unit="value", unit_scale=True, delay=1.0, leave=False, file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(total=_input_values(args), unit="value", unit_scale=True, delay=1.0, leave=False,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+def _server(args) -> tuple[str, tuple[str, ...]]:
+    """The address to call, and the model names `make serve` configured there (for a not-found hint)."""
+    from client import serve_state
+    from client.channel import normalize_address
+
+    recorded = serve_state.recorded_server()
+    if args.server:
+        local = recorded is not None and normalize_address(args.server) == recorded
+        return args.server, serve_state.recorded_models() if local else ()
+    if recorded is None:
+        return defaults.DEFAULT_SERVER, ()
+    if recorded != defaults.DEFAULT_SERVER:
+        print(f"note: using {recorded}, the server `make serve` started here "
+              f"({serve_state.state_dir() / serve_state.STATE_FILE}); --server or "
+              f"{defaults.SERVER_ENV} picks another", file=sys.stderr)
+    return recorded, serve_state.recorded_models()
+
+
+def _metadata(args) -> tuple[tuple[str, str], ...]:
+    from client.channel import bearer_header
+
+    token = os.environ.get(defaults.TOKEN_ENV, "").strip()
+    return (*args.header, *([bearer_header(token)] if token else []))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,6 +272,10 @@ def run(args: argparse.Namespace) -> int:
     from client import bulk
     from client.errors import ThresholdClientError
 
+    if (args.client_cert is None) != (args.client_key is None):
+        return _fail(args, 2, "--client-cert and --client-key go together")
+    args.server, configured_models = _server(args)
+    args.metadata = _metadata(args)  # headers and THRESHOLD_TOKEN, for bulk runs as for one file
     try:
         if bulk.requested(args):
             return bulk.run_bulk(args)
@@ -225,10 +291,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ThresholdClient(args.server, model=args.model, version=args.version, label=args.label,
                              tls=args.tls, ca_cert=args.ca_cert, server_name=args.tls_server_name,
+                             client_cert=args.client_cert, client_key=args.client_key,
+                             authority=args.authority, metadata=args.metadata,
+                             known_models=(*configured_models, defaults.DEFAULT_MODEL),
                              timeout=args.timeout, retries=args.retries,
                              max_message_bytes=args.max_message_bytes,
                              lb_policy=args.lb_policy) as client, \
-                _progress_bar() as bar:
+                _progress_bar(args) as bar:
             summary = client.predict_file(
                 args.input, key=args.key, output=args.output, signature=args.signature,
                 compact=args.compact, check=not args.no_check, batch_size=args.batch_size,

@@ -36,18 +36,61 @@ _EXACT_IN_FLOAT32 = {np.dtype(t) for t in ("f2", "f4", "i1", "u1", "i2", "u2", "
 
 @dataclass
 class CastNote:
-    """Values the float32 cast changed: how many, and the first one (row, col, before, after)."""
+    """What the float32 cast did: values rounded (and by how much), overflowed to inf, underflowed to 0."""
 
     source_dtype: str
+    values: int = 0  # values cast so far
     changed: int = 0
+    to_inf: int = 0
+    to_zero: int = 0
+    max_abs_change: float = 0.0  # among the rounded values
+    max_rel_change: float = 0.0
     first: tuple[int, int, object, float] | None = None
 
+    @property
+    def rounded(self) -> int:
+        return self.changed - self.to_inf - self.to_zero
+
     def __str__(self) -> str:
-        text = f"{self.changed} value(s) changed when cast from {self.source_dtype} to float32"
-        if self.first is not None:
+        parts = []
+        if self.rounded:
+            parts.append(f"{self.rounded} rounded to the nearest float32, by at most "
+                         f"{self.max_abs_change:.3g} ({self.max_rel_change:.3g} relative)")
+        if self.to_inf:
+            parts.append(f"{self.to_inf} beyond float32's range (|x| > 3.4e38) became inf")
+        if self.to_zero:
+            parts.append(f"{self.to_zero} too small for float32 (|x| < 1.4e-45) became 0")
+        text = (f"cast from {self.source_dtype} to float32 changed {self.changed} of {self.values} values: "
+                + "; ".join(parts))
+        if self.first is not None and (self.to_inf or self.to_zero):
             row, col, before, after = self.first
-            text += f" (first at row {row}, col {col}: {before!r} -> {after!r})"
+            text += f" (first change at row {row}, col {col}: {before!r} -> {after!r})"
         return text
+
+    def record(self, start: int, raw: np.ndarray, x: np.ndarray) -> None:
+        """Count what casting the block raw (its first row is row start) to x changed."""
+        self.values += raw.size
+        with np.errstate(invalid="ignore", over="ignore"):
+            changed = x.astype(raw.dtype) != raw
+            if raw.dtype.kind == "f":
+                changed &= ~np.isnan(raw)
+        count = int(np.count_nonzero(changed))
+        if not count:
+            return
+        if self.first is None:
+            row, col = (int(i) for i in np.argwhere(changed)[0])
+            self.first = (start + row, col, raw[row, col].item(), float(x[row, col]))
+        self.changed += count
+        to_inf = changed & np.isinf(x)
+        to_zero = changed & (x == 0)
+        self.to_inf += int(np.count_nonzero(to_inf))
+        self.to_zero += int(np.count_nonzero(to_zero))
+        rounded = changed & ~to_inf & ~to_zero
+        if rounded.any():
+            before = raw[rounded].astype(np.float64)
+            change = np.abs(x[rounded].astype(np.float64) - before)
+            self.max_abs_change = max(self.max_abs_change, float(change.max()))
+            self.max_rel_change = max(self.max_rel_change, float((change / np.abs(before)).max()))
 
 
 def check_array_spec(shape: tuple[int, ...], dtype: np.dtype, what: str) -> tuple[int, int]:
@@ -122,16 +165,7 @@ class InputArray:
             return raw  # a fresh buffer we own, or rows of the caller's array (only ever read)
         x = np.array(raw, dtype=FLOAT32, order="C")
         if self.cast is not None:
-            with np.errstate(invalid="ignore", over="ignore"):
-                changed = x.astype(raw.dtype) != raw
-                if raw.dtype.kind == "f":
-                    changed &= ~np.isnan(raw)
-            count = int(np.count_nonzero(changed))
-            if count:
-                if self.cast.first is None:
-                    row, col = (int(i) for i in np.argwhere(changed)[0])
-                    self.cast.first = (start + row, col, raw[row, col].item(), float(x[row, col]))
-                self.cast.changed += count
+            self.cast.record(start, raw, x)
         return x
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import json
 
 from tests.conftest import run_module
 
-STATUSES = {"PASS", "MISS", "info", "skip"}
+STATUSES = {"PASS", "MISS", "info", "skip", "smoke: not judged"}
 
 
 def test_bench_run_quick_writes_results_json_png_and_a_ratio_table(tmp_path):
@@ -27,8 +27,23 @@ def test_bench_run_quick_writes_results_json_png_and_a_ratio_table(tmp_path):
     goals = {row["goal"].split()[0] for row in results["ratios"]}
     assert goals == {"1", "2", "3", "4", "5", "6", "7"}
     for row in results["ratios"]:
-        assert row["status"] in STATUSES
+        assert row["status"] in STATUSES and row["status"] not in ("PASS", "MISS")  # --quick is a smoke run
         assert row["status"] == "skip" or row["value"] > 0
 
     assert result.stdout.splitlines()[0].split()[:3] == ["goal", "measured", "ratio"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _cold_start_results(rounds: int) -> dict:
+    cold = {name: {"median_s": seconds} for name, seconds in (
+        ("import grpc, numpy", 1.0), ("client.predict --help", 0.3), ("client.predict one row", 2.0))}
+    return {"settings": {"rounds": rounds}, "cold_start": cold}
+
+
+def test_a_one_round_smoke_run_judges_no_goal():
+    from bench.run import ratios
+
+    smoke = {row["name"]: row["status"] for row in ratios(_cold_start_results(rounds=1))}
+    full = {row["name"]: row["status"] for row in ratios(_cold_start_results(rounds=5))}
+    assert set(smoke.values()) == {"smoke: not judged"} and set(smoke) == set(full)
+    assert full == {"client.predict --help": "PASS", "client.predict one row": "MISS"}

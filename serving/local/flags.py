@@ -45,6 +45,8 @@ class ServerOptions:
     rest_api_num_threads: int = 4
     enable_serialization_as_tensor_content: bool = False
     max_request_tensor_bytes: int | None = None  # None: a quarter of max_message_bytes
+    auth_token_file: Path | None = None
+    log_format: str = "text"
 
     @property
     def request_tensor_budget(self) -> int:
@@ -145,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="REST requests parsed and run at the same time; more wait (default 4)")
     add("--no-model-warmup", dest="enable_model_warmup", action="store_false",
         help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE")
+    add("--auth-token-file", type=Path, default=_env("AUTH_TOKEN_FILE"),
+        help="file holding a bearer token every gRPC and REST call must send ('authorization: Bearer "
+             "<token>'); a missing or wrong one is UNAUTHENTICATED (HTTP 401). Health checks and "
+             "metrics stay open")
+    add("--log-format", choices=("text", "json"), default=_env("LOG_FORMAT", "text"),
+        help="text lines, or one JSON object per line for a log collector (default text)")
     return parser
 
 
@@ -193,4 +201,5 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         rest_max_request_bytes=args.rest_max_request_bytes, rest_timeout_seconds=args.rest_timeout_seconds,
         rest_api_num_threads=args.rest_api_num_threads,
         enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
-        max_request_tensor_bytes=args.max_request_tensor_bytes)
+        max_request_tensor_bytes=args.max_request_tensor_bytes, auth_token_file=args.auth_token_file,
+        log_format=args.log_format)

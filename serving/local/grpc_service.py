@@ -7,7 +7,7 @@ without protobuf copies; the other methods use the generated message classes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 
@@ -180,14 +180,15 @@ class HealthServicer(health.HealthServicer):
 
 def build_grpc_server(address: str, repository: ModelRepository, predictor: Predictor,
                       metrics: ServerMetrics, *, max_message_bytes: int, threads: int,
-                      credentials: grpc.ServerCredentials | None, models_dir: Path = Path("models")
+                      credentials: grpc.ServerCredentials | None, models_dir: Path = Path("models"),
+                      interceptors: Sequence = ()
                       ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A gRPC server (not started yet) bound to address with every service added, and its port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"), options=[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
-    ])
+    ], interceptors=interceptors)
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, models_dir), server)
     health_servicer = HealthServicer(experimental_non_blocking=True)

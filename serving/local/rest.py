@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
+from serving.local.auth import read_token, token_error
 from serving.local.errors import listen_failure
 from serving.local.flags import ServerOptions
 from serving.local.metrics import ServerMetrics
@@ -157,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
         if path == METRICS_PATH:
             return 200, self.rest.metrics.render(), "text/plain; version=0.0.4"
+        refused = self.rest.token and token_error(self.headers.get("Authorization"), self.rest.token)
+        if refused:
+            return 401, error_json(refused), "application/json"
         if not API_ROUTE.fullmatch(path):
             return 404, _NOT_FOUND, "text/html"
         if method == "OPTIONS":  # a CORS preflight, answered as TF Serving's dispatcher does
@@ -283,6 +287,7 @@ class RestServer:
     def __init__(self, options: ServerOptions, repository: ModelRepository, predictor: Predictor,
                  metrics: ServerMetrics):
         self.metrics = metrics
+        self.token = read_token(options.auth_token_file) if options.auth_token_file else None
         self.api = RestApi(repository, predictor, metrics)
         self.limits = RestLimits.from_options(options)
         self.work_slots = threading.BoundedSemaphore(self.limits.num_threads)

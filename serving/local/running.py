@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from serving.local.auth import server_interceptors
 from serving.local.config import ModelSource, read_model_sources
 from serving.local.errors import NoModelVersions, StartupError
 from serving.local.flags import ServerOptions
@@ -62,7 +63,8 @@ class RunningServer:
         self.grpc_server, self.health, grpc_port = build_grpc_server(
             f"{_bracket(options.host)}:{options.grpc_port}", self.repository, self.predictor, self.metrics,
             max_message_bytes=options.max_message_bytes, threads=options.grpc_threads,
-            credentials=grpc_server_credentials(options), models_dir=options.models_dir)
+            credentials=grpc_server_credentials(options), models_dir=options.models_dir,
+            interceptors=server_interceptors(options.auth_token_file))
         if options.rest_port:
             from serving.local.rest import RestServer
 

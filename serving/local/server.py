@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from export.quiet_tensorflow import import_tensorflow
+from serving.local.auth import read_token
 from serving.local.errors import ConfigFileMissing, NoModelVersions, PortInUse, StartupError
 from serving.local.flags import ServerOptions
 from serving.local.tls import require_safe_host, require_usable_tls
@@ -19,10 +20,12 @@ from serving.ports import bind_error
 log = logging.getLogger("serving.local")
 
 
-def configure_logging() -> None:
-    """One line per lifecycle event on stdout, flushed, prefixed so it reads well in a shared log."""
+def configure_logging(log_format: str = "text") -> None:
+    """One line per lifecycle event on stdout, flushed: prefixed text, or JSON lines (--log-format)."""
+    from serving.local.log_format import formatter
+
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("serving.local: %(message)s"))
+    handler.setFormatter(formatter(log_format))
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -86,6 +89,8 @@ def run_server(options: ServerOptions) -> int:
     if options.model_config_file is not None and not Path(options.model_config_file).is_file():
         raise ConfigFileMissing(f"model config file {options.model_config_file} does not exist: pass an "
                                 "existing --model-config-file, or --model-name and --model-base-path")
+    if options.auth_token_file is not None:
+        read_token(options.auth_token_file)  # a bad token file fails now, not after the model load
     require_free_port(options.host, options.grpc_port, "--port")
     if options.rest_port:
         require_free_port(options.host, options.rest_port, "--rest-port")
@@ -111,12 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry: parse flags, run, turn StartupError into a one-line message and exit 1."""
     from serving.local.flags import parse_options
 
-    configure_logging()
     options = parse_options(argv)
+    configure_logging(options.log_format)
     try:
         return run_server(options)
     except StartupError as exc:
-        print(f"serving.local: error: {exc}", file=sys.stderr, flush=True)
+        if options.log_format == "json":
+            log.error("error: %s", exc)
+        else:
+            print(f"serving.local: error: {exc}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         return 0
