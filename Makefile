@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv export serve stop test lint bench clean
+.PHONY: help venv export serve stop test lint bench clean sample status logs image
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,18 @@ serve: $(STAMP) ## export if none, serve until AVAILABLE (SERVER=auto|docker|loc
 
 stop: $(STAMP) ## stop what make serve started (safe to run twice)
 	$(PY) -m serving.launch stop
+
+sample: $(STAMP) ## write data.npy to try the client on (row 0 starts with the reference vector)
+	$(PY) -m client.sample data.npy
+
+status: $(STAMP) ## what make serve started: endpoints, model versions, states and labels
+	$(PY) -m serving.launch status
+
+logs: $(STAMP) ## the server's last log lines (LOG_LINES=50, FOLLOW=1 to keep following)
+	$(PY) -m serving.launch logs
+
+image: $(STAMP) ## docker build serving/Dockerfile (DRY_RUN=1 prints it; IMAGE_TAG, IMAGE_GPU=0)
+	$(PY) -m serving.launch image
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

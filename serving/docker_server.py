@@ -11,6 +11,7 @@ from serving.model_server_flags import (
     CONTAINER_CONFIG_DIR,
     CONTAINER_GRPC_PORT,
     CONTAINER_REST_PORT,
+    CONTAINER_TLS_DIR,
     ModelServerOptions,
     model_server_flags,
 )
@@ -34,6 +35,7 @@ class DockerLaunch:
     user: str  # "uid:gid": the server reads the mounts as the user who exported the models
     gpu_allow_growth: bool = True
     server: ModelServerOptions = field(default_factory=ModelServerOptions)
+    tls_dir: Path | None = None  # holds ssl.config (server.ssl_config_file points into its mount)
 
 
 def _published(host: str, host_port: int, container_port: int) -> str:
@@ -61,6 +63,8 @@ def docker_run_argv(launch: DockerLaunch) -> list[str]:
         argv += ["--publish", _published(launch.bind_host, launch.rest_port, CONTAINER_REST_PORT)]
     argv += ["--mount", _read_only_bind(launch.models_dir, "/models"),
              "--mount", _read_only_bind(launch.config_dir, CONTAINER_CONFIG_DIR)]
+    if launch.tls_dir is not None:
+        argv += ["--mount", _read_only_bind(launch.tls_dir, CONTAINER_TLS_DIR)]
     if launch.gpu:
         argv += ["--gpus", "all"]
         if launch.gpu_allow_growth:
@@ -70,6 +74,25 @@ def docker_run_argv(launch: DockerLaunch) -> list[str]:
     # server binary directly keeps every flag in this command.
     argv += ["--entrypoint", "tensorflow_model_server", launch.image, *model_server_flags(launch.server)]
     return argv
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """One ``docker build`` of serving/Dockerfile."""
+
+    tag: str
+    tfs_version: str
+    gpu: bool = True
+    dockerfile: Path = Path("serving") / "Dockerfile"
+    context: Path = Path(".")
+
+
+def docker_build_argv(build: ImageBuild) -> list[str]:
+    """The ``docker build`` command line for build (run from the repository root)."""
+    return ["docker", "build", "--file", str(build.dockerfile),
+            "--build-arg", f"TFS_VERSION={build.tfs_version}",
+            "--build-arg", f"TFS_VARIANT={'-gpu' if build.gpu else ''}",
+            "--tag", build.tag, str(build.context)]
 
 
 def _docker(*args: str, timeout: float = DOCKER_TIMEOUT_S) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""``python -m serving.launch serve|stop|render-config``: what `make serve` and `make stop` run."""
+"""``python -m serving.launch serve|stop|status|logs|image|render-config``: what the make targets run."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 
 from serving.backend_choice import SERVER_CHOICES
 from serving.errors import ServeError
+from serving.image import build_image
 from serving.launcher import ServeSettings, render_config_files, serve, stop
 from serving.model_config import MODELS_CONFIG
 from serving.model_server_flags import DEFAULT_GPU_MEMORY_FRACTION
+from serving.status import logs, status
 
 DESCRIPTION = """\
 serve: start TF Serving for serving/models.config and wait until the model is AVAILABLE.
@@ -20,9 +22,13 @@ serve: start TF Serving for serving/models.config and wait until the model is AV
   (python -m serving.local). Exports a first model version if there is none. Running it again
   while serving waits for newly exported versions, then moves the labels onto them.
 stop: stop what serve started (safe to run twice).
+status: what serve started, its endpoints, and each model's versions, states and labels.
+logs: the server's last log lines (docker logs, or the embedded server's log file).
+image: build serving/Dockerfile (docker build; DRY_RUN=1 prints it).
 render-config: only write the configs a server reads to <state-dir>/config (what
-  serving/Dockerfile bakes in)."""
+  serving/Dockerfile bakes in), and <state-dir>/tls/ssl.config with --tls-cert."""
 
+COMMANDS = ("serve", "stop", "status", "logs", "image", "render-config")
 _FALSE = ("", "0", "false", "no", "off")
 
 
@@ -59,7 +65,7 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m serving.launch", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("serve", "stop", "render-config"))
+    parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--server", choices=SERVER_CHOICES, default=_env("SERVER", "auto"),
                         help="auto, docker or local (env SERVER, default auto)")
     parser.add_argument("--dry-run", action="store_true", default=_env_flag("DRY_RUN", False),
@@ -95,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve without server-side batching (env BATCHING=0)")
     parser.add_argument("--timeout", type=float, default=float(_env("SERVE_TIMEOUT", "180")),
                         help="seconds to wait for the model to become AVAILABLE (env SERVE_TIMEOUT)")
+    tls = parser.add_argument_group("TLS on TF Serving's gRPC port (--ssl_config_file; Docker only)")
+    tls.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT", "") or None,
+                     help="PEM server certificate (env TLS_CERT)")
+    tls.add_argument("--tls-key", type=Path, default=_env("TLS_KEY", "") or None,
+                     help="PEM private key of --tls-cert (env TLS_KEY)")
+    tls.add_argument("--tls-client-ca", type=Path, default=_env("TLS_CLIENT_CA", "") or None,
+                     help="PEM CA: require client certificates it signed, mutual TLS (env TLS_CLIENT_CA)")
+    logs = parser.add_argument_group("logs")
+    logs.add_argument("--lines", type=int, default=int(_env("LOG_LINES", "50")),
+                      help="how many of the last log lines (env LOG_LINES, default 50)")
+    logs.add_argument("--follow", action="store_true", default=_env_flag("FOLLOW", False),
+                      help="keep printing new lines until Ctrl-C (env FOLLOW=1)")
+    image = parser.add_argument_group("image")
+    image.add_argument("--tag", default=_env("IMAGE_TAG", "") or None,
+                       help="image tag (env IMAGE_TAG, default threshold-serving:<release>[-gpu])")
+    image.add_argument("--cpu-image", dest="gpu_image", action="store_false",
+                       default=_env_flag("IMAGE_GPU", True),
+                       help="build on the CPU image instead of the -gpu one (env IMAGE_GPU=0)")
     return parser
 
 
@@ -105,7 +129,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         grpc_port=args.grpc_port, rest_port=args.rest_port, models_dir=args.models_dir,
         model_config=args.model_config, state_dir=args.state_dir, container_name=args.container_name,
         gpu_memory_fraction=args.gpu_memory_fraction, gpu_allow_growth=args.gpu_allow_growth,
-        batching=args.batching, timeout_s=args.timeout)
+        batching=args.batching, timeout_s=args.timeout,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,12 +138,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.server not in SERVER_CHOICES:  # argparse checks choices on the command line, not env defaults
         parser.error(f"SERVER must be one of {', '.join(SERVER_CHOICES)}, got {args.server!r}")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key (TLS_CERT, TLS_KEY) go together")
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        parser.error("--tls-client-ca (TLS_CLIENT_CA) needs --tls-cert and --tls-key")
     settings = settings_from_args(args)
     try:
         if args.command == "serve":
             return serve(settings)
         if args.command == "stop":
             return stop(settings)
+        if args.command == "status":
+            return status(settings, print)
+        if args.command == "logs":
+            return logs(settings, args.lines, args.follow, print)
+        if args.command == "image":
+            return build_image(settings, gpu=args.gpu_image, tag=args.tag)
         for model in render_config_files(settings):
             print(f"render-config: {model.name} labels {model.labels} -> {settings.config_dir}")
         return 0

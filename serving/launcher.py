@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from client.defaults import DEFAULT_SERVER
 from serving import docker_server, embedded_process
 from serving.backend_choice import BackendChoice, choose_backend, probe_host
 from serving.errors import DockerUnavailable, ExportFailed, PortInUse, ServeError, ServerExitedEarly
@@ -25,6 +27,7 @@ from serving.model_config import (
     write_atomically,
 )
 from serving.model_server_flags import (
+    CONTAINER_TLS_DIR,
     DEFAULT_GPU_MEMORY_FRACTION,
     MODEL_CONFIG_POLL_WAIT_SECONDS,
     ModelServerOptions,
@@ -33,8 +36,10 @@ from serving.model_server_flags import (
 from serving.model_status import wait_until_available
 from serving.ports import bind_error
 from serving.serve_state import ServeState, clear_state, read_state, write_state
+from serving.ssl_config import SSL_CONFIG_NAME, render_ssl_config, write_ssl_config
 
 Say = Callable[[str], None]
+SAMPLE_DATA = "data.npy"  # what `make sample` writes
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,29 @@ class ServeSettings:
     gpu_allow_growth: bool = True
     batching: bool = True
     timeout_s: float = 180.0
+    tls_cert: Path | None = None  # TLS on TF Serving's gRPC port (--ssl_config_file)
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # require client certificates signed by it (mutual TLS)
 
     @property
     def config_dir(self) -> Path:
         """Where the configs the server reads are rendered (mounted read-only at /config)."""
         return self.state_dir / "config"
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where ssl.config is rendered (mounted read-only at /tls; never baked into an image)."""
+        return self.state_dir / "tls"
+
+    @property
+    def rest_url(self) -> str | None:
+        if not self.rest_port:
+            return None
+        return f"http://{self.grpc_address.rsplit(':', 1)[0]}:{self.rest_port}"
 
     @property
     def grpc_address(self) -> str:
@@ -79,6 +102,9 @@ def render_config_files(settings: ServeSettings) -> list[ServedModel]:
     write_atomically(settings.config_dir / "models.config", render_config(config, models))
     for source in (BATCHING_CONFIG, MONITORING_CONFIG):
         write_atomically(settings.config_dir / source.name, source.read_text())
+    if settings.tls:
+        write_ssl_config(settings.tls_dir, render_ssl_config(settings.tls_cert, settings.tls_key,
+                                                             settings.tls_client_ca))
     return models
 
 
@@ -119,17 +145,39 @@ def _print_endpoints(settings: ServeSettings, models: list[ServedModel], say: Sa
         for model in models:
             say(f"  REST     http://{host}:{settings.rest_port}/v1/models/{model.name}")
         say(f"  metrics  http://{host}:{settings.rest_port}/monitoring/prometheus/metrics")
+    say(f"  client   {client_command(settings)}")
+    if not Path(SAMPLE_DATA).exists():
+        say(f"           (no {SAMPLE_DATA} yet: `make sample` writes one, the reference vector in row 0)")
+    say("  status   make status; logs: make logs")
     say("  stop     make stop")
+
+
+def client_command(settings: ServeSettings, data: str = SAMPLE_DATA) -> str:
+    """The exact command that sends data to the endpoint just started."""
+    python = Path(sys.executable)
+    with contextlib.suppress(ValueError):
+        python = python.relative_to(Path.cwd())  # .venv/bin/python from the checkout
+    argv = [str(python), "-m", "client.predict", data]
+    if settings.grpc_address != DEFAULT_SERVER:
+        argv += ["--server", settings.grpc_address]
+    if settings.tls:
+        argv += ["--ca-cert", "<CA of --tls-cert>", "--authority", "<a name in --tls-cert>"]
+        if settings.tls_client_ca:
+            argv += ["--client-cert", "<your cert>", "--client-key", "<your key>"]
+    return shlex.join(argv)
 
 
 def _wait(settings: ServeSettings, models: list[ServedModel], check_server: Callable[[], None] = lambda: None,
           address: str | None = None) -> None:
+    # A TLS gRPC port may want a client certificate we do not have: ask TF Serving's plain REST port.
+    rest_url = settings.rest_url if settings.tls else None
     for model in models:
         wait_until_available(address or settings.grpc_address, model.name, model.kept_versions,
-                             settings.timeout_s, check_server)
+                             settings.timeout_s, check_server, rest_url=rest_url)
 
 
-def _server_is_running(state: ServeState) -> bool:
+def server_is_running(state: ServeState) -> bool:
+    """The server state records is still up (container running, or the embedded process alive)."""
     if state.backend == "docker":
         return shutil.which("docker") is not None and \
             docker_server.container_status(state.container or "") == "running"
@@ -151,13 +199,16 @@ def _refresh_running(settings: ServeSettings, state: ServeState, models: list[Se
 
 
 def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[ServedModel], say: Say) -> int:
+    ssl_config_file = f"{CONTAINER_TLS_DIR}/{SSL_CONFIG_NAME}" if settings.tls else None
     options = ModelServerOptions(batching=settings.batching,
-                                 gpu_memory_fraction=settings.gpu_memory_fraction if choice.gpu else None)
+                                 gpu_memory_fraction=settings.gpu_memory_fraction if choice.gpu else None,
+                                 ssl_config_file=ssl_config_file)
     launch = docker_server.DockerLaunch(
         image=settings.image or tfs_image(choice.gpu), container_name=settings.container_name,
         bind_host=settings.bind_host, grpc_port=settings.grpc_port, rest_port=settings.rest_port,
         models_dir=settings.models_dir, config_dir=settings.config_dir, gpu=choice.gpu,
-        user=f"{os.getuid()}:{os.getgid()}", gpu_allow_growth=settings.gpu_allow_growth, server=options)
+        user=f"{os.getuid()}:{os.getgid()}", gpu_allow_growth=settings.gpu_allow_growth, server=options,
+        tls_dir=settings.tls_dir if settings.tls else None)
     argv = docker_server.docker_run_argv(launch)
     if settings.dry_run:
         say(shlex.join(argv))
@@ -176,7 +227,8 @@ def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[S
         docker_server.remove_container(launch.container_name)  # e.g. created, but no GPU driver to start
         raise
     write_state(settings.state_dir,
-                ServeState("docker", settings.grpc_address, container=launch.container_name))
+                ServeState("docker", settings.grpc_address, container=launch.container_name,
+                           image=launch.image, rest_url=settings.rest_url, tls=settings.tls))
 
     def check_container() -> None:
         status = docker_server.container_status(launch.container_name)
@@ -199,6 +251,9 @@ def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[S
 
 
 def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say) -> int:
+    if settings.tls:
+        raise ServeError("TLS_CERT/TLS_KEY configure TF Serving in Docker (SERVER=docker); the embedded "
+                         "server takes its own flags: python -m serving.local --ssl-cert ... --ssl-key ...")
     launch = embedded_process.EmbeddedLaunch(
         bind_host=settings.bind_host, grpc_port=settings.grpc_port, rest_port=settings.rest_port,
         models_dir=settings.models_dir, config_dir=settings.config_dir, batching=settings.batching)
@@ -213,7 +268,8 @@ def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say
     log_path = settings.state_dir / "local-server.log"
     say(f"serve: {shlex.join(argv)}  (log: {log_path})")
     pid = embedded_process.start_embedded_server(argv, log_path)
-    write_state(settings.state_dir, ServeState("local", settings.grpc_address, pid=pid))
+    write_state(settings.state_dir, ServeState("local", settings.grpc_address, pid=pid,
+                                               rest_url=settings.rest_url, log=str(log_path)))
 
     def check_process() -> None:
         if not embedded_process.is_embedded_server(pid):
@@ -239,7 +295,7 @@ def serve(settings: ServeSettings, say: Say = _say) -> int:
     models = ensure_exported(settings, say)
     state = read_state(settings.state_dir)
     if state is not None:
-        if _server_is_running(state):
+        if server_is_running(state):
             return _refresh_running(settings, state, models, say)
         if not settings.dry_run:
             clear_state(settings.state_dir)  # it died since; start afresh

@@ -14,6 +14,7 @@ TFS_IMAGE_REPOSITORY = "tensorflow/serving"
 CONTAINER_GRPC_PORT = 8500
 CONTAINER_REST_PORT = 8501
 CONTAINER_CONFIG_DIR = "/config"
+CONTAINER_TLS_DIR = "/tls"  # ssl.config: a private key, so never inside /config (baked into the image)
 # A new version directory is picked up within this many seconds (TF Serving's default is 1 s;
 # 5 s is plenty for exports and saves a directory scan per second).
 FILE_SYSTEM_POLL_WAIT_SECONDS = 5
@@ -44,6 +45,7 @@ class ModelServerOptions:
 
     batching: bool = True
     gpu_memory_fraction: float | None = None  # None or 0: TF's default (no cap)
+    ssl_config_file: str | None = None  # SSLConfig path inside the container: TLS on the gRPC port
 
 
 def model_server_flags(options: ModelServerOptions) -> list[str]:
@@ -70,4 +72,6 @@ def model_server_flags(options: ModelServerOptions) -> list[str]:
                   f"--batching_parameters_file={CONTAINER_CONFIG_DIR}/batching.config"]
     if options.gpu_memory_fraction:
         flags.append(f"--per_process_gpu_memory_fraction={options.gpu_memory_fraction:g}")
+    if options.ssl_config_file:
+        flags.append(f"--ssl_config_file={options.ssl_config_file}")
     return flags

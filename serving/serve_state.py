@@ -17,6 +17,10 @@ class ServeState:
     grpc_address: str
     container: str | None = None
     pid: int | None = None
+    image: str | None = None  # the container's image
+    rest_url: str | None = None  # http://host:port, None when REST is off
+    log: str | None = None  # the embedded server's log file
+    tls: bool = False  # TLS on the gRPC port
 
 
 def read_state(state_dir: Path) -> ServeState | None:

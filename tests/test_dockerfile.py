@@ -45,7 +45,8 @@ def test_dockerfile_is_hadolint_clean():
 def test_base_is_the_official_gpu_image_of_the_tensorflow_serving_api_release():
     instructions = _instructions()
     assert ("ARG", f"TFS_VERSION={version('tensorflow-serving-api')}") in instructions
-    assert ("FROM", "tensorflow/serving:${TFS_VERSION}-gpu") in instructions
+    assert ("ARG", "TFS_VARIANT=-gpu") in instructions  # `make image` IMAGE_GPU=0 passes TFS_VARIANT=
+    assert ("FROM", "tensorflow/serving:${TFS_VERSION}${TFS_VARIANT}") in instructions
 
 
 def test_image_runs_the_server_as_non_root_with_the_flags_make_serve_uses():

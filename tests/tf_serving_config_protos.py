@@ -1,8 +1,9 @@
 """TF Serving config messages the tensorflow-serving-api wheel does not ship, built for the tests.
 
-The wheel has model_server_config_pb2 but neither monitoring_config_pb2 nor the batching
-parameters. Their messages are transcribed here, field by field, from TF Serving's sources:
+The wheel has model_server_config_pb2 but neither monitoring_config_pb2, ssl_config_pb2 nor the
+batching parameters. Their messages are transcribed here, field by field, from TF Serving's sources:
   tensorflow_serving/config/monitoring_config.proto               (PrometheusConfig, MonitoringConfig)
+  tensorflow_serving/config/ssl_config.proto                      (SSLConfig)
   tensorflow_serving/servables/tensorflow/session_bundle_config.proto  (BatchingParameters)
 and built into a private descriptor pool, so ``text_format.Parse`` rejects any field name or
 type the real server would reject. Text format matches fields by name, so the numbers of
@@ -68,12 +69,26 @@ BATCHING_PARAMETERS_PROTO = descriptor_pb2.FileDescriptorProto(
 )
 
 
+SSL_CONFIG_PROTO = descriptor_pb2.FileDescriptorProto(
+    name="tensorflow_serving/config/ssl_config.proto",
+    package="tensorflow.serving",
+    syntax="proto3",
+    message_type=[
+        _message("SSLConfig",
+                 _field("server_key", 1, _F.TYPE_STRING),
+                 _field("server_cert", 2, _F.TYPE_STRING),
+                 _field("custom_ca", 3, _F.TYPE_STRING),
+                 _field("client_verify", 4, _F.TYPE_BOOL)),
+    ],
+)
+
+
 def _build_pool() -> descriptor_pool.DescriptorPool:
     # A private pool: no clash with anything TensorFlow registers in the default one.
     pool = descriptor_pool.DescriptorPool()
     wrappers = descriptor_pb2.FileDescriptorProto()
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
-    for file_proto in (wrappers, MONITORING_CONFIG_PROTO, BATCHING_PARAMETERS_PROTO):
+    for file_proto in (wrappers, MONITORING_CONFIG_PROTO, BATCHING_PARAMETERS_PROTO, SSL_CONFIG_PROTO):
         pool.Add(file_proto)
     return pool
 
@@ -83,3 +98,4 @@ MonitoringConfig = message_factory.GetMessageClass(
     _POOL.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
 BatchingParameters = message_factory.GetMessageClass(
     _POOL.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+SSLConfig = message_factory.GetMessageClass(_POOL.FindMessageTypeByName("tensorflow.serving.SSLConfig"))
