@@ -46,6 +46,7 @@ class CastNote:
     max_abs_change: float = 0.0  # among the rounded values
     max_rel_change: float = 0.0
     first: tuple[int, int, object, float] | None = None
+    first_lost: tuple[int, int, object, float] | None = None  # the first value that became inf or 0
 
     @property
     def rounded(self) -> int:
@@ -62,9 +63,9 @@ class CastNote:
             parts.append(f"{self.to_zero} too small for float32 (|x| < 1.4e-45) became 0")
         text = (f"cast from {self.source_dtype} to float32 changed {self.changed} of {self.values} values: "
                 + "; ".join(parts))
-        if self.first is not None and (self.to_inf or self.to_zero):
-            row, col, before, after = self.first
-            text += f" (first change at row {row}, col {col}: {before!r} -> {after!r})"
+        if self.first_lost is not None:
+            row, col, before, after = self.first_lost
+            text += f" (the first at row {row}, col {col}: {before!r} -> {after!r})"
         return text
 
     def record(self, start: int, raw: np.ndarray, x: np.ndarray) -> None:
@@ -85,6 +86,10 @@ class CastNote:
         to_zero = changed & (x == 0)
         self.to_inf += int(np.count_nonzero(to_inf))
         self.to_zero += int(np.count_nonzero(to_zero))
+        lost = to_inf | to_zero
+        if self.first_lost is None and lost.any():
+            row, col = (int(i) for i in np.argwhere(lost)[0])
+            self.first_lost = (start + row, col, raw[row, col].item(), float(x[row, col]))
         rounded = changed & ~to_inf & ~to_zero
         if rounded.any():
             before = raw[rounded].astype(np.float64)
