@@ -1,7 +1,11 @@
-"""serving/k8s: manifests valid against the Kubernetes schemas, offline; KServe's required fields."""
+"""serving/k8s: the kustomize base and its overlays (cpu, gpu, tls) rendered with `kubectl kustomize`
+and valid against the Kubernetes schemas, offline; KServe's required fields."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -9,22 +13,48 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from serving.image import default_tag
 from serving.model_config import load_model_server_config
+from serving.model_server_flags import ModelServerOptions, model_server_flags
 from tests.conftest import REPO
 
 K8S = REPO / "serving" / "k8s"
-MANIFESTS = sorted(K8S.glob("*.yaml"))
+BASE = K8S / "base"
+MANIFESTS = sorted(p for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml")
+OVERLAYS = ("cpu", "gpu", "tls")
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
+                                   reason="kubectl is not installed: `kubectl kustomize` renders the "
+                                          "overlays offline (client only, no cluster needed)")
 TFS_VERSION = version("tensorflow-serving-api")
 MODEL_NAME = load_model_server_config().model_config_list.config[0].name
 
 
 def _load(name: str) -> dict:
-    (document,) = yaml.safe_load_all((K8S / name).read_text())
+    (document,) = yaml.safe_load_all((BASE / name).read_text())
     return document
 
 
 def _container() -> dict:
     (container,) = _load("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+@cache
+def _render(overlay: str) -> tuple[dict, ...]:
+    """The objects `kubectl kustomize serving/k8s/overlays/<overlay>` renders."""
+    result = subprocess.run(["kubectl", "kustomize", str(K8S / "overlays" / overlay)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return tuple(yaml.safe_load_all(result.stdout))
+
+
+def _rendered(overlay: str, kind: str) -> dict:
+    (document,) = [d for d in _render(overlay) if d["kind"] == kind]
+    return document
+
+
+def _rendered_container(overlay: str) -> dict:
+    (container,) = _rendered(overlay, "Deployment")["spec"]["template"]["spec"]["containers"]
     return container
 
 
@@ -41,9 +71,59 @@ def test_schema_validation_catches_a_misspelt_field():
         kubernetes_validate.validate(deployment, kubernetes_validate.utils.latest_version(), strict=True)
 
 
-def test_deployment_takes_a_gpu_with_requests_and_limits():
-    resources = _container()["resources"]
+def test_kustomize_base_lists_every_manifest():
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in MANIFESTS)
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_objects_valid_against_the_kubernetes_schema(overlay):
+    kinds = sorted(document["kind"] for document in _render(overlay))
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
+    for document in _render(overlay):
+        kubernetes_validate.validate(document, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", ["gpu", "tls"])
+def test_gpu_overlays_take_a_gpu_with_requests_and_limits_on_tainted_nodes(overlay):
+    resources = _rendered_container(overlay)["resources"]
     assert resources["limits"]["nvidia.com/gpu"] == "1" == resources["requests"]["nvidia.com/gpu"]
+    for kind in ("cpu", "memory"):
+        assert resources["requests"][kind] and resources["limits"][kind]
+    image = _rendered_container(overlay)["image"]
+    assert image == f"threshold-serving:{TFS_VERSION}-gpu" == default_tag(gpu=True)
+    tolerations = _rendered(overlay, "Deployment")["spec"]["template"]["spec"]["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+
+
+@needs_kubectl
+def test_cpu_overlay_asks_for_no_gpu_and_runs_the_cpu_image():
+    container = _rendered_container("cpu")
+    assert container["image"] == f"threshold-serving:{TFS_VERSION}"
+    assert "nvidia.com/gpu" not in str(_render("cpu"))
+    assert container["resources"]["requests"]["cpu"] == container["resources"]["limits"]["cpu"]
+
+
+@needs_kubectl
+def test_tls_overlay_adds_the_ssl_config_file_from_a_secret_to_the_images_flags():
+    container = _rendered_container("tls")
+    # The image's flags (serving/Dockerfile's CMD) plus TF Serving's --ssl_config_file.
+    assert container["args"] == model_server_flags(ModelServerOptions(ssl_config_file="/tls/ssl.config"))
+    assert {"name": "tls", "mountPath": "/tls", "readOnly": True} in container["volumeMounts"]
+    pod = _rendered("tls", "Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "tls"]
+    assert volume["secret"]["secretName"] == "threshold-serving-tls"
+    assert pod["securityContext"]["runAsNonRoot"] is True  # the base's settings survive the patch
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    # TF Serving's ssl config covers gRPC only: the probes stay on the plain REST port.
+    assert container["readinessProbe"]["httpGet"]["port"] == "http"
+
+
+def test_base_runs_the_cpu_image_and_asks_for_no_gpu():
+    resources = _container()["resources"]
+    assert "nvidia.com/gpu" not in resources["requests"] and "nvidia.com/gpu" not in resources["limits"]
     for kind in ("cpu", "memory"):
         assert resources["requests"][kind] and resources["limits"][kind]
 
@@ -65,7 +145,7 @@ def test_container_is_locked_down():
 
 
 def test_deployment_runs_the_image_built_from_the_pinned_release():
-    assert _container()["image"].endswith(f":{TFS_VERSION}-gpu")
+    assert _container()["image"] == f"threshold-serving:{TFS_VERSION}" == default_tag(gpu=False)
     assert "replicas" not in _load("deployment.yaml")["spec"]  # the HPA owns the count
 
 

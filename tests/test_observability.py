@@ -1,0 +1,157 @@
+"""Observability: the Grafana dashboard queries TF Serving's metric names, the embedded server exports
+them, the ServiceMonitor scrapes the right port and path, and --log-format json writes JSON lines.
+
+TF Serving's exporter (tensorflow_serving/util/prometheus_exporter.cc) names a metric by
+replacing every character outside [a-zA-Z0-9_] of its monitoring name with ':', writes
+counters under that name (no ``_total``) and histograms as ``_bucket``/``_sum``/``_count``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import yaml
+from google.protobuf import text_format
+from prometheus_client.parser import text_string_to_metric_families
+
+from serving.model_config import MONITORING_CONFIG
+from tests.conftest import (
+    PYTHON,
+    REFERENCE_INPUT,
+    REPO,
+    ServingStubs,
+    cli_env,
+    embedded_server,
+    free_port,
+    predict_request,
+)
+from tests.tf_serving_config_protos import MonitoringConfig
+
+OBSERVABILITY = REPO / "serving" / "observability"
+DASHBOARD = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
+# Each metric the dashboard may query, as TF Serving exports it, and where TF Serving defines it.
+TF_SERVING_METRICS = {
+    ":tensorflow:serving:request_count": "tensorflow_serving/servables/tensorflow/util.cc",
+    ":tensorflow:serving:request_latency": "tensorflow_serving/servables/tensorflow/util.cc",
+    ":tensorflow:serving:runtime_latency": "tensorflow_serving/servables/tensorflow/util.cc",
+    ":tensorflow:serving:batching_session:queuing_latency": "tensorflow_serving/batching/batching_session.cc",
+    ":tensorflow:cc:saved_model:load_attempt_count": "tensorflow/cc/saved_model/loader.cc (TensorFlow)",
+}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+# The embedded server does not export these under TF Serving's names yet (request_count carries
+# prometheus_client's _total suffix; runtime latency, queuing latency and SavedModel loads are not
+# recorded).
+NOT_YET_EXPORTED = (":tensorflow:serving:request_count", ":tensorflow:serving:runtime_latency_bucket",
+                    ":tensorflow:serving:batching_session:queuing_latency_bucket",
+                    ":tensorflow:cc:saved_model:load_attempt_count")
+
+
+def queried_series() -> set[str]:
+    """Every series name the dashboard's panels and variables query."""
+    exprs = [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
+    exprs += [variable["definition"] for variable in DASHBOARD["templating"]["list"]
+              if "definition" in variable]
+    return {name for expr in exprs for name in re.findall(r":tensorflow:[A-Za-z0-9_:]+", expr)}
+
+
+def _base_name(series: str) -> str:
+    for suffix in HISTOGRAM_SUFFIXES:
+        if series.endswith(suffix) and series[: -len(suffix)] in TF_SERVING_METRICS:
+            return series[: -len(suffix)]
+    return series
+
+
+def test_dashboard_queries_only_tf_servings_metric_names():
+    series = queried_series()
+    assert {_base_name(name) for name in series} == set(TF_SERVING_METRICS)  # and every one is shown
+    assert ":tensorflow:serving:request_count_total" not in series  # TF Serving's counters have no _total
+
+
+def test_dashboard_shows_rate_latency_percentiles_batching_queue_and_loads():
+    titles = {panel["title"]: [t["expr"] for t in panel["targets"]] for panel in DASHBOARD["panels"]}
+    assert any("rate(:tensorflow:serving:request_count" in e for e in titles["Requests per second by status"])
+    for panel, metric in (("Request latency (server side)", "request_latency"),
+                          ("Batching queue latency", "batching_session:queuing_latency")):
+        quantiles = sorted(float(re.match(r"histogram_quantile\(([0-9.]+),", e)[1]) for e in titles[panel])
+        assert quantiles == [0.5, 0.9, 0.99] and all(f"{metric}_bucket" in e for e in titles[panel])
+    assert any("load_attempt_count" in e for e in titles["Model loads"])
+    ids = [panel["id"] for panel in DASHBOARD["panels"]]
+    assert len(ids) == len(set(ids))
+    prometheus = {"type": "prometheus", "uid": "${datasource}"}
+    assert all(panel["datasource"] == prometheus for panel in DASHBOARD["panels"])
+
+
+def test_service_monitor_scrapes_the_metrics_path_on_the_services_rest_port():
+    monitor = yaml.safe_load((OBSERVABILITY / "servicemonitor.yaml").read_text())
+    service = yaml.safe_load((REPO / "serving" / "k8s" / "base" / "service.yaml").read_text())
+    assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == _metrics_path()
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert next(p for p in service["spec"]["ports"] if p["name"] == endpoint["port"])["port"] == 8501
+
+
+def _metrics_path() -> str:
+    config = text_format.Parse(MONITORING_CONFIG.read_text(), MonitoringConfig())
+    return config.prometheus_config.path
+
+
+def _scrape(handle) -> set[str]:
+    url = f"http://127.0.0.1:{handle.rest_port}{_metrics_path()}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+@pytest.fixture(scope="module")
+def batching_server(model_dir):
+    with embedded_server(model_dir, "--enable-batching") as handle:
+        stubs = ServingStubs(handle.address)
+        try:
+            stubs.prediction.Predict(predict_request(np.asarray([REFERENCE_INPUT], np.float32)), timeout=30)
+        finally:
+            stubs.close()
+        yield handle
+
+
+@pytest.mark.xfail(strict=True, reason="the embedded server does not export these under TF Serving's names "
+                                       "yet: " + ", ".join(NOT_YET_EXPORTED))
+def test_every_metric_the_dashboard_queries_is_on_the_embedded_servers_metrics_page(batching_server):
+    exported = _scrape(batching_server)
+    missing = sorted(queried_series() - exported)
+    assert missing == [], f"not exported: {missing}"
+
+
+def test_no_metric_is_missing_but_the_ones_named_in_the_xfail(batching_server):
+    # Keeps the xfail above honest: any other queried metric missing fails here, at once.
+    assert queried_series() - _scrape(batching_server) <= set(NOT_YET_EXPORTED)
+
+
+def test_json_log_lines_carry_time_level_and_message(model_dir, tmp_path):
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([PYTHON, "-m", "serving.local", "--port", str(free_port()),
+                                    "--rest-port", "0", "--model-base-path", str(model_dir / "threshold"),
+                                    "--log-format", "json"],
+                                   cwd=REPO, env=cli_env(), stdout=log, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while "listening on" not in log_path.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    lines = log_path.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is JSON: none is plain text
+    assert any(entry["message"].startswith("listening on grpc") for entry in entries)
+    assert entries[-1]["message"] == "stopped" and process.returncode == 0
+    for entry in entries:
+        assert set(entry) >= {"time", "level", "logger", "message"} and entry["time"].endswith("+00:00")
