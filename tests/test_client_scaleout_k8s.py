@@ -1,7 +1,8 @@
 """serving/k8s scale-out manifests, offline: the headless Service and the indexed bulk-predict Job.
 
-tests/test_k8s.py validates serving/k8s/*.yaml against the Kubernetes schemas; the bulk Job lives
-in serving/k8s/bulk/ (so `kubectl apply -f serving/k8s/` starts servers, not a Job) and is
+tests/test_k8s.py validates serving/k8s/base/*.yaml (the headless Service among them) and the
+overlays against the Kubernetes schemas; the bulk Job lives in serving/k8s/bulk/ (outside the
+kustomize base, so deploying an overlay starts servers, not a Job) and is
 validated the same way here, with checks that the pieces fit and that the Job's command line is
 one the client accepts.
 """
@@ -54,8 +55,8 @@ def test_job_uses_the_claim_shipped_beside_it():
 
 
 def test_headless_service_lists_the_model_server_pods():
-    service = load("service-headless.yaml")
-    deployment = load("deployment.yaml")
+    service = load("base/service-headless.yaml")
+    deployment = load("base/deployment.yaml")
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     (port,) = service["spec"]["ports"]
@@ -67,7 +68,7 @@ def test_job_runs_the_client_against_the_headless_service_with_round_robin():
     container = job_container()
     assert container["command"] == ["python", "-m", "client.predict"]
     args = build_parser().parse_args(container["args"])  # the client's own parser accepts them
-    service = load("service-headless.yaml")["metadata"]["name"]
+    service = load("base/service-headless.yaml")["metadata"]["name"]
     assert args.server == f"dns:///{service}:8500"
     assert choose_lb_policy(args.server, args.lb_policy) == "round_robin"
     env = {item["name"]: item["value"] for item in container["env"]}
