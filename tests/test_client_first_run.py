@@ -113,6 +113,7 @@ def test_the_progress_bar_knows_the_total(tmp_path, monkeypatch):
 
     np.save(tmp_path / "x.npy", np.zeros((30, 7), np.float32))
     args = predict.build_parser().parse_args([str(tmp_path / "x.npy")])
+    args.input = args.inputs[0]  # what run() does for a single-file run
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     with predict._progress_bar(args) as bar:
         assert bar.total == 210
