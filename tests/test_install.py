@@ -38,7 +38,9 @@ CONSOLE_SCRIPTS = {"threshold-predict": "client.predict:main",
                    "threshold-bench": "client.bench.__main__:main",
                    "threshold-serve-local": "serving.local.server:main"}
 SERVER_CONFIGS = ["serving/models.config", "serving/batching.config", "serving/monitoring.config",
-                  "serving/k8s/deployment.yaml", "serving/k8s/service.yaml",
+                  "serving/k8s/base/deployment.yaml", "serving/k8s/base/service.yaml",
+                  "serving/k8s/overlays/gpu/kustomization.yaml", "serving/k8s/components/tls/ssl-config.yaml",
+                  "serving/observability/grafana-dashboard.json", "serving/observability/servicemonitor.yaml",
                   "serving/k8s/kserve/inferenceservice.yaml", "serving/k8s/bulk/job.yaml"]
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "models", "build", "*.egg-info", "__pycache__",
                                      ".serve", ".pytest_cache", ".hypothesis", ".ruff_cache", "results*",
