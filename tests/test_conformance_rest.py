@@ -244,3 +244,13 @@ def test_rest_requests_are_counted_and_timed_as_tf_serving_records_them(server):
     _, text = rest_call(server.rest_port, "GET", "/monitoring/prometheus/metrics")
     assert re.search(r'request_latency_bucket\{model_name="threshold",API="predict",entrypoint="REST",', text)
     assert re.search(r'request_latency_bucket\{model_name="threshold",API="",entrypoint="REST",', text)
+
+
+def test_metadata_is_two_messages_joined_as_tf_serving_joins_them(server):
+    """http_rest_api_util.cc ToJsonString(GetModelMetadataResponse): model_spec and the SignatureDefMap
+    printed apart (protobuf JSON, whitespace on) and joined by hand."""
+    status, text = rest_call(server.rest_port, "GET", "/v1/models/threshold/metadata")
+    assert status == 200
+    assert text.startswith('{\n"model_spec":{\n "name": "threshold",\n "version": "1",\n '
+                           '"signature_name": ""\n}\n,\n"metadata": {"signature_def": {\n "signature_def": {')
+    assert text.endswith("}\n}\n}\n")

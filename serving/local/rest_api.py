@@ -173,8 +173,9 @@ class RestApi:
         response = model_metadata(self.repository, request)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
-        return json.dumps({"model_spec": _to_dict(response.model_spec),
-                           "metadata": {SIGNATURE_DEF_FIELD: _to_dict(signature_map)}}, indent=1).encode()
+        # http_rest_api_util.cc ToJsonString: the two messages printed apart and joined by hand.
+        return (b'{\n"model_spec":' + _to_json(response.model_spec) + b',\n"metadata": {"signature_def": '
+                + _to_json(signature_map) + b"}\n}\n")
 
 
 def _signature_name(document: dict) -> str:
@@ -382,4 +383,5 @@ def _to_dict(message) -> dict:
 
 
 def _to_json(message) -> bytes:
-    return json.dumps(_to_dict(message), indent=1).encode()
+    """protobuf's MessageToJsonString with add_whitespace: one space a level, a newline at the end."""
+    return json.dumps(_to_dict(message), indent=1, ensure_ascii=False).encode() + b"\n"
