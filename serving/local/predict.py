@@ -1,7 +1,7 @@
 """PredictionService.Predict as TF Serving's predict_util.cc runs it, on request bytes or messages.
 
 Steps and wording follow ``RunPredict``: the signature (FAILED_PRECONDITION if missing), the
-input count, each input decoded as ``Tensor::FromProto`` (``tensor_parsing error: <alias>``),
+input count, each input decoded as ``Tensor::FromProto`` (``tensor parsing error: <alias>``),
 unknown input names, the output filter, then the session call; dtypes and shapes are left to
 TensorFlow, whose errors come back unchanged. The method-name check is off, as it is by default
 (``--enable_signature_method_name_check=false``), so ``__saved_model_init_op`` fails on its
