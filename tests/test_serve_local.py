@@ -61,6 +61,17 @@ def test_make_serve_local_answers_status_over_grpc_and_make_stop_ends_it(model_d
             response = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=10)
         states = {status.version: status.state for status in response.model_version_status}
         assert states == {1: get_model_status_pb2.ModelVersionStatus.AVAILABLE}
+
+        status = _make("status", env)  # what runs, its endpoints, versions and labels, asked live
+        assert status.returncode == 0, status.stdout + status.stderr
+        lines = status.stdout.splitlines()  # after make's echo of the command
+        assert lines[next(i for i, line in enumerate(lines) if line.startswith("status:")):][:3] == [
+            f"status: running: embedded server (python -m serving.local), pid {pid}, "
+            f"log {tmp_path / 'state' / 'local-server.log'}",
+            f"  gRPC     127.0.0.1:{grpc_port}", f"  REST     http://127.0.0.1:{rest_port}/v1/models/<name>"]
+        assert "  model    threshold: version 1 AVAILABLE; labels canary=1, stable=1" in status.stdout
+        logs = _make("logs", {**env, "LOG_LINES": "200"})  # the embedded server's log file
+        assert logs.returncode == 0 and "serving.local: listening on grpc" in logs.stdout
     finally:
         stopped = _make("stop", env)
     assert stopped.returncode == 0 and "stop: stopped embedded server" in stopped.stdout, stopped.stderr
