@@ -43,6 +43,25 @@ def test_tls_adds_the_ssl_config_file_flag_and_a_read_only_tls_mount(tmp_path):
                        "--ssl_config_file=/tls/ssl.config"]
 
 
+def test_tls_serve_waits_on_the_plain_rest_status_and_status_asks_it_too(
+        tmp_path, no_leftover_containers):  # noqa: F811 - a fixture
+    # TF Serving's --ssl_config_file covers gRPC only, and may demand a client certificate there:
+    # the launcher and `make status` ask the plain REST port. The fake's gRPC answers nothing.
+    host = make_fake_host(tmp_path)
+    env = {**_tls_env(tmp_path), "FAKE_GRPC": "tls"}
+    served = host.serve(**env)
+    assert served.returncode == 0, served.stderr + served.stdout
+    (run,) = host.docker_runs()
+    assert run[-1] == "--ssl_config_file=/tls/ssl.config"
+    assert "threshold AVAILABLE (versions 1; labels stable=1, canary=1)" in served.stdout
+    assert "--ca-cert" in served.stdout and "--client-cert" in served.stdout  # what the client needs
+    status = run_module("serving.launch", "status", env={**host.env, **env}, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"  gRPC     127.0.0.1:{host.grpc_port} (TLS)" in status.stdout
+    assert "  model    threshold: version 1 AVAILABLE; labels canary=1, stable=1" in status.stdout
+    assert host.stop().returncode == 0
+
+
 def test_render_config_writes_an_ssl_config_tf_serving_parses_private_and_outside_the_image(tmp_path):
     host = make_fake_host(tmp_path)
     env = _tls_env(tmp_path)
