@@ -164,3 +164,12 @@ def test_make_targets_run_the_launcher_commands():
         dry = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", target], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
         assert dry.returncode == 0 and command in dry.stdout, (target, dry.stdout + dry.stderr)
+
+
+def test_the_closing_client_command_names_the_server_only_off_the_default_port():
+    from serving.launcher import ServeSettings, client_command
+
+    default = shlex.split(client_command(ServeSettings()))
+    assert default[1:] == ["-m", "client.predict", "data.npy"]
+    moved = shlex.split(client_command(ServeSettings(grpc_port=9500, bind_host="0.0.0.0")))
+    assert moved[1:] == ["-m", "client.predict", "data.npy", "--server", "127.0.0.1:9500"]
