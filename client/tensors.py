@@ -1,24 +1,39 @@
-"""numpy arrays <-> TensorProto without TensorFlow: raw little-endian buffers both ways.
+"""numpy arrays <-> TensorProto without TensorFlow, as TensorFlow's own Tensor codec does it.
 
-Requests always carry ``tensor_content`` (one ``tobytes`` copy, no per-element Python).
-Responses are decoded with ``np.frombuffer`` when the server sends ``tensor_content`` (TF Serving
-started with ``--enable_serialization_as_tensor_content``) and from the typed repeated fields
-(``float_val``, ``int_val``, ...) otherwise, which is TF Serving's default. Typed values follow
-TensorFlow's ``Tensor::FromProto`` (``tensorflow/core/framework/tensor.cc``): fewer values than the
-shape holds repeat the last one, none means zeros, more are truncated; ``int_val`` narrows to
-8/16-bit dtypes as a C cast does. ``client.wire`` decodes the same fields from the wire bytes
-without protobuf objects and must agree with this module.
+The one TensorProto codec of the project: the client encodes requests and decodes responses
+with it, the embedded server (``serving.local``) decodes requests and encodes responses.
+
+Decoding follows ``Tensor::FromProto`` (``tensorflow/core/framework/tensor.cc``): the shape must
+be valid (known rank, at most 254 dimensions, none negative, an element count that fits int64);
+with no elements, nothing else is read; else ``tensor_content``, if present, must hold exactly
+their bytes and becomes a read-only ``np.frombuffer`` view, never a copy; else the dtype's value
+field is read (``float_val``, ``int_val``, ...): more values than elements are cut off, fewer
+repeat the last one, none means zeros, ``int_val`` narrows to 8/16-bit dtypes as a C cast does.
+A few bytes of value field may declare any shape, so expanding them is the one way a small
+message makes the reader allocate a lot: a reader bounds it with ``expected_shape`` (the client:
+the shape it asked for) or a ``TensorBudget`` (the server), checked before anything is allocated.
+The message classes may be this package's (``client.protos``) or tensorflow-serving-api's: only
+field names are read.
+
+Encoding: ``tensor_content`` (one ``tobytes`` copy; what the client sends, and TF Serving's
+``AsProtoTensorContent`` under ``--enable_serialization_as_tensor_content``) or the dtype's packed
+value field (``AsProtoField``, TF Serving's default answer), written as byte chunks straight from
+numpy: fixed-width types are their little-endian bytes, varint types are encoded by array
+operations. ``client.wire`` reads the same fields from wire bytes and must agree with this module.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from client._protowire import encode_varints, len_header
 from client.protos import tensor_pb2, tensor_shape_pb2, types_pb2
 
-# DataType enum -> (numpy dtype, TensorProto field that holds its values when not in tensor_content)
+# DataType enum -> (numpy dtype in wire byte order, TensorProto field holding its values outside
+# tensor_content)
 _DTYPES = {
     types_pb2.DT_FLOAT: (np.dtype("<f4"), "float_val"),
     types_pb2.DT_DOUBLE: (np.dtype("<f8"), "double_val"),
@@ -34,10 +49,40 @@ _DTYPES = {
     types_pb2.DT_BOOL: (np.dtype("?"), "bool_val"),
 }
 _ENUM_BY_DTYPE = {dtype: enum for enum, (dtype, _) in _DTYPES.items()}
+#: Value fields whose packed bytes are the little-endian values; the others are varints.
+FIXED_WIDTH_FIELDS = {"float_val": np.dtype("<f4"), "double_val": np.dtype("<f8")}
+_FIELD_NUMBERS = {field.name: field.number for field in tensor_pb2.TensorProto.DESCRIPTOR.fields}
+MAX_DIMS = 254  # TensorShape's kMaxDims
+_INT64_MAX = (1 << 63) - 1
 
 
 class TensorDecodeError(ValueError):
-    """A TensorProto that cannot be turned into an array (unknown dtype, sizes that disagree)."""
+    """A TensorProto that is no array: Tensor::FromProto refuses it, or its shape is not the expected one."""
+
+
+class TensorTooLarge(TensorDecodeError):
+    """Expanding the tensor's values would allocate more than the reader's budget, or than any array holds."""
+
+
+@dataclass(frozen=True)
+class TensorBudget:
+    """How many bytes expanding a tensor's value fields may allocate (tensor_content is a view)."""
+
+    max_bytes: int
+
+    def check(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """TensorTooLarge if a tensor of this shape and dtype would take more than max_bytes."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > self.max_bytes:
+            raise TensorTooLarge(f"{name} of shape {_shape_text(shape)} would take {nbytes} bytes, "
+                                 f"more than the {self.max_bytes} allowed")
+
+
+UNLIMITED = TensorBudget(1 << 62)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
 
 
 def dtype_name(enum: int) -> str:
@@ -49,7 +94,7 @@ def dtype_name(enum: int) -> str:
 
 
 def numpy_dtype(enum: int) -> np.dtype:
-    """The numpy dtype for a TensorFlow DataType enum value."""
+    """The numpy dtype (little-endian) for a TensorFlow DataType enum value; TensorDecodeError if none."""
     try:
         return _DTYPES[enum][0]
     except KeyError:
@@ -63,32 +108,11 @@ def little_endian(dtype) -> np.dtype:
 
 
 def dtype_enum(dtype) -> int:
-    """The TensorFlow DataType enum value for a numpy dtype (either byte order)."""
+    """The TensorFlow DataType enum value for a numpy dtype (either byte order); TypeError if none."""
     try:
         return _ENUM_BY_DTYPE[little_endian(dtype)]
     except KeyError:
-        raise TypeError(f"cannot send arrays of dtype {dtype}") from None
-
-
-def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
-    """A TensorShapeProto for a concrete shape."""
-    return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(size)) for size in shape])
-
-
-def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """A TensorProto holding array's bytes in ``tensor_content`` (little-endian, C order)."""
-    return fill_tensor_proto(tensor_pb2.TensorProto(), array)
-
-
-def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> tensor_pb2.TensorProto:
-    """Fill proto in place (e.g. ``request.inputs[key]``, sparing a CopyFrom of the bytes)."""
-    array = np.asarray(array)
-    dtype = little_endian(array.dtype)
-    proto.dtype = dtype_enum(dtype)
-    proto.tensor_shape.CopyFrom(shape_proto(array.shape))
-    proto.tensor_content = np.ascontiguousarray(array, dtype=dtype).tobytes()
-    return proto
+        raise TypeError(f"cannot send arrays of dtype {dtype} as a TensorProto") from None
 
 
 def value_field(enum: int) -> str:
@@ -97,14 +121,40 @@ def value_field(enum: int) -> str:
     return _DTYPES[enum][1]
 
 
-def check_declared_shape(name: str, shape: tuple[int, ...], expected: tuple[int, ...] | None) -> None:
-    """Refuse a tensor whose declared shape is not the expected one, before anything is allocated.
+def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
+    """A TensorShapeProto for a concrete shape."""
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(size)) for size in shape])
 
-    A typed-field tensor may declare any shape with a single value (TensorFlow repeats it), so a
-    declared shape is a promise of memory; only the caller knows how much it asked for.
-    """
+
+# --- decoding -------------------------------------------------------------------------------------
+
+def valid_shape(dims: tuple[int, ...], unknown_rank: bool = False) -> tuple[int, ...]:
+    """dims if TensorShape::IsValid accepts them; TensorDecodeError ('invalid tensor_shape') otherwise."""
+    if unknown_rank or len(dims) > MAX_DIMS:
+        raise TensorDecodeError(f"invalid tensor_shape {'(unknown rank)' if unknown_rank else len(dims)}")
+    elements = 1
+    for size in dims:  # in order, as TensorShape multiplies: an overflow before a 0 still counts
+        elements *= size
+        if size < 0 or elements > _INT64_MAX:
+            raise TensorDecodeError(f"invalid tensor_shape {_shape_text(dims)}")
+    return dims
+
+
+def check_declared_shape(name: str, shape: tuple[int, ...], expected: tuple[int, ...] | None) -> None:
+    """Refuse a tensor whose declared shape is not the expected one, before anything is allocated."""
     if expected is not None and tuple(shape) != tuple(expected):
         raise TensorDecodeError(f"{name} has shape {tuple(shape)}, expected {tuple(expected)}")
+
+
+def check_allocation(name: str, shape: tuple[int, ...], dtype: np.dtype,
+                     budget: TensorBudget = UNLIMITED) -> None:
+    """TensorTooLarge if expanding a value field to shape would pass the budget or numpy's index range."""
+    # numpy refuses shapes whose non-zero sizes multiply past its index range even with no elements.
+    if math.prod(size for size in shape if size) * dtype.itemsize > _INT64_MAX:
+        raise TensorTooLarge(f"{name} has shape {_shape_text(shape)}, which no array can hold "
+                             "(the product of its non-zero sizes is too large)")
+    budget.check(name, shape, dtype)
 
 
 def fill_to_shape(flat: np.ndarray, count: int, dtype: np.dtype) -> np.ndarray:
@@ -128,32 +178,38 @@ def narrow_int32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return unsigned.view(dtype)
 
 
-def from_tensor_proto(proto: tensor_pb2.TensorProto, *, expected_shape: tuple[int, ...] | None = None,
-                      name: str = "tensor") -> np.ndarray:
-    """The array a TensorProto holds, from tensor_content or the typed value field.
+def from_tensor_proto(proto, content: memoryview | bytes | None = None, *, name: str = "tensor",
+                      expected_shape: tuple[int, ...] | None = None,
+                      budget: TensorBudget = UNLIMITED) -> np.ndarray:
+    """The array Tensor::FromProto makes of a TensorProto (this package's class or TensorFlow's).
 
-    With ``expected_shape``, a tensor declaring another shape is refused (TensorDecodeError)
-    before its values are expanded.
+    Args:
+        proto: the TensorProto.
+        content: stands for proto's tensor_content when given (a view of the received bytes).
+        name: what error messages call the tensor ("input x", "output 'mask'").
+        expected_shape: refuse another declared shape before its values are expanded.
+        budget: how many bytes expanding a value field may allocate.
+
+    Raises:
+        TensorDecodeError: where TensorFlow's parse fails, or for a shape other than expected.
+        TensorTooLarge: where expanding the value field would pass the budget.
     """
+    shape = valid_shape(tuple(dim.size for dim in proto.tensor_shape.dim), proto.tensor_shape.unknown_rank)
     dtype = numpy_dtype(proto.dtype)
-    if proto.tensor_shape.unknown_rank:
-        raise TensorDecodeError("tensor has unknown rank")
-    shape = tuple(dim.size for dim in proto.tensor_shape.dim)
-    if any(size < 0 for size in shape):
-        raise TensorDecodeError(f"tensor has a negative dimension: {shape}")
     check_declared_shape(name, shape, expected_shape)
     count = math.prod(shape)
-    if proto.tensor_content:
-        if len(proto.tensor_content) != count * dtype.itemsize:
+    if count == 0:
+        check_allocation(name, shape, dtype)
+        return np.empty(shape, dtype=dtype)
+    if content is None:
+        content = proto.tensor_content  # each read of the field copies the bytes: read it once
+    if len(content):
+        if len(content) != count * dtype.itemsize:
             raise TensorDecodeError(
-                f"tensor_content holds {len(proto.tensor_content)} bytes, but shape {shape} of "
+                f"tensor_content holds {len(content)} bytes, but shape {shape} of "
                 f"{dtype_name(proto.dtype)} needs {count * dtype.itemsize}")
-        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
-    return _from_value_field(proto, dtype, shape, count)
-
-
-def _from_value_field(proto: tensor_pb2.TensorProto, dtype: np.dtype, shape: tuple[int, ...],
-                      count: int) -> np.ndarray:
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
+    check_allocation(name, shape, dtype, budget)
     field = _DTYPES[proto.dtype][1]
     values = getattr(proto, field)
     if field == "half_val":  # float16 bit patterns carried in int32s
@@ -163,3 +219,56 @@ def _from_value_field(proto: tensor_pb2.TensorProto, dtype: np.dtype, shape: tup
     else:
         flat = np.array(values, dtype=dtype)
     return fill_to_shape(flat, count, dtype).reshape(shape)
+
+
+# --- encoding -------------------------------------------------------------------------------------
+
+def _tensor_head(shape: tuple[int, ...], enum: int) -> bytes:
+    head = tensor_pb2.TensorProto(dtype=enum)
+    head.tensor_shape.SetInParent()  # AsProto always writes the shape, a scalar's empty one included
+    for size in shape:
+        head.tensor_shape.dim.add(size=int(size))
+    return head.SerializeToString()
+
+
+def encode_tensor(array: np.ndarray, as_content: bool) -> list:
+    """The serialized TensorProto of array as byte chunks to join (the payload is not copied here).
+
+    as_content: ``AsProtoTensorContent`` (raw little-endian bytes in tensor_content); otherwise
+    ``AsProtoField`` (the dtype's packed value field), TF Serving's default.
+    """
+    array = np.asarray(array)
+    enum = dtype_enum(array.dtype)
+    wire_dtype, field = _DTYPES[enum]
+    head = _tensor_head(array.shape, enum)
+    if array.size == 0:
+        return [head]
+    if as_content or field in FIXED_WIDTH_FIELDS:
+        payload = np.ascontiguousarray(array, dtype=wire_dtype).reshape(-1).view(np.uint8)
+        field = "tensor_content" if as_content else field
+    elif enum == types_pb2.DT_HALF:
+        payload = encode_varints(np.ascontiguousarray(array, dtype=wire_dtype).view(np.uint16))
+    else:
+        payload = encode_varints(np.ascontiguousarray(array, dtype=wire_dtype))
+    return [head, len_header(_FIELD_NUMBERS[field], payload.size), memoryview(payload)]
+
+
+def fill_tensor_proto(proto, array: np.ndarray, as_content: bool = True):
+    """Fill proto in place (e.g. ``request.inputs[key]``, sparing a CopyFrom), of either message pool."""
+    array = np.asarray(array)
+    if not as_content:
+        proto.ParseFromString(b"".join(encode_tensor(array, as_content=False)))
+        return proto
+    dtype = little_endian(array.dtype)
+    proto.Clear()
+    proto.dtype = dtype_enum(dtype)
+    proto.tensor_shape.SetInParent()
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=int(size))
+    proto.tensor_content = np.ascontiguousarray(array, dtype=dtype).tobytes()
+    return proto
+
+
+def to_tensor_proto(array: np.ndarray, as_content: bool = True) -> tensor_pb2.TensorProto:
+    """A new TensorProto holding array, in ``tensor_content`` (C order) by default."""
+    return fill_tensor_proto(tensor_pb2.TensorProto(), array, as_content)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from client.protos import tensor_pb2, types_pb2
-from client.tensors import TensorDecodeError, from_tensor_proto, shape_proto, to_tensor_proto
+from client.tensors import (
+    TensorBudget,
+    TensorDecodeError,
+    TensorTooLarge,
+    encode_tensor,
+    from_tensor_proto,
+    shape_proto,
+    to_tensor_proto,
+)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int16", "int32", "int64",
@@ -64,3 +72,42 @@ def test_inconsistent_tensors_are_refused_not_guessed():
                                                  tensor_content=b"\0" * 20))
     with pytest.raises(TensorDecodeError, match="DT_STRING"):
         from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"a"]))
+
+
+def test_shapes_follow_tensor_shape_is_valid():
+    """tensor_shape.cc TensorShape::IsValid: known rank, at most 254 dims, none negative, int64 count."""
+    for dims in ((-1, 2), (1,) * 255, (2**62, 4)):
+        with pytest.raises(TensorDecodeError, match="invalid tensor_shape"):
+            from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
+                                                     tensor_shape=shape_proto(dims)))
+    unknown = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
+    unknown.tensor_shape.unknown_rank = True
+    with pytest.raises(TensorDecodeError, match="invalid tensor_shape"):
+        from_tensor_proto(unknown)
+
+
+def test_no_elements_means_nothing_else_is_read():
+    """tensor.cc Tensor::FromProto reads tensor_content and the value fields only when N > 0."""
+    empty = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((0, 3)),
+                                   tensor_content=b"\0" * 7)
+    assert from_tensor_proto(empty).shape == (0, 3)
+
+
+def test_a_budget_bounds_what_value_fields_expand_to_but_not_tensor_content():
+    one_value = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((1024, 1024)),
+                                       float_val=[1.0])
+    with pytest.raises(TensorTooLarge, match=r"input x of shape \[1024,1024\] would take 4194304 bytes"):
+        from_tensor_proto(one_value, name="input x", budget=TensorBudget(1 << 20))
+    content = to_tensor_proto(np.zeros((1024, 1024), np.float32))
+    assert from_tensor_proto(content, budget=TensorBudget(16)).shape == (1024, 1024)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int16", "int32", "int64",
+                                   "uint8", "uint16", "uint32", "uint64", "bool"])
+def test_value_field_encoding_decodes_back_exactly(dtype):
+    """What the embedded server answers by default (AsProtoField) is what the client reads."""
+    array = (np.arange(-6, 6).reshape(3, 4) * 37).astype(dtype)
+    proto = tensor_pb2.TensorProto.FromString(b"".join(encode_tensor(array, as_content=False)))
+    assert not proto.tensor_content
+    decoded = from_tensor_proto(proto)
+    assert decoded.dtype == array.dtype and np.array_equal(decoded, array)

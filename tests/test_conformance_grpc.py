@@ -477,10 +477,10 @@ _FIELDS = {
 )
 def test_value_fields_are_encoded_as_protobuf_would(array):
     """tensor.cc AsProtoField: every element into the dtype's packed field, dtype and shape first."""
-    from serving.local.tensors import encode_tensor, tensor_enum
+    from client.tensors import dtype_enum, encode_tensor
 
     array = np.asarray(array)
-    expected = tensor_pb2.TensorProto(dtype=tensor_enum(array))
+    expected = tensor_pb2.TensorProto(dtype=dtype_enum(array.dtype))
     expected.tensor_shape.SetInParent()
     for size in array.shape:
         expected.tensor_shape.dim.add(size=size)
@@ -490,7 +490,7 @@ def test_value_fields_are_encoded_as_protobuf_would(array):
 
 def test_half_values_are_their_bit_patterns():
     """tensor.cc ProtoHelper<Eigen::half>: half_val holds each value's 16 bits."""
-    from serving.local.tensors import encode_tensor
+    from client.tensors import encode_tensor
 
     array = np.array([1.0, -2.5, 65504], np.float16)
     decoded = tensor_pb2.TensorProto.FromString(b"".join(encode_tensor(array, as_content=False)))

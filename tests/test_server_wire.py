@@ -1,16 +1,15 @@
-"""serving/local/wire.py reads request bytes as protobuf would and writes responses protobuf parses back."""
+"""client/wire.py, server side: reads requests as protobuf would, writes responses protobuf parses back."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from google.protobuf.internal.encoder import _VarintBytes
-from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow_serving.apis import model_pb2, predict_pb2
 
+from client.protos import model_pb2, predict_pb2, tensor_pb2, types_pb2
+from client.tensors import encode_tensor, from_tensor_proto
+from client.wire import parse_request, response_bytes
 from serving.local.flags import parse_options
-from serving.local.tensors import encode_tensor, to_array
-from serving.local.wire import parse_request, response_bytes
 
 X = np.arange(12, dtype=np.float32).reshape(3, 4)
 
@@ -46,7 +45,7 @@ def _same_as_protobuf(raw: bytes) -> None:
     assert set(parts.inputs) == set(expected.inputs)
     for alias, tensor in parts.inputs.items():
         np.testing.assert_array_equal(
-            to_array(tensor.proto, tensor.content), to_array(expected.inputs[alias])
+            from_tensor_proto(tensor.proto, tensor.content), from_tensor_proto(expected.inputs[alias])
         )
 
 
@@ -100,8 +99,8 @@ def test_response_bytes_parse_back_as_the_outputs():
         )
         response = predict_pb2.PredictResponse.FromString(raw)
         assert response.model_spec == spec
-        np.testing.assert_array_equal(to_array(response.outputs["mask"]), X)
-        assert to_array(response.outputs["n"]).tolist() == 7
+        np.testing.assert_array_equal(from_tensor_proto(response.outputs["mask"]), X)
+        assert from_tensor_proto(response.outputs["n"]).tolist() == 7
         assert bool(response.outputs["mask"].tensor_content) == as_content
 
 

@@ -1,6 +1,6 @@
 """TF Serving's gRPC services and the standard health service, as model_servers/server.cc sets them up.
 
-Predict takes and returns raw bytes (serving/local/wire.py), so tensors cross the gRPC boundary
+Predict takes and returns raw bytes (client/wire.py), so tensors cross the gRPC boundary
 without protobuf copies; the other methods use the generated message classes.
 """
 

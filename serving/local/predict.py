@@ -19,20 +19,20 @@ import grpc
 import numpy as np
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import model_pb2, predict_pb2
 
+from client.protos import model_pb2, predict_pb2
+from client.tensors import (
+    UNLIMITED,
+    TensorBudget,
+    TensorDecodeError,
+    TensorTooLarge,
+    encode_tensor,
+    from_tensor_proto,
+)
+from client.wire import RequestParts, parse_request, response_bytes
 from serving.local.errors import InvalidRequest, RequestError, SignatureNotFound
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
-from serving.local.tensors import (
-    UNLIMITED,
-    MalformedTensor,
-    TensorBudget,
-    TensorTooLarge,
-    encode_tensor,
-    to_array,
-)
-from serving.local.wire import RequestParts, parse_request, response_bytes
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -104,11 +104,11 @@ def prepare_predict(parts: RequestParts, servable: Servable,
                 f"default value provided. Inputs expected to be in the request {{{_keys(sent)}}}, "
                 f"or default input alias set: {_keys(signature.defaults)}")
         try:
-            inputs[alias] = to_array(proto, content, alias=alias, budget=budget)
-        except MalformedTensor:
-            raise InvalidRequest(f"tensor parsing error: {alias}") from None
+            inputs[alias] = from_tensor_proto(proto, content, name=f"input {alias}", budget=budget)
         except TensorTooLarge as exc:
-            raise RequestTooLarge(str(exc)) from None
+            raise RequestTooLarge(f"{exc} (--max-request-tensor-bytes)") from None
+        except TensorDecodeError:  # Tensor::FromProto failed: TF Serving says no more than this
+            raise InvalidRequest(f"tensor parsing error: {alias}") from None
     if sent - expected:
         raise InvalidRequest(f"Inputs contains invalid name. Used request inputs: {_keys(sent & expected)}, "
                              f"request input: {_keys(sent)}")

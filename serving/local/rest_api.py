@@ -18,6 +18,7 @@ import numpy as np
 from google.protobuf import json_format, text_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2
 
+from client.tensors import fill_tensor_proto, from_tensor_proto
 from serving.local import rest_json
 from serving.local.errors import InvalidRequest, RequestError
 from serving.local.metrics import ServerMetrics
@@ -25,7 +26,6 @@ from serving.local.model_info import SIGNATURE_DEF_FIELD, model_metadata, model_
 from serving.local.predict import DEFAULT_SIGNATURE, Predictor
 from serving.local.repository import ModelRepository
 from serving.local.rest_json import error_json
-from serving.local.tensors import to_array, to_tensor_proto
 
 _PREDICTION_ROUTE = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?"
                                r":(classify|regress|predict)", re.IGNORECASE)
@@ -139,9 +139,9 @@ class RestApi:
         inputs, row_format = predict_inputs(document, input_types, rest_json.JsonBody(body))
         request = predict_pb2.PredictRequest(model_spec=spec)
         for alias, array in inputs.items():
-            request.inputs[alias].CopyFrom(to_tensor_proto(array))
+            fill_tensor_proto(request.inputs[alias], array)
         response = self.predictor.predict(request)
-        outputs = {key: to_array(tensor) for key, tensor in response.outputs.items()}
+        outputs = {key: from_tensor_proto(tensor) for key, tensor in response.outputs.items()}
         return rest_json.outputs_json(outputs, row_format)
 
     def _classify_or_regress(self, route: Route, body: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from client.tensors import TensorBudget
 from serving.local.auth import server_interceptors
 from serving.local.config import ModelSource, read_model_sources
 from serving.local.errors import NoModelVersions, StartupError
@@ -14,7 +15,6 @@ from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
-from serving.local.tensors import TensorBudget
 from serving.local.tls import grpc_server_credentials
 from serving.local.warmup import replay_warmup
 
