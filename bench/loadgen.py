@@ -6,8 +6,10 @@ channel (``client.channel.open_channel``):
 * ``echo``   raw request bytes to ``/bench.Echo/Echo``, raw response bytes back: the gRPC ceiling.
 * ``client`` what ``python -m client.bench`` sends: the wire codec (``client.wire``).
 * ``proto``  the client library's codec alone: protobuf objects and ``client.tensors``.
-* ``library`` the client library's public call, ``ThresholdClient.predict(batch, check=False)``,
-             one request per call (batch_size = rows); metadata and bounds are fetched once, first.
+* ``library`` the client library's public call as users run it, ``ThresholdClient.predict(batch)``
+             with its check on (the default), one request per call (batch_size = rows); metadata
+             and bounds are fetched once, first.
+* ``library-unchecked`` the same call with ``check=False``: what the check costs.
 * ``naive``  what TF Serving's example clients do: ``tf.make_tensor_proto`` / ``tf.make_ndarray``
              with TensorFlow imported (so it runs in its own process; TensorFlow loads first).
 
@@ -19,6 +21,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import grpc
+
+WORKLOADS = ("echo", "client", "proto", "library", "library-unchecked", "naive")
+
+
+class FailedCall(grpc.RpcError):
+    """A library call that failed; the load loop counts it as an error under ``code()``'s name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._name = name
+
+    def code(self):
+        return type("Code", (), {"name": self._name})()
 
 
 class EchoWorkload:
@@ -44,11 +61,11 @@ class EchoWorkload:
 class LibraryWorkload:
     """What an application calling the client library gets: ``ThresholdClient.predict`` per batch."""
 
-    def __init__(self, server, target, batch):
+    def __init__(self, server, target, batch, check: bool = True):
         from client.api import ThresholdClient
 
         self._client = ThresholdClient(server, model=target.model_name, timeout=target.timeout)
-        self._signature, self._batch = target.signature_name, batch
+        self._signature, self._batch, self._check = target.signature_name, batch, check
         self.request_bytes = self.response_bytes = 0
 
     def probe(self) -> None:
@@ -58,8 +75,13 @@ class LibraryWorkload:
         self.request_bytes = encode_request(Target(signature_name=self._signature), self._batch).ByteSize()
 
     def send(self):
-        return self._client.predict(self._batch, signature=self._signature, check=False,
-                                    batch_size=len(self._batch), concurrency=1)
+        from client.errors import ThresholdClientError
+
+        try:
+            return self._client.predict(self._batch, signature=self._signature, check=self._check,
+                                        batch_size=len(self._batch), concurrency=1)
+        except ThresholdClientError as exc:  # counted like a failed RPC: the run is then an ERROR
+            raise FailedCall(type(exc).__name__) from exc
 
     def close(self) -> None:
         self._client.close()
@@ -99,26 +121,30 @@ def _workload(name: str, server: str, channel, target, batch):
         return EchoWorkload(channel, target, batch)
     if name == "naive":
         return NaiveWorkload(channel, target, batch)
-    if name == "library":
-        return LibraryWorkload(server, target, batch)
+    if name in ("library", "library-unchecked"):
+        return LibraryWorkload(server, target, batch, check=name == "library")
     from client.bench.workload import PredictWorkload
     return PredictWorkload(channel, target, batch, codec="proto" if name == "proto" else "wire")
 
 
 def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: tuple[int, ...],
-        signature: str, duration: float, requests: int, warmup: int) -> list[dict]:
-    """Measure every (shape, concurrency) point with one workload; one flat record per point."""
+        signatures: list[str], duration: float, requests: int, warmup: int,
+        shape_concurrency: dict[tuple[int, int], tuple[int, ...]] | None = None) -> list[dict]:
+    """Measure every (signature, shape, concurrency) point with one workload; one flat record per point.
+
+    ``shape_concurrency`` gives some shapes their own concurrency levels.
+    """
     from client.bench.load import PERCENTILES, run_point
     from client.bench.workload import Target, connect, make_batch
 
-    target = Target(signature_name=signature)
     channel = connect(server)
     records = []
     try:
-        for rows, cols in shapes:
+        for signature, (rows, cols) in ((s, shape) for s in signatures for shape in shapes):
+            target = Target(signature_name=signature)
             work = _workload(workload, server, channel, target, make_batch(rows, cols))
             work.probe()
-            for level in concurrency:
+            for level in (shape_concurrency or {}).get((rows, cols), concurrency):
                 point = run_point(work.send, level, requests=requests, duration=duration,
                                   warmup_requests=warmup)
                 record = {"workload": workload, "signature": signature, "rows": rows, "cols": cols,
@@ -138,19 +164,27 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workload", choices=("echo", "client", "proto", "library", "naive"), required=True)
+    parser.add_argument("--workload", choices=WORKLOADS, required=True)
     parser.add_argument("--server", required=True)
-    parser.add_argument("--shape", type=parse_shape, action="append", required=True)
+    parser.add_argument("--shape", action="append", required=True,
+                        help="ROWSxCOLS, or ROWSxCOLS:C1,C2 for its own concurrency levels (repeatable)")
     parser.add_argument("--concurrency", type=parse_concurrency, default=(1, 4))
-    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--signature", default="serving_default",
+                        help="signature name, or several comma-separated (measured in that order)")
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args(argv)
     if args.workload == "naive":  # TensorFlow first, so client.protos reuses its proto modules
         import tensorflow  # noqa: F401
-    records = run(args.workload, args.server, args.shape, args.concurrency, args.signature,
-                  args.duration, args.requests, args.warmup)
+    shapes, levels = [], {}
+    for text in args.shape:
+        shape_text, _, level_text = text.partition(":")
+        shapes.append(parse_shape(shape_text))
+        if level_text:
+            levels[shapes[-1]] = parse_concurrency(level_text)
+    records = run(args.workload, args.server, shapes, args.concurrency, args.signature.split(","),
+                  args.duration, args.requests, args.warmup, levels)
     json.dump(records, sys.stdout)
     return 0
 

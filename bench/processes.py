@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,52 +37,79 @@ class ServerFailed(RuntimeError):
     """A server the benchmark started exited or never said it was listening."""
 
 
-@contextlib.contextmanager
-def server(args: list[str], ready: str, timeout: float = 120.0, log: Path | None = None,
-           address: str | None = None) -> Iterator[str]:
-    """Run ``python args`` until it prints ``ready``; yield its address; stop it.
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server the benchmark runs: ``python args``, ready once it prints ``ready``.
 
-    The address is ``address`` when given, else the HOST:PORT printed after ``ready``.
+    Its address is ``address`` when given, else the HOST:PORT printed after ``ready``.
     """
-    log_file = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    process = subprocess.Popen([PYTHON, *args], cwd=REPO, env=env(), stdout=subprocess.PIPE,
-                               stderr=log_file, text=True)
-    lines: queue.Queue[str | None] = queue.Queue()
 
-    def drain() -> None:  # keeps reading after the ready line, so a chatty server never blocks on a pipe
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
+    args: list[str]
+    ready: str
+    timeout: float = 180.0
+    log: Path | None = None
+    address: str | None = None
 
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        deadline = time.monotonic() + timeout
-        pattern = re.compile(re.escape(ready) + r"(?:.*?(\d+\.\d+\.\d+\.\d+:\d+))?")
-        found = None
-        while found is None:
+
+class _Running:
+    """One started server: its process and the lines of its stdout, read by a thread."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+        self.log_file = open(spec.log, "w") if spec.log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop
+        self.process = subprocess.Popen([PYTHON, *spec.args], cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                                        stderr=self.log_file, text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:  # keeps reading after the ready line, so a chatty server never blocks on a pipe
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_ready(self) -> str:
+        spec = self.spec
+        what = " ".join(spec.args)
+        deadline = time.monotonic() + spec.timeout
+        pattern = re.compile(re.escape(spec.ready) + r"(?:.*?(\d+\.\d+\.\d+\.\d+:\d+))?")
+        while True:
             try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise ServerFailed(f"{' '.join(args)} did not print {ready!r} within {timeout:g} s") from None
+                raise ServerFailed(f"{what} did not print {spec.ready!r} within {spec.timeout:g} s") from None
             if line is None:
-                process.wait()
-                raise ServerFailed(f"{' '.join(args)} exited with {process.returncode} before listening"
-                                   + (f" (log: {log})" if log else ""))
+                self.process.wait()
+                raise ServerFailed(f"{what} exited with {self.process.returncode} before listening"
+                                   + (f" (log: {spec.log})" if spec.log else ""))
             match = pattern.search(line)
             if match:
-                found = address or match.group(1)
+                found = spec.address or match.group(1)
                 if not found:
-                    raise ServerFailed(f"no HOST:PORT after {ready!r} in {line.strip()!r}")
-        yield found
-    finally:
-        process.terminate()
+                    raise ServerFailed(f"no HOST:PORT after {spec.ready!r} in {line.strip()!r}")
+                return found
+
+    def stop(self) -> None:
+        self.process.terminate()
         try:
-            process.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if log:
-            log_file.close()
+            self.process.kill()
+            self.process.wait()
+        if self.spec.log:
+            self.log_file.close()
+
+
+@contextlib.contextmanager
+def servers(specs: dict[str, ServerSpec]) -> Iterator[dict[str, str]]:
+    """Start every server at once (their start-ups overlap), wait for all; yield name -> address; stop all."""
+    running: dict[str, _Running] = {}
+    try:
+        for name, spec in specs.items():
+            running[name] = _Running(spec)
+        yield {name: server.wait_ready() for name, server in running.items()}
+    finally:
+        for server in running.values():
+            server.stop()
 
 
 def python_json(args: list[str], timeout: float) -> object:

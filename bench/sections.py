@@ -1,15 +1,18 @@
 """The benchmark's measurements, one function per question; each returns plain JSON-ready data.
 
-Every comparison runs its reference in the same run, interleaved round by round, and compares
-medians, so a machine that gets busier halfway through slows both sides alike.
+Every comparison runs its reference in the same run, round by round, with the order of the
+sides rotated each round, and keeps every round: a ratio is computed within each round (the
+two sides ran seconds apart) and reported as min / median / max over rounds, so a machine that
+gets busier halfway through slows both sides of a round alike and shows up as spread.
+A record with failed calls is kept with its error count: the ratio table reports that
+comparison as ERROR, never as a number.
 """
 
 from __future__ import annotations
 
-import statistics
+import contextlib
 import subprocess
-import tempfile
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,70 +21,99 @@ import numpy as np
 from bench import processes
 
 LARGE, SMALL = (1024, 256), (1, 8)
-WORKLOADS = ("echo", "client", "library", "naive")
+WORKLOADS = ("echo", "client", "library", "library-unchecked", "naive")
+SIGNATURES = ("serving_default", "compact")
+# Concurrency levels per batch shape: the 1 MiB batch is the data path the goals are about; the
+# 8-value request (all call overhead) is shown for what it is, at one level to keep the run short.
+THROUGHPUT_POINTS = {LARGE: (1, 4), SMALL: (1,)}
+TENSOR_CONTENT_FLAG = "--enable-serialization-as-tensor-content"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How long and how often; ``quick`` shrinks everything to a smoke run."""
+    """How long and how often; ``quick`` marks the smoke run, whose goals are not judged."""
 
     rounds: int = 5
-    duration: float = 1.2
+    info_rounds: int = 3  # for comparisons shown without a goal (compact, batching)
+    duration: float = 0.8
     warmup: int = 20
-    coldstart_reps: int = 7
-    rss_mib: int = 1024
+    coldstart_reps: int = 5
+    rss_mib: tuple[int, int] = (256, 1024)
+    rss_repeats: int = 3
     batching_concurrency: int = 16
+    quick: bool = False
 
 
-QUICK = Settings(rounds=1, duration=0.3, warmup=5, coldstart_reps=2, rss_mib=16, batching_concurrency=8)
+QUICK = Settings(rounds=2, info_rounds=2, duration=0.2, warmup=3, coldstart_reps=2, rss_mib=(16, 64),
+                 rss_repeats=1, batching_concurrency=8, quick=True)
+
+
+def rotated(items: tuple | list, round_index: int) -> list:
+    """``items`` started at a different place each round, so no side always runs first."""
+    shift = round_index % len(items)
+    return list(items[shift:]) + list(items[:shift])
 
 
 def loadgen(workload: str, address: str, shapes, concurrency, settings: Settings,
-            signature: str = "serving_default") -> list[dict]:
-    """One ``bench.loadgen`` process: every (shape, concurrency) point of one workload."""
+            signatures: tuple[str, ...] = ("serving_default",)) -> list[dict]:
+    """One ``bench.loadgen`` process: every (signature, shape, concurrency) point of one workload.
+
+    ``concurrency`` is a tuple of levels for every shape, or a dict shape -> levels.
+    """
+    levels = concurrency if isinstance(concurrency, dict) else dict.fromkeys(shapes, concurrency)
     args = ["-m", "bench.loadgen", "--workload", workload, "--server", address,
-            "--concurrency", ",".join(map(str, concurrency)), "--signature", signature,
+            "--signature", ",".join(signatures),
             "--duration", str(settings.duration), "--warmup", str(settings.warmup)]
-    for rows, cols in shapes:
-        args += ["--shape", f"{rows}x{cols}"]
-    budget = 120 + len(shapes) * len(concurrency) * (settings.duration + 30)
+    for (rows, cols), shape_levels in levels.items():
+        args += ["--shape", f"{rows}x{cols}:{','.join(map(str, shape_levels))}"]
+    points = len(signatures) * sum(map(len, levels.values()))
+    budget = 120 + points * (settings.duration + 30)
     return processes.python_json(args, timeout=budget)
 
 
+def _point(record: dict) -> dict:
+    return {"requests_per_s": record["requests_per_s"], "errors": record["errors"],
+            "p50_ms": record["p50_ms"], "p99_ms": record["p99_ms"]}
+
+
 def throughput(address: str, settings: Settings, workloads=WORKLOADS, log=print) -> dict:
-    """Median requests/s (and p50/p99) per workload, shape and concurrency, rounds interleaved."""
-    samples: dict[tuple, list[dict]] = defaultdict(list)
+    """Requests/s per workload, shape and concurrency, every round kept (workload order rotated)."""
+    rounds = []
     for round_index in range(settings.rounds):
-        shift = round_index % len(workloads)  # rotate the order so no workload always goes first
-        for workload in workloads[shift:] + workloads[:shift]:
+        measured: dict[str, dict] = {}
+        for workload in rotated(workloads, round_index):
             log(f"  round {round_index + 1}/{settings.rounds}: {workload}")
-            for record in loadgen(workload, address, (LARGE, SMALL), (1, 4), settings):
-                samples[(workload, record["rows"], record["cols"], record["concurrency"])].append(record)
-    points = []
-    for (workload, rows, cols, concurrency), records in sorted(samples.items()):
-        points.append({
-            "workload": workload, "rows": rows, "cols": cols, "concurrency": concurrency,
-            "requests_per_s": statistics.median(r["requests_per_s"] for r in records),
-            "requests_per_s_each_round": [r["requests_per_s"] for r in records],
-            "p50_ms": statistics.median(r["p50_ms"] for r in records),
-            "p99_ms": statistics.median(r["p99_ms"] for r in records),
-            "errors": sum(r["errors"] for r in records),
-            "request_bytes": records[0]["request_bytes"], "response_bytes": records[0]["response_bytes"],
-        })
-    return {"points": points}
+            for record in loadgen(workload, address, None, THROUGHPUT_POINTS, settings):
+                measured[point_key(workload, (record["rows"], record["cols"]), record["concurrency"])] = \
+                    _point(record)
+        rounds.append(measured)
+    return {"rounds": rounds}
 
 
-def rate(section: dict, workload: str, shape: tuple[int, int], concurrency: int) -> float:
-    """The median requests/s a throughput section measured for one point."""
-    for point in section["points"]:
-        if (point["workload"], (point["rows"], point["cols"]), point["concurrency"]) == (
-                workload, shape, concurrency):
-            return point["requests_per_s"]
-    raise KeyError((workload, shape, concurrency))
+def point_key(workload: str, shape: tuple[int, int], concurrency: int, signature: str = "") -> str:
+    """The key of one measured point in a round: 'client 1024x256 c=1' (plus the signature)."""
+    return f"{workload} {shape[0]}x{shape[1]} c={concurrency}" + (f" {signature}" if signature else "")
+
+
+def typed_fields(servers: dict[str, str], settings: Settings, log=print) -> dict:
+    """client.wire requests/s with typed-field answers against tensor_content ones, both signatures.
+
+    ``servers`` maps "typed" and "tensor_content" to reference servers that differ only in how
+    they encode the (same, replayed) answer, so the ratio is the client's decoder and nothing else.
+    """
+    rounds = []
+    for round_index in range(settings.rounds):
+        measured = {}
+        for encoding in rotated(("tensor_content", "typed"), round_index):
+            log(f"  round {round_index + 1}/{settings.rounds}: {encoding} answers")
+            for record in loadgen("client", servers[encoding], (LARGE,), (1,), settings, SIGNATURES):
+                measured[f"{encoding} {record['signature']}"] = _point(record)
+        rounds.append(measured)
+    return {"rounds": rounds, "shape": list(LARGE), "concurrency": 1}
 
 
 def cold_start(address: str, settings: Settings, workdir: Path) -> dict:
-    """Median wall seconds of the client CLI's start-up against ``import grpc, numpy``, both from bytecode."""
+    """Wall seconds of the client CLI's start-up against ``import grpc, numpy``, both from bytecode."""
     one_row = workdir / "one_row.npy"
     np.save(one_row, np.array([[0.04, -0.8, -1.2, 1.3, 0.85, 0.09, -0.08, 0.2]], dtype=np.float32))
     commands = {
@@ -95,56 +127,131 @@ def cold_start(address: str, settings: Settings, workdir: Path) -> dict:
                               env=processes.env(), capture_output=True, text=True, timeout=120)
     if compiled.returncode != 0:
         raise RuntimeError(f"compileall client failed:\n{compiled.stdout}{compiled.stderr}")
-    times: dict[str, list[float]] = defaultdict(list)
-    for _ in range(settings.coldstart_reps):  # interleaved, so a busy moment hits all three
-        for name, args in commands.items():
-            times[name].append(processes.timed(args))
-    return {name: {"median_s": statistics.median(values), "each_s": values} for name, values in times.items()}
+    rounds = []
+    for round_index in range(settings.coldstart_reps):  # a busy moment hits all three alike
+        rounds.append({name: {"seconds": processes.timed(commands[name]), "errors": 0}
+                       for name in rotated(list(commands), round_index)})
+    return {"rounds": rounds}
 
 
 def write_large_npy(path: Path, mib: int, cols: int = 256) -> int:
-    """A float32 [rows, cols] .npy of about ``mib`` MiB, written in chunks; returns its size in bytes."""
+    """A float32 [rows, cols] .npy of about ``mib`` MiB, written in chunks; returns its size in bytes.
+
+    One random block is repeated: what peak RSS measures is how the client streams, not the values.
+    """
     rows = max(1, mib * 1024 * 1024 // (4 * cols))
+    block = np.random.default_rng(0).normal(0.0, 0.2, size=(min(rows, 16384), cols)).astype(np.float32)
     array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, cols))
-    rng = np.random.default_rng(0)
-    step = 65536
-    for start in range(0, rows, step):
-        stop = min(rows, start + step)
-        array[start:stop] = rng.normal(0.0, 0.2, size=(stop - start, cols)).astype(np.float32)
+    for start in range(0, rows, len(block)):
+        stop = min(rows, start + len(block))
+        array[start:stop] = block[: stop - start]
     array.flush()
     del array
     return path.stat().st_size
 
 
-def peak_memory(address: str, settings: Settings, workdir: Path) -> dict:
-    """Peak RSS of ``client.predict`` on a large .npy, and of a bare ``import grpc, numpy``."""
-    path = workdir / "large.npy"
-    size = write_large_npy(path, settings.rss_mib)
-    seconds, rss = processes.peak_rss(["-m", "client.predict", str(path), "--server", address])
+def peak_memory(address: str, settings: Settings, workdir: Path, log=print) -> dict:
+    """Peak RSS of ``client.predict`` on two file sizes, repeated, sizes interleaved and rotated.
+
+    Streaming in O(batch) means the larger file's peak is the smaller one's: the ratio of peaks
+    is flat however much larger the file is.
+    """
+    files = {}
+    for mib in settings.rss_mib:
+        path = workdir / f"rss-{mib}.npy"
+        files[f"{mib} MiB"] = (path, write_large_npy(path, mib))
     _, baseline = processes.peak_rss(["-c", "import grpc, numpy"])
-    path.unlink()
-    return {"file_bytes": size, "client_peak_rss_bytes": rss, "client_seconds": seconds,
-            "import_grpc_numpy_peak_rss_bytes": baseline}
+    rounds = []
+    for repeat in range(settings.rss_repeats):
+        measured = {}
+        for name in rotated(list(files), repeat):
+            log(f"  repeat {repeat + 1}/{settings.rss_repeats}: client.predict on {name}")
+            path, size = files[name]
+            seconds, rss = processes.peak_rss(["-m", "client.predict", str(path), "--server", address])
+            measured[name] = {"peak_rss_bytes": rss, "file_bytes": size, "seconds": seconds, "errors": 0}
+        rounds.append(measured)
+    return {"rounds": rounds, "sizes": list(files), "import_grpc_numpy_peak_rss_bytes": baseline}
 
 
-def compact(address: str, settings: Settings) -> dict:
-    """float32 vs uint8 (``compact``) responses on the large batch: bytes and requests/s."""
-    samples: dict[tuple, list[dict]] = defaultdict(list)
-    for _ in range(settings.rounds):
-        for signature in ("serving_default", "compact"):
-            for record in loadgen("client", address, (LARGE,), (1, 4), settings, signature=signature):
-                samples[(signature, record["concurrency"])].append(record)
-    return {"points": [{"signature": signature, "concurrency": concurrency,
-                        "requests_per_s": statistics.median(r["requests_per_s"] for r in records),
-                        "response_bytes": records[0]["response_bytes"],
-                        "request_bytes": records[0]["request_bytes"]}
-                       for (signature, concurrency), records in sorted(samples.items())]}
+def compact(address: str, settings: Settings, log=print) -> dict:
+    """float32 vs uint8 (``compact``) answers on the large batch: bytes and requests/s, order rotated."""
+    rounds = []
+    response_bytes = {}
+    for round_index in range(settings.info_rounds):
+        measured = {}
+        for signature in rotated(SIGNATURES, round_index):
+            for record in loadgen("client", address, (LARGE,), (1, 4), settings, (signature,)):
+                measured[f"{signature} c={record['concurrency']}"] = _point(record)
+                response_bytes[signature] = record["response_bytes"]
+        rounds.append(measured)
+    return {"rounds": rounds, "response_bytes": response_bytes}
+
+
+def cli_end_to_end(servers: dict[str, str], echo_address: str, path: Path, settings: Settings,
+                   log=print) -> dict:
+    """``python -m client.predict`` values/s on a file against a gRPC echo of the same requests.
+
+    The CLI's own ``values_per_second`` (--json): reading the file, every request, the decode,
+    the check, from its first request to its last answer; start-up is the cold-start section's.
+    The echo sends the CLI's request size at the CLI's concurrency through the same channel
+    options to a handler that replays its answer: the most any Python gRPC client could move.
+    """
+    def cli(address: str, compact_: bool) -> dict:
+        args = ["-m", "client.predict", str(path), "--server", address, "--json"]
+        try:  # a failed run (exit code, failed check) counts as an error, not a number
+            summary = processes.python_json(args + (["--compact"] if compact_ else []), timeout=600)
+        except RuntimeError as exc:
+            log(f"  client.predict failed: {str(exc).strip().splitlines()[-1]}")
+            return {"values_per_s": 0.0, "batch_rows": 0, "cols": 0, "errors": 1}
+        return {"values_per_s": summary["values_per_second"], "batch_rows": summary["batch_rows"],
+                "cols": summary["cols"], "errors": 0 if summary["ok"] else 1}
+
+    first = cli(next(iter(servers.values())), False)  # warms the server up; gives the request shape
+    if first["errors"]:
+        raise RuntimeError(f"python -m client.predict {path} failed against the embedded server")
+    shape = (first["batch_rows"], first["cols"])
+    runs = {f"{name} {signature}": (address, signature == "compact")
+            for name, address in servers.items() for signature in SIGNATURES}
+    rounds = []
+    for round_index in range(settings.rounds):
+        measured = {}
+        for name in rotated([*runs, "echo"], round_index):
+            log(f"  round {round_index + 1}/{settings.rounds}: {name}")
+            if name == "echo":
+                record = loadgen("echo", echo_address, (shape,), (4,), settings)[0]
+                measured[name] = {"values_per_s": record["requests_per_s"] * shape[0] * shape[1],
+                                  "errors": record["errors"]}
+            else:
+                measured[name] = cli(*runs[name])
+        rounds.append(measured)
+    return {"rounds": rounds, "request_shape": list(shape), "concurrency": 4,
+            "file_bytes": path.stat().st_size}
+
+
+def batching(servers: dict[str, str], settings: Settings, log=print) -> dict:
+    """The embedded server with server-side batching off and on, many small concurrent requests."""
+    rounds = []
+    for round_index in range(settings.info_rounds):
+        measured = {}
+        for mode in rotated(("off", "on"), round_index):
+            log(f"  round {round_index + 1}/{settings.rounds}: batching {mode}")
+            record = loadgen("client", servers[mode], (SMALL,), (settings.batching_concurrency,), settings)[0]
+            measured[mode] = _point(record)
+        rounds.append(measured)
+    return {"rounds": rounds, "concurrency": settings.batching_concurrency, "rows": SMALL[0],
+            "cols": SMALL[1]}
 
 
 def embedded_server_available() -> bool:
     """Whether this tree has the embedded server (``serving.local``)."""
-    return (processes.REPO / "serving" / "local.py").exists() or (
-        processes.REPO / "serving" / "local" / "__main__.py").exists()
+    return (processes.REPO / "serving" / "local" / "__main__.py").exists()
+
+
+def embedded_server_has_tensor_content_flag() -> bool:
+    """Whether ``serving.local`` can be told to answer in tensor_content (else it always does)."""
+    result = subprocess.run([processes.PYTHON, "-m", "serving.local", "--help"], cwd=processes.REPO,
+                            env=processes.env(), capture_output=True, text=True, timeout=120)
+    return TENSOR_CONTENT_FLAG in result.stdout
 
 
 def export_model(workdir: Path) -> Path:
@@ -159,32 +266,26 @@ def export_model(workdir: Path) -> Path:
     return models
 
 
-def embedded_server(workdir: Path, name: str, *extra: str):
-    """``python -m serving.local`` on a free port serving the exported model; yields its address."""
+def embedded_server_spec(workdir: Path, name: str, *extra: str) -> processes.ServerSpec:
+    """``python -m serving.local`` on a free port serving the exported model."""
     port = processes.free_port()
     args = ["-m", "serving.local", "--host", "127.0.0.1", "--port", str(port), "--rest-port", "0",
             "--models-dir", str(export_model(workdir)), *extra]
-    return processes.server(args, "serving.local: listening on", address=f"127.0.0.1:{port}",
-                            log=workdir / f"serving-{name}.log")
+    return processes.ServerSpec(args, "serving.local: listening on", address=f"127.0.0.1:{port}",
+                                log=workdir / f"serving-{name}.log")
 
 
-def batching(settings: Settings, workdir: Path, log=print) -> dict:
-    """The embedded server with server-side batching off and on, many small concurrent requests."""
-    rates: dict[str, list[float]] = defaultdict(list)
-    for _ in range(settings.rounds):
-        for mode, extra in (("off", []), ("on", ["--enable-batching"])):
-            log(f"  embedded server, batching {mode}")
-            with embedded_server(workdir, f"batching-{mode}", *extra) as address:
-                records = loadgen("client", address, (SMALL,), (settings.batching_concurrency,), settings)
-            rates[mode].append(records[0]["requests_per_s"])
-    return {"concurrency": settings.batching_concurrency, "rows": SMALL[0], "cols": SMALL[1],
-            **{f"batching_{mode}_requests_per_s": statistics.median(v) for mode, v in rates.items()},
-            "each_round": rates}
+def reference_server_spec(workdir: Path, compute: bool = False, typed: bool = False) -> processes.ServerSpec:
+    """The echo / Predict double (``bench.servers``) as a child process."""
+    args = ["-m", "bench.servers", "--port", "0"] + (["--compute"] if compute else []) + (
+        ["--typed-fields"] if typed else [])
+    name = ("compute" if compute else "replay") + ("-typed" if typed else "")
+    return processes.ServerSpec(args, "bench.servers: listening on", timeout=60,
+                                log=workdir / f"servers-{name}.log")
 
 
-def reference_server(log_dir: Path, compute: bool = False):
-    """The echo / Predict double (``bench.servers``) as a child process; yields its address."""
-    args = ["-m", "bench.servers", "--port", "0"] + (["--compute"] if compute else [])
-    name = "compute" if compute else "replay"
-    return processes.server(args, "bench.servers: listening on", timeout=60,
-                            log=Path(tempfile.mkdtemp(dir=log_dir)) / f"servers-{name}.log")
+@contextlib.contextmanager
+def reference_server(workdir: Path, compute: bool = False, typed: bool = False) -> Iterator[str]:
+    """One reference server; yields its address."""
+    with processes.servers({"ref": reference_server_spec(workdir, compute, typed)}) as addresses:
+        yield addresses["ref"]

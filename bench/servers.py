@@ -12,6 +12,11 @@ client's data path: same server, process, channel options, sizes and concurrency
 GetModelMetadata answers the exported model's signatures, so the client library can run
 against it too.
 
+``--typed-fields`` answers as TF Serving does by default (``float_val`` for a float32 mask,
+``int_val`` for the uint8 one; see ``tensorflow_serving/servables/tensorflow/predict_util.cc`` and
+its ``--enable_serialization_as_tensor_content`` flag): the same answers, in the form the client
+decodes more slowly, so a typed-vs-tensor_content ratio measures the client's decoder alone.
+
 ``python -m bench.servers --port N`` serves on 127.0.0.1 until killed; ``--compute`` answers every
 request by the rule (no replay), a stand-in model server for runs that send many batches.
 """
@@ -26,8 +31,8 @@ from concurrent import futures
 import grpc
 import numpy as np
 
-from client.protos import get_model_metadata_pb2, meta_graph_pb2, predict_pb2, types_pb2
-from client.tensors import from_tensor_proto, to_tensor_proto
+from client.protos import get_model_metadata_pb2, meta_graph_pb2, predict_pb2, tensor_pb2, types_pb2
+from client.tensors import dtype_enum, from_tensor_proto, shape_proto, to_tensor_proto
 from client.wire import PREDICT_METHOD
 
 ECHO_METHOD = "/bench.Echo/Echo"
@@ -38,20 +43,29 @@ MASK_DTYPES = {"serving_default": np.float32, "compact": np.uint8}
 CACHE_ENTRIES = 64
 
 
-def predict(request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-    """The threshold model's answer, in numpy."""
+def typed_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """``array`` in its typed repeated field (float_val, int_val), as TF Serving answers by default."""
+    field = {np.dtype(np.float32): "float_val", np.dtype(np.uint8): "int_val"}[array.dtype]
+    proto = tensor_pb2.TensorProto(dtype=dtype_enum(array.dtype), tensor_shape=shape_proto(array.shape))
+    getattr(proto, field).extend(array.ravel().tolist())
+    return proto
+
+
+def predict(request: predict_pb2.PredictRequest, typed: bool = False) -> predict_pb2.PredictResponse:
+    """The threshold model's answer, in numpy; ``typed``: in the typed value fields."""
+    encode = typed_tensor_proto if typed else to_tensor_proto
     signature = request.model_spec.signature_name or "serving_default"
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name
     response.model_spec.signature_name = signature
     response.model_spec.version.value = 1
     if signature == "bounds":
-        response.outputs["low"].CopyFrom(to_tensor_proto(np.float32(LOW)))
-        response.outputs["high"].CopyFrom(to_tensor_proto(np.float32(HIGH)))
+        response.outputs["low"].CopyFrom(encode(np.asarray(LOW, np.float32)))
+        response.outputs["high"].CopyFrom(encode(np.asarray(HIGH, np.float32)))
         return response
     x = from_tensor_proto(request.inputs["x"])
     mask = ((x < LOW) | (x > HIGH)).astype(MASK_DTYPES[signature])
-    response.outputs["mask"].CopyFrom(to_tensor_proto(mask))
+    response.outputs["mask"].CopyFrom(encode(mask))
     return response
 
 
@@ -83,8 +97,8 @@ def metadata(model_name: str = "threshold") -> bytes:
 class ReferenceHandler(grpc.GenericRpcHandler):
     """Echo and Predict: cached response bytes by request size; GetModelMetadata: fixed bytes."""
 
-    def __init__(self, cache: bool = True) -> None:
-        self._cache = cache
+    def __init__(self, cache: bool = True, typed: bool = False) -> None:
+        self._cache, self._typed = cache, typed
         self._responses: dict[int, bytes] = {}
         self._lock = threading.Lock()
         self._predict = grpc.unary_unary_rpc_method_handler(self._answer)  # bytes in, bytes out
@@ -95,7 +109,8 @@ class ReferenceHandler(grpc.GenericRpcHandler):
         response = self._responses.get(len(request))
         if response is None:
             try:
-                response = predict(predict_pb2.PredictRequest.FromString(request)).SerializeToString()
+                answer = predict(predict_pb2.PredictRequest.FromString(request), self._typed)
+                response = answer.SerializeToString()
             except Exception as exc:  # noqa: BLE001 - a bad request is the caller's to see
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot answer this request: {exc}")
             if not self._cache:
@@ -114,14 +129,14 @@ class ReferenceHandler(grpc.GenericRpcHandler):
         return None
 
 
-def start(port: int = 0, workers: int = 16, cache: bool = True) -> grpc.Server:
+def start(port: int = 0, workers: int = 16, cache: bool = True, typed: bool = False) -> grpc.Server:
     """A started reference server on 127.0.0.1:port (0 picks a port; see ``server.port``).
 
     ``cache=False`` computes every answer (a stand-in model server for runs that send many
-    different batches, like ``client.predict`` on a file).
+    different batches, like ``client.predict`` on a file); ``typed`` answers in the typed fields.
     """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=SERVER_OPTIONS)
-    server.add_generic_rpc_handlers((ReferenceHandler(cache),))
+    server.add_generic_rpc_handlers((ReferenceHandler(cache, typed),))
     server.port = server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     return server
@@ -139,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--compute", action="store_true",
                         help="compute every answer instead of replaying the first one of each size")
+    parser.add_argument("--typed-fields", action="store_true",
+                        help="answer in float_val / int_val (TF Serving's default), not tensor_content")
     args = parser.parse_args(argv)
-    server = start(args.port, cache=not args.compute)
+    server = start(args.port, cache=not args.compute, typed=args.typed_fields)
     print(f"bench.servers: listening on 127.0.0.1:{server.port}", flush=True)
     try:
         server.wait_for_termination()

@@ -250,10 +250,23 @@ def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[S
     return 0
 
 
+def _refuse_plaintext_on_the_network(settings: ServeSettings) -> None:
+    """The embedded server speaks plain text; off loopback it needs the user's explicit consent."""
+    from serving.local.tls import is_loopback  # the embedded server's own rule
+
+    consent = os.environ.get("SERVING_LOCAL_ALLOW_INSECURE_REMOTE", "")
+    allowed = consent.strip().lower() in {"1", "true", "yes", "on"}
+    if not allowed and not is_loopback(settings.bind_host):
+        raise ServeError(f"BIND_HOST={settings.bind_host} would expose the embedded server's plain-text gRPC "
+                         "and REST to the network: add SERVING_LOCAL_ALLOW_INSECURE_REMOTE=1 to accept "
+                         "that, or use SERVER=docker, or leave BIND_HOST at 127.0.0.1")
+
+
 def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say) -> int:
     if settings.tls:
         raise ServeError("TLS_CERT/TLS_KEY configure TF Serving in Docker (SERVER=docker); the embedded "
                          "server takes its own flags: python -m serving.local --ssl-cert ... --ssl-key ...")
+    _refuse_plaintext_on_the_network(settings)
     launch = embedded_process.EmbeddedLaunch(
         bind_host=settings.bind_host, grpc_port=settings.grpc_port, rest_port=settings.rest_port,
         models_dir=settings.models_dir, config_dir=settings.config_dir, batching=settings.batching)

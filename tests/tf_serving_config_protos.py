@@ -6,9 +6,8 @@ batching parameters. Their messages are transcribed here, field by field, from T
   tensorflow_serving/config/ssl_config.proto                      (SSLConfig)
   tensorflow_serving/servables/tensorflow/session_bundle_config.proto  (BatchingParameters)
 and built into a private descriptor pool, so ``text_format.Parse`` rejects any field name or
-type the real server would reject. Text format matches fields by name, so the numbers of
-the two newer batching fields (enable_large_batch_splitting, max_execution_batch_size, both
-wrappers as TF Serving's own tests write them) do not affect what a parse proves.
+type the real server would reject. tests/test_tf_serving_config_protos.py holds every field's
+name, number and type to a table transcribed from those .proto files.
 """
 
 from __future__ import annotations
