@@ -19,8 +19,9 @@ from tests.conftest import (
 )
 
 
-def write_key_and_cert(directory, name: str, issuer=None, server: bool = True):
-    """A PEM key and certificate for localhost/127.0.0.1, self-signed or signed by issuer (key, cert)."""
+def write_key_and_cert(directory, name: str, issuer=None, server: bool = True,
+                       names: tuple[str, ...] = ("localhost", "127.0.0.1")):
+    """A PEM key and certificate for ``names`` (DNS names or IPs), self-signed or signed by issuer."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,8 +37,13 @@ def write_key_and_cert(directory, name: str, issuer=None, server: bool = True):
                .not_valid_after(now + datetime.timedelta(days=1))
                .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True))
     if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        def alternative(host: str):
+            try:
+                return x509.IPAddress(ipaddress.ip_address(host))
+            except ValueError:
+                return x509.DNSName(host)
+        builder = builder.add_extension(x509.SubjectAlternativeName([alternative(n) for n in names]),
+                                        critical=False)
     cert = builder.sign(issuer_key, hashes.SHA256())
     key_path, cert_path = directory / f"{name}.key", directory / f"{name}.pem"
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
