@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -68,12 +70,26 @@ def test_rows_bigger_than_the_message_budget_are_sent_in_slices(fake_server):
 
 @pytest.mark.parametrize("fault", ["unavailable", "cancelled"])  # refused, or cut off by a draining server
 def test_unavailable_is_retried_with_backoff(fake_server, tmp_path, fault):
-    server = fake_server(fault=fault, fail_first=3)
+    server = fake_server(fault=fault, fail_first=4)
+    arrivals = []
+    answer = server._predict
+
+    def predict(request, context):
+        arrivals.append(time.monotonic())
+        return answer(request, context)
+    server._predict = predict
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
     result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--json",
-                        "--retries", "4", timeout=60)
+                        "--retries", "5", timeout=60)
     assert result.returncode == 0, result.stderr
-    assert '"retries": 3' in result.stdout
+    assert '"retries": 4' in result.stdout
+    # Attempt k waits at least half of 0.1 s * 2**k (jittered exponential backoff), so the gaps
+    # between attempts have doubling lower bounds, and the last wait is longer than the first.
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:5], strict=False)]
+    assert len(gaps) == 4
+    for attempt, gap in enumerate(gaps):
+        assert gap >= 0.05 * 2 ** attempt, f"wait {attempt} was {gap:.3f} s: {gaps}"
+    assert gaps[-1] > gaps[0], gaps
 
 
 def test_slow_answers_hit_the_per_request_deadline(fake_server, tmp_path):

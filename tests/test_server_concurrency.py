@@ -15,9 +15,15 @@ CLIENTS = 16
 REQUESTS_PER_CLIENT = 25
 
 
+# Long enough that a queued request almost always finds company among 16 closed-loop clients,
+# however slowly a shared machine schedules them; short enough that the test stays quick.
+BATCH_TIMEOUT_MICROS = 20_000
+
+
 @pytest.fixture(scope="module")
 def batching_server(model_dir):
-    with embedded_server(model_dir, "--enable-batching", "--batch-timeout-micros", "2000") as handle:
+    with embedded_server(model_dir, "--enable-batching", "--batch-timeout-micros",
+                         str(BATCH_TIMEOUT_MICROS)) as handle:
         yield handle
 
 
@@ -57,4 +63,7 @@ def test_batched_answers_are_split_back_to_their_requests(batching_server):
     batches = sum(float(v) for v in re.findall(
         r"^:tensorflow:serving:batching_session:processed_batch_size_count\{.*\} (\S+)$", metrics, re.M))
     requests = CLIENTS * REQUESTS_PER_CLIENT
-    assert 0 < batches < requests, "concurrent small requests were never merged into one model call"
+    # Every request here is batchable, so each went through exactly one model call of the batcher.
+    assert batches > 0, "no request went through the batcher"
+    assert requests / batches >= 4, (
+        f"{requests} requests in {batches:.0f} model calls: merging should be the rule, not the exception")
