@@ -7,10 +7,9 @@ import ipaddress
 
 import numpy as np
 import pytest
+from cryptography import x509
 
 from tests.conftest import REFERENCE_INPUT, run_module
-
-x509 = pytest.importorskip("cryptography.x509")
 
 
 @pytest.fixture(scope="module")

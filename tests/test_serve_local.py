@@ -16,10 +16,6 @@ from client.protos import get_model_status_pb2, model_service_pb2_grpc
 from tests.conftest import PYTHON, REPO, cli_env, free_port
 from tests.test_serve_docker import SERVE_ENV
 
-pytestmark = pytest.mark.skipif(
-    not (REPO / "serving" / "local" / "__main__.py").is_file(),
-    reason="the embedded server (python -m serving.local) is not in this tree yet")
-
 
 def _make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # -o: never re-bootstrap .venv from a test; PY: the interpreter running the tests.
