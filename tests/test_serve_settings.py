@@ -72,7 +72,7 @@ def test_a_model_that_never_becomes_available_times_out_and_removes_the_containe
 
 def test_bind_host_off_loopback_with_the_embedded_server_says_what_to_add(tmp_path):
     host = make_fake_host(tmp_path, docker=False)
-    result = host.serve(BIND_HOST="0.0.0.0")
+    result = host.serve(BIND_HOST="0.0.0.0", SERVING_LOCAL_ALLOW_INSECURE_REMOTE="")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
