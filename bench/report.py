@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HEAD = ("goal", "measured", "median", "min-max", "rounds", "target", "result")
-REGENERATE = "make bench  # or: python -m bench.run"
+REGENERATE = "make bench"
 
 
 def _cells(row: dict) -> tuple[str, ...]:
