@@ -14,6 +14,7 @@ from pathlib import Path
 from serving.model_server_flags import FILE_SYSTEM_POLL_WAIT_SECONDS, MODEL_CONFIG_POLL_WAIT_SECONDS
 
 STOP_GRACE_S = 10
+EXEC_WAIT_S = 5
 EMBEDDED_MODULE = "serving.local"
 
 
@@ -53,6 +54,12 @@ def start_embedded_server(argv: list[str], log_path: Path) -> int:
     with open(log_path, "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    # Popen may return while the child is still inside exec (vfork), when /proc/<pid>/cmdline
+    # does not show the new command yet: wait for it, so is_embedded_server never calls a
+    # starting server dead.
+    deadline = time.monotonic() + EXEC_WAIT_S
+    while not is_embedded_server(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     return process.pid
 
 
