@@ -139,7 +139,3 @@ def test_multi_inference_is_unimplemented(server_stubs):
             response_deserializer=inference_pb2.MultiInferenceResponse.FromString,
         )(inference_pb2.MultiInferenceRequest(), timeout=10)
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
-def test_server_still_serves_after_every_error(server_stubs):
-    assert server_stubs.prediction.Predict(predict_request(GOOD), timeout=30).outputs["mask"].float_val
