@@ -54,4 +54,4 @@ def test_a_connection_that_cannot_be_verified_is_exit_6(tls, args):
     result = predict(tls, *args, "--retries", "0")
     assert result.returncode == 6, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot reach a model server at 127.0.0.1" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "127.0.0.1" in lines[0], result.stderr

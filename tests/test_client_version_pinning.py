@@ -2,6 +2,9 @@
 
 Real processes: the embedded server polls its base path; the run pauses (in its progress
 callback, after the first batch) until the server has loaded a new version with other bounds.
+While the pinned version is loaded every answer comes from it. If it is unloaded, a run that
+asked for the latest goes on with the new version, each answer checked against its own
+version's bounds (README, "Hot reloads"); a run that asked for the version by number fails.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def wide_bounds_version(tmp_path_factory):
     return directory
 
 
-def hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions: int):
+def hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions: int, version: int | None = None):
     """Serve version 1, start a run, load version 2 (other bounds) after its first batch; finish it."""
     models = tmp_path / "models"
     copy_version(model_dir, models, 1)
@@ -66,7 +69,7 @@ def hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions: int):
             else:
                 wait_for(handle.address, lambda s: s.get(2) == AVAILABLE and s.get(1) == END)
 
-        with ThresholdClient(handle.address) as client:
+        with ThresholdClient(handle.address, version=version) as client:
             try:
                 return x, client.predict_file(tmp_path / "x.npy", output=tmp_path / "mask.npy", batch_size=10,
                                               concurrency=1, progress=swap_after_the_first_batch), None
@@ -86,8 +89,19 @@ def test_a_run_keeps_the_version_it_started_with_across_a_hot_swap(model_dir, wi
     assert np.array_equal(np.load(tmp_path / "mask.npy"), expected_mask(x, -0.1, 0.1).astype(np.float32))
 
 
-def test_a_run_whose_version_is_unloaded_mid_run_fails_naming_it(model_dir, wide_bounds_version, tmp_path):
-    _, summary, error = hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions=1)
+def test_a_run_whose_version_is_unloaded_goes_on_with_the_new_one_checked_by_its_bounds(
+        model_dir, wide_bounds_version, tmp_path):
+    x, summary, error = hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions=1)
+    assert error is None and summary.check.ok, summary.check.summary()
+    assert summary.version_note.startswith("version 1 was unloaded mid-run (hot reload); the run went on "
+                                           "with version 2")
+    assert [(v["version"], v["rows"]) for v in summary.versions] == [(1, "0-9"), (2, "10-59")]
+    expected = np.concatenate([expected_mask(x[:10], -0.1, 0.1), expected_mask(x[10:], -0.5, 0.5)])
+    assert np.array_equal(np.load(tmp_path / "mask.npy"), expected.astype(np.float32))
+
+
+def test_a_version_asked_for_by_number_is_never_replaced(model_dir, wide_bounds_version, tmp_path):
+    _, summary, error = hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions=1, version=1)
     assert summary is None and error is not None
     # TF Serving's words for a pinned version that is gone (servable_manager / predict_util).
     assert "not found" in str(error) and "Specific(threshold, 1)" in str(error)

@@ -30,7 +30,8 @@ def broken_warmup_version(model_dir, target):
 
     version = copy_version(model_dir, target, 1)
     log = prediction_log_pb2.PredictionLog()
-    log.predict_log.request.CopyFrom(predict_request(np.asarray([REFERENCE_INPUT], np.float32), key="nope"))
+    request = predict_request(np.asarray([REFERENCE_INPUT], np.float32), key="nope")
+    log.predict_log.request.ParseFromString(request.SerializeToString())  # the client's own message classes
     tf = import_tensorflow()
     with tf.io.TFRecordWriter(str(version / "assets.extra" / "tf_serving_warmup_requests")) as writer:
         writer.write(log.SerializeToString())
