@@ -31,30 +31,25 @@ from concurrent import futures
 import grpc
 import numpy as np
 
-from client.protos import get_model_metadata_pb2, meta_graph_pb2, predict_pb2, tensor_pb2, types_pb2
-from client.tensors import dtype_enum, from_tensor_proto, shape_proto, to_tensor_proto
-from client.wire import PREDICT_METHOD
+from client.names import DEFAULT_SIGNATURE, GET_MODEL_METADATA_METHOD, PREDICT_METHOD, PREDICT_METHOD_NAME
+from client.protos import get_model_metadata_pb2, meta_graph_pb2, predict_pb2, types_pb2
+from client.tensors import from_tensor_proto, to_tensor_proto
 
 ECHO_METHOD = "/bench.Echo/Echo"
-METADATA_METHOD = "/tensorflow.serving.PredictionService/GetModelMetadata"
+METADATA_METHOD = GET_MODEL_METADATA_METHOD
 SERVER_OPTIONS = (("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1))
 LOW, HIGH = -0.1, 0.1
 MASK_DTYPES = {"serving_default": np.float32, "compact": np.uint8}
 CACHE_ENTRIES = 64
 
 
-def typed_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """``array`` in its typed repeated field (float_val, int_val), as TF Serving answers by default."""
-    field = {np.dtype(np.float32): "float_val", np.dtype(np.uint8): "int_val"}[array.dtype]
-    proto = tensor_pb2.TensorProto(dtype=dtype_enum(array.dtype), tensor_shape=shape_proto(array.shape))
-    getattr(proto, field).extend(array.ravel().tolist())
-    return proto
-
-
 def predict(request: predict_pb2.PredictRequest, typed: bool = False) -> predict_pb2.PredictResponse:
-    """The threshold model's answer, in numpy; ``typed``: in the typed value fields."""
-    encode = typed_tensor_proto if typed else to_tensor_proto
-    signature = request.model_spec.signature_name or "serving_default"
+    """The threshold model's answer, in numpy; ``typed``: in the typed value fields, as TF Serving
+    answers by default (the codec's AsProtoField)."""
+    def encode(array: np.ndarray):
+        return to_tensor_proto(array, as_content=not typed)
+
+    signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name
     response.model_spec.signature_name = signature
@@ -83,7 +78,7 @@ def metadata(model_name: str = "threshold") -> bytes:
                           ("compact", {"mask": info(types_pb2.DT_UINT8, 2)}),
                           ("bounds", {"low": scalar, "high": scalar})):
         signature = signatures.signature_def[name]
-        signature.method_name = "tensorflow/serving/predict"
+        signature.method_name = PREDICT_METHOD_NAME
         signature.inputs["x"].CopyFrom(info(types_pb2.DT_FLOAT, 2))
         for key, tensor in outputs.items():
             signature.outputs[key].CopyFrom(tensor)

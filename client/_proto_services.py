@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import grpc
 
+from client.names import PACKAGE
+
 # module -> (service, [(method, request class, response class)]), classes as "module.Message".
 _SERVICES = {
     "prediction_service_pb2_grpc": ("PredictionService", [
@@ -26,7 +28,6 @@ _SERVICES = {
          "get_model_status_pb2.GetModelStatusResponse"),
     ]),
 }
-PACKAGE = "tensorflow.serving"
 
 
 def _unimplemented(self, request, context):

@@ -50,6 +50,7 @@ from client.model import (
     check_input_fits,
     parse_metadata,
 )
+from client.names import GET_MODEL_METADATA_METHOD, PREDICT_METHOD, SIGNATURE_DEF_FIELD
 from client.output import ArrayOutput, NpyOutput, PreviewOutput, refuse_output_over_input
 from client.protos import (
     get_model_metadata_pb2,
@@ -135,13 +136,13 @@ class ThresholdClient:
         self.known_models = known_models  # names to ask for when the model is not found
         # Plain method handles, not PredictionServiceStub: its module loads every other service's protos.
         self._get_metadata = self._channel.unary_unary(
-            "/tensorflow.serving.PredictionService/GetModelMetadata",
+            GET_MODEL_METADATA_METHOD,
             request_serializer=get_model_metadata_pb2.GetModelMetadataRequest.SerializeToString,
             response_deserializer=get_model_metadata_pb2.GetModelMetadataResponse.FromString)
         self._proto_predict = self._channel.unary_unary(
-            wire.PREDICT_METHOD, request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            PREDICT_METHOD, request_serializer=predict_pb2.PredictRequest.SerializeToString,
             response_deserializer=predict_pb2.PredictResponse.FromString)
-        self._raw_predict = self._channel.unary_unary(wire.PREDICT_METHOD)  # bytes both ways: client.wire
+        self._raw_predict = self._channel.unary_unary(PREDICT_METHOD)  # bytes both ways: client.wire
         self._frames: dict[tuple, wire.RequestFrame] = {}
         self._info: ModelInfo | None = None
         self._bounds: tuple[float, float] | None = None
@@ -188,7 +189,7 @@ class ThresholdClient:
         elif self.label is not None:
             spec.version_label = self.label
         request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec,
-                                                                 metadata_field=["signature_def"])
+                                                                 metadata_field=[SIGNATURE_DEF_FIELD])
         try:
             response = self._rpc(self._describe_model(), lambda: self._get_metadata(
                 request, timeout=self.timeout))

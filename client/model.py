@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from client.errors import InvalidInput, ModelNotFound, RequestRejected
+from client.names import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD
 from client.protos import get_model_metadata_pb2, types_pb2
 from client.tensors import TensorDecodeError, dtype_name, numpy_dtype
 
-DEFAULT_SIGNATURE = "serving_default"
 BOUNDS_OUTPUTS = ("low", "high")
 
 
@@ -107,7 +107,7 @@ def _tensor_spec(key: str, info) -> TensorSpec:
 
 def parse_metadata(response: get_model_metadata_pb2.GetModelMetadataResponse) -> ModelInfo:
     """ModelInfo from a GetModelMetadataResponse with the signature_def field."""
-    packed = response.metadata.get("signature_def")
+    packed = response.metadata.get(SIGNATURE_DEF_FIELD)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     if packed is None or not packed.Unpack(signature_map):
         raise RequestRejected("the server's model metadata has no signature_def map; "

@@ -58,7 +58,6 @@ from client.tensors import (
 #: Below this response size protobuf's C parser (about 4 us) beats walking fields in Python (about
 #: 11 us); above it, the copies the parser makes cost more (about 100 us per MiB).
 PROTO_DECODE_BELOW = 16 * 1024
-PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
 @dataclass(frozen=True)

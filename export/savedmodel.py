@@ -20,7 +20,8 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from export.layer import ThresholdFilter, validate_bounds
 from export.layout import PARTIAL_PREFIX, next_version, remove_stale_partials, require_free_version
 
-SIGNATURE_DEFAULT = "serving_default"
+# TensorFlow's key, as the client and server name it (client.names); export imports nothing of ours.
+SIGNATURE_DEFAULT = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 SIGNATURE_COMPACT = "compact"
 SIGNATURE_BOUNDS = "bounds"
 INPUT_KEY = "x"

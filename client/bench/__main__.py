@@ -15,6 +15,7 @@ from client.bench import report
 from client.bench.load import PointResult
 from client.bench.sweep import Load, parse_concurrency, run_sweep
 from client.bench.workload import Target, UnexpectedResponse
+from client.names import DEFAULT_SIGNATURE
 
 DESCRIPTION = """\
 Closed-loop load against TF Serving's gRPC Predict, like perf_analyzer: at each concurrency level
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"default {defaults.DEFAULT_SERVER})")
     target.add_argument("--model-name", default=os.environ.get(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
                         help=f"model to call (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
-    target.add_argument("--signature", default="serving_default",
+    target.add_argument("--signature", default=DEFAULT_SIGNATURE,
                         help="signature to call (default serving_default; compact answers uint8)")
     target.add_argument("--input-name", default="x", help="input tensor key (default x)")
     target.add_argument("--timeout", type=_positive(float), default=30.0,

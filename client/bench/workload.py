@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from client import wire
 from client.channel import normalize_address, open_channel
+from client.names import DEFAULT_SIGNATURE, PREDICT_METHOD
 from client.protos import model_pb2, predict_pb2, prediction_service_pb2_grpc
 from client.tensors import TensorDecodeError, from_tensor_proto, to_tensor_proto
 
@@ -30,7 +31,7 @@ class Target:
     """Which model, signature and tensors a benchmark calls."""
 
     model_name: str = "threshold"
-    signature_name: str = "serving_default"
+    signature_name: str = DEFAULT_SIGNATURE
     input_name: str = "x"
     timeout: float = 30.0
 
@@ -83,7 +84,7 @@ class PredictWorkload:
         self.target = target
         self.batch = np.ascontiguousarray(batch, dtype="<f4")
         self.codec = codec
-        self._raw = channel.unary_unary(wire.PREDICT_METHOD)  # no (de)serializers: bytes both ways
+        self._raw = channel.unary_unary(PREDICT_METHOD)  # no (de)serializers: bytes both ways
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
         spec = model_pb2.ModelSpec(name=target.model_name, signature_name=target.signature_name)
         self._frame = wire.request_frame(spec, target.input_name, self.batch.shape)

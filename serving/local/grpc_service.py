@@ -23,19 +23,18 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from client.names import DEFAULT_SIGNATURE, PREDICTION_SERVICE
 from serving.local.config import model_sources_from_config
 from serving.local.errors import InvalidRequest, InvalidServerConfig, RequestError, listen_failure
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
-from serving.local.predict import DEFAULT_SIGNATURE, Predictor
+from serving.local.predict import Predictor
 from serving.local.repository import ModelRepository
 
 # What TF Serving's --enable_grpc_healthcheck_service reports as SERVING (server.cc), plus "",
 # which gRPC's default health service always has: the whole server.
 HEALTH_SERVICES = ("", "ModelService", "PredictionService")
 ENTRYPOINT = "GRPC"
-PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
-MODEL_SERVICE = "tensorflow.serving.ModelService"
 log = logging.getLogger("serving.local")
 
 

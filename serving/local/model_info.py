@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
+from client.names import SIGNATURE_DEF_FIELD
 from serving.local.errors import InvalidRequest, ServableNotFound
 from serving.local.repository import ModelRepository
-
-SIGNATURE_DEF_FIELD = "signature_def"
 
 
 def model_metadata(repository: ModelRepository, request: get_model_metadata_pb2.GetModelMetadataRequest

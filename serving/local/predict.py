@@ -20,6 +20,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from client.names import DEFAULT_SIGNATURE
 from client.protos import model_pb2, predict_pb2
 from client.tensors import (
     UNLIMITED,
@@ -33,8 +34,6 @@ from client.wire import RequestParts, parse_request, response_bytes
 from serving.local.errors import InvalidRequest, RequestError, SignatureNotFound
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
-
-DEFAULT_SIGNATURE = "serving_default"
 
 # (servable, signature name, inputs by alias, output aliases) -> outputs by alias: the batcher's or a
 # direct call

@@ -18,12 +18,13 @@ import numpy as np
 from google.protobuf import json_format, text_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2
 
+from client.names import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD
 from client.tensors import fill_tensor_proto, from_tensor_proto
 from serving.local import rest_json
 from serving.local.errors import InvalidRequest, RequestError
 from serving.local.metrics import ServerMetrics
-from serving.local.model_info import SIGNATURE_DEF_FIELD, model_metadata, model_status
-from serving.local.predict import DEFAULT_SIGNATURE, Predictor
+from serving.local.model_info import model_metadata, model_status
+from serving.local.predict import Predictor
 from serving.local.repository import ModelRepository
 from serving.local.rest_json import error_json
 
