@@ -14,15 +14,13 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from export.layout import existing_versions
+from client.model_versions import container_relative, local_base_path, versions_on_disk, versions_to_serve
 from serving.errors import InvalidModelConfig
 
 SERVING_DIR = Path(__file__).resolve().parent
 MODELS_CONFIG = SERVING_DIR / "models.config"
 BATCHING_CONFIG = SERVING_DIR / "batching.config"
 MONITORING_CONFIG = SERVING_DIR / "monitoring.config"
-# Where base paths live inside the TF Serving container; a local directory stands in for it.
-CONTAINER_MODELS_ROOT = "/models"
 RENDERED_HEADER = ("# Rendered by `python -m serving.launch` from serving/models.config, with the labels\n"
                    "# moved to the versions on disk. Edit that file, not this one.\n")
 
@@ -46,25 +44,13 @@ def load_model_server_config(path: Path = MODELS_CONFIG) -> model_server_config_
         raise InvalidModelConfig(f"{path}: {exc}") from None
 
 
-def local_base_path(base_path: str, models_dir: Path) -> Path:
-    """Map a container base path (/models/<name>) to the same path under models_dir."""
-    prefix = CONTAINER_MODELS_ROOT + "/"
-    if not base_path.startswith(prefix) or ".." in Path(base_path).parts:
-        raise InvalidModelConfig(f"base_path {base_path!r} must lie under {prefix}: the server mounts "
+def container_base_path(base_path: str, models_dir: Path) -> Path:
+    """A container base path (/models/<name>) as the same path under models_dir; the container
+    mounts only the models directory, so a base path elsewhere is InvalidModelConfig."""
+    if container_relative(base_path) is None:
+        raise InvalidModelConfig(f"base_path {base_path!r} must lie under /models/: the server mounts "
                                  "the models directory there")
-    return Path(models_dir) / base_path[len(prefix):]
-
-
-def kept_versions(model: model_server_config_pb2.ModelConfig, on_disk: list[int]) -> list[int]:
-    """The versions the model's version policy loads, oldest first."""
-    policy = model.model_version_policy
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return list(on_disk)
-    if kind == "specific":
-        return sorted(v for v in on_disk if v in set(policy.specific.versions))
-    count = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions else 1
-    return list(on_disk[-count:])  # TF Serving's default policy is latest { num_versions: 1 }
+    return local_base_path(base_path, models_dir)
 
 
 def assign_labels(template: dict[str, int], kept: list[int]) -> dict[str, int]:
@@ -88,9 +74,9 @@ def served_models(config: model_server_config_pb2.ModelServerConfig,
         raise InvalidModelConfig("models.config needs a model_config_list with at least one config")
     models = []
     for model in config.model_config_list.config:
-        base = local_base_path(model.base_path, models_dir)
-        on_disk = existing_versions(base)
-        kept = kept_versions(model, on_disk)
+        base = container_base_path(model.base_path, models_dir)
+        on_disk = versions_on_disk(base)
+        kept = versions_to_serve(model.model_version_policy, on_disk)
         template = dict(model.version_labels)
         if model.model_version_policy.WhichOneof("policy_choice") == "specific":
             missing = {label: v for label, v in template.items() if v not in kept}

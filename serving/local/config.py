@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
+from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
+from client.model_versions import local_base_path
 from serving.local.errors import ConfigFileMissing, InvalidServerConfig
-from serving.local.version_policy import VersionPolicy
-from serving.model_config import CONTAINER_MODELS_ROOT
 
 SUPPORTED_PLATFORM = "tensorflow"
+VersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 
 @dataclass(frozen=True)
@@ -23,14 +23,6 @@ class ModelSource:
     base_path: Path
     policy: VersionPolicy = field(default_factory=VersionPolicy)
     labels: dict[str, int] = field(default_factory=dict)
-
-
-def local_base_path(base_path: str, models_dir: Path) -> Path:
-    """A config base_path on this machine: /models/... (the container path) maps under models_dir."""
-    prefix = CONTAINER_MODELS_ROOT + "/"
-    if base_path.startswith(prefix):
-        return Path(models_dir) / base_path[len(prefix):]
-    return Path(base_path)
 
 
 def parse_model_server_config(text: str,

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
+from client.model_versions import scan_base_path, versions_to_serve
 from serving.local.config import ModelSource
 from serving.local.errors import InvalidRequest, ServableNotFound
 from serving.local.servable import Servable, load_servable
-from serving.local.version_policy import scan_base_path, versions_to_serve
 
 State = get_model_status_pb2.ModelVersionStatus
 log = logging.getLogger("serving.local")

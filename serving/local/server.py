@@ -43,7 +43,7 @@ def model_sources(options: ServerOptions) -> list:
 
 def require_versions(sources: list) -> None:
     """NoModelVersions if a model has nothing to load yet."""
-    from serving.local.version_policy import versions_on_disk
+    from client.model_versions import versions_on_disk
 
     for source in sources:
         if not versions_on_disk(source.base_path):
