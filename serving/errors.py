@@ -20,7 +20,12 @@ class DockerUnavailable(ServeError):
 
 
 class PortInUse(ServeError):
-    """A port the server needs is already taken on the bind address."""
+    """A port a server needs is already taken on the bind address (make serve's and the embedded
+    server's alike); ``flag`` names the option that picks it, for the CLI's hint."""
+
+    def __init__(self, message: str, flag: str = ""):
+        super().__init__(message)
+        self.flag = flag
 
 
 class ServerExitedEarly(ServeError):

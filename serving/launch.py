@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from serving.backend_choice import SERVER_CHOICES
-from serving.errors import ServeError
+from serving.errors import PortInUse, ServeError
 from serving.image import build_image
 from serving.launcher import ServeSettings, render_config_files, serve, stop
 from serving.model_config import MODELS_CONFIG
@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         for model in render_config_files(settings):
             print(f"render-config: {model.name} labels {model.labels} -> {settings.config_dir}")
         return 0
+    except PortInUse as exc:
+        print(f"{args.command}: error: {exc}: `make stop` if it is an earlier make serve, else pick another "
+              f"port ({exc.flag}=)", file=sys.stderr)
+        return 1
     except ServeError as exc:
         print(f"{args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from client.defaults import DEFAULT_SERVER
 from serving import docker_server, embedded_process
 from serving.backend_choice import BackendChoice, choose_backend, probe_host
-from serving.errors import DockerUnavailable, ExportFailed, PortInUse, ServeError, ServerExitedEarly
+from serving.errors import DockerUnavailable, ExportFailed, ServeError, ServerExitedEarly
 from serving.model_config import (
     BATCHING_CONFIG,
     MODELS_CONFIG,
@@ -34,7 +34,7 @@ from serving.model_server_flags import (
     tfs_image,
 )
 from serving.model_status import wait_until_available
-from serving.ports import bind_error
+from serving.ports import require_free_port
 from serving.serve_state import ServeState, clear_state, read_state, write_state
 from serving.ssl_config import SSL_CONFIG_NAME, render_ssl_config, write_ssl_config
 
@@ -127,13 +127,6 @@ def ensure_exported(settings: ServeSettings, say: Say = _say) -> list[ServedMode
     return models if settings.dry_run else served_models(config, settings.models_dir)
 
 
-def _require_free_port(host: str, port: int, what: str) -> None:
-    reason = bind_error(host, port)
-    if reason is not None:
-        raise PortInUse(f"{what} port {host}:{port} is taken ({reason}): `make stop` if it is an "
-                        f"earlier make serve, else pick another port (GRPC_PORT=, REST_PORT=)")
-
-
 def _print_endpoints(settings: ServeSettings, models: list[ServedModel], say: Say) -> None:
     for model in models:
         labels = ", ".join(f"{label}={v}" for label, v in model.labels.items())
@@ -216,9 +209,9 @@ def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[S
     if docker_server.container_status(settings.container_name) is not None:
         say(f"serve: removing the stopped container {settings.container_name} left by an earlier run")
         docker_server.remove_container(settings.container_name)
-    _require_free_port(settings.bind_host, settings.grpc_port, "gRPC")
+    require_free_port(settings.bind_host, settings.grpc_port, "gRPC", "GRPC_PORT")
     if settings.rest_port:
-        _require_free_port(settings.bind_host, settings.rest_port, "REST")
+        require_free_port(settings.bind_host, settings.rest_port, "REST", "REST_PORT")
     models = render_config_files(settings)
     say(f"serve: {shlex.join(argv)}")
     try:
@@ -274,9 +267,9 @@ def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say
     if settings.dry_run:
         say(shlex.join(argv))
         return 0
-    _require_free_port(settings.bind_host, settings.grpc_port, "gRPC")
+    require_free_port(settings.bind_host, settings.grpc_port, "gRPC", "GRPC_PORT")
     if settings.rest_port:
-        _require_free_port(settings.bind_host, settings.rest_port, "REST")
+        require_free_port(settings.bind_host, settings.rest_port, "REST", "REST_PORT")
     models = render_config_files(settings)
     log_path = settings.state_dir / "local-server.log"
     say(f"serve: {shlex.join(argv)}  (log: {log_path})")

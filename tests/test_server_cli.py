@@ -86,7 +86,7 @@ def test_port_in_use_is_reported(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         result = run_module("serving.local", "--port", str(port), "--model-base-path", tmp_path, timeout=60)
-    failed_with_one_line(result, f"127.0.0.1:{port} (--port) is not available", "pick another --port")
+    failed_with_one_line(result, f"gRPC port 127.0.0.1:{port} is taken", "pick another --port")
 
 
 def test_no_versions_says_run_make_export(tmp_path):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import grpc
 
+from serving.errors import PortInUse, ServeError
 
-class StartupError(Exception):
-    """The server cannot start; the message says what to do."""
+
+class StartupError(ServeError):
+    """The server cannot start; the message says what is wrong."""
 
 
 class ConfigFileMissing(StartupError):
@@ -30,21 +32,15 @@ class CannotListen(StartupError):
     """A listener cannot be opened on --host for a reason other than a taken port."""
 
 
-class PortInUse(CannotListen):
-    """The gRPC or REST port is already taken on the bind host."""
+def listen_failure(what: str, flag: str, host: str, port: int, reason: str) -> ServeError:
+    """The error for a listener that did not open: PortInUse only if the port is what is taken."""
+    from serving.ports import bind_error, host_port
 
-
-def listen_failure(what: str, flag: str, host: str, port: int, reason: str) -> CannotListen:
-    """The error for a listener that did not open: blame the port only if the port is what is taken."""
-    from serving.ports import bind_error
-
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     taken = bind_error(host, port) if port else None
     if taken is not None:
-        return PortInUse(f"cannot listen for {what} on {address}: {taken}; pick another {flag} or stop what "
-                         "uses it (`make stop`)")
-    return CannotListen(f"cannot listen for {what} on {address}: {reason}; check --host (an address of "
-                        "this machine)")
+        return PortInUse(f"{what} port {host_port(host, port)} is taken ({taken})", flag)
+    return CannotListen(f"cannot listen for {what} on {host_port(host, port)}: {reason}; check --host (an "
+                        "address of this machine)")
 
 
 class InsecureRemoteHost(StartupError):
@@ -77,8 +73,9 @@ class ServableNotFound(RequestError):
     code = grpc.StatusCode.NOT_FOUND
 
 
-class SignatureNotFound(RequestError):
-    """The servable has no signature of the requested name."""
+class SignatureKeyNotFound(RequestError):
+    """The servable has no signature of the requested key, answered FAILED_PRECONDITION as TF Serving
+    does. (``client.SignatureNotFound`` is the client's own check of the model's metadata.)"""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 

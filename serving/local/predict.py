@@ -31,7 +31,7 @@ from client.tensors import (
     from_tensor_proto,
 )
 from client.wire import RequestParts, parse_request, response_bytes
-from serving.local.errors import InvalidRequest, RequestError, SignatureNotFound
+from serving.local.errors import InvalidRequest, RequestError, SignatureKeyNotFound
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
 
@@ -82,7 +82,7 @@ def prepare_predict(parts: RequestParts, servable: Servable,
     signature_name = spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(signature_name)
     if signature is None:
-        raise SignatureNotFound(f'Serving signature key "{signature_name}" not found.')
+        raise SignatureKeyNotFound(f'Serving signature key "{signature_name}" not found.')
     sent, expected = set(parts.inputs), set(signature.inputs)
     if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
         raise InvalidRequest(

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from export.quiet_tensorflow import import_tensorflow
+from serving.errors import PortInUse, ServeError
 from serving.local.auth import read_token
-from serving.local.errors import ConfigFileMissing, NoModelVersions, PortInUse, StartupError
+from serving.local.errors import ConfigFileMissing, NoModelVersions
 from serving.local.flags import ServerOptions
 from serving.local.tls import require_safe_host, require_usable_tls
-from serving.ports import bind_error
+from serving.ports import require_free_port
 
 log = logging.getLogger("serving.local")
 
@@ -51,16 +52,6 @@ def require_versions(sources: list) -> None:
                                   f"integer directories like {source.base_path}/1): run `make export`")
 
 
-def require_free_port(host: str, port: int, flag: str) -> None:
-    """PortInUse now, before the slow model load, if something already listens on host:port."""
-    if port == 0:
-        return
-    reason = bind_error(host, port)
-    if reason is not None:
-        raise PortInUse(f"{host}:{port} ({flag}) is not available: {reason}; pick another {flag} "
-                        "or stop what uses it (`make stop`)")
-
-
 @dataclass
 class StopSignal:
     """Set by SIGTERM/SIGINT; the main thread waits on it."""
@@ -91,9 +82,9 @@ def run_server(options: ServerOptions) -> int:
                                 "existing --model-config-file, or --model-name and --model-base-path")
     if options.auth_token_file is not None:
         read_token(options.auth_token_file)  # a bad token file fails now, not after the model load
-    require_free_port(options.host, options.grpc_port, "--port")
+    require_free_port(options.host, options.grpc_port, "gRPC", "--port")  # before the slow model load
     if options.rest_port:
-        require_free_port(options.host, options.rest_port, "--rest-port")
+        require_free_port(options.host, options.rest_port, "REST", "--rest-port")
     import_tensorflow()  # quietly, before anything else imports it with its start-up log lines
     sources = model_sources(options)
     require_versions(sources)
@@ -120,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(options.log_format)
     try:
         return run_server(options)
-    except StartupError as exc:
+    except ServeError as exc:
+        message = str(exc)
+        if isinstance(exc, PortInUse):
+            message += f"; pick another {exc.flag} or stop what uses it (`make stop`)"
         if options.log_format == "json":
-            log.error("error: %s", exc)
+            log.error("error: %s", message)
         else:
-            print(f"serving.local: error: {exc}", file=sys.stderr, flush=True)
+            print(f"serving.local: error: {message}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         return 0
