@@ -258,7 +258,7 @@ def export_model(workdir: Path) -> Path:
     """The real model, exported once into ``workdir/models`` by the export CLI; the models dir."""
     models = workdir / "models"
     if not (models / "threshold").is_dir():
-        command = [processes.PYTHON, "-m", "export", "--model-dir", str(models), "--no-tflite"]
+        command = [processes.PYTHON, "-m", "export", "--models-dir", str(models), "--no-tflite"]
         exported = subprocess.run(command, cwd=processes.REPO, env=processes.env(), capture_output=True,
                                   text=True, timeout=300)
         if exported.returncode != 0:

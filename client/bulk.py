@@ -36,7 +36,7 @@ def requested(args: argparse.Namespace, environ=os.environ) -> bool:
 
 def client_options(args: argparse.Namespace) -> dict:
     """``ThresholdClient`` keywords from the parsed arguments."""
-    return {"address": args.server, "model": args.model, "version": args.version, "label": args.label,
+    return {"address": args.server, "model": args.model_name, "version": args.version, "label": args.label,
             "tls": args.tls, "ca_cert": args.ca_cert, "server_name": args.tls_server_name,
             "timeout": args.timeout, "retries": args.retries, "max_message_bytes": args.max_message_bytes,
             "lb_policy": args.lb_policy, "client_cert": args.client_cert, "client_key": args.client_key,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import signal
 import sys
 
-from client import defaults
+from client import cli_options, defaults
+from client.cli_options import byte_size, non_negative_int, positive_int, positive_seconds
 from client.errors import EXIT_CODES
 
 DESCRIPTION = """\
@@ -42,43 +42,9 @@ def _exit_code_epilog() -> str:
     return EXAMPLES + "\nexit codes:\n" + "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive_int(text)
-
-
-def _positive_float(text: str) -> float:
-    """A positive, finite number: grpc deadlines are finite (an infinite one would expire at once)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text!r}")
-    return value
-
-
-def _byte_size(text: str) -> int:
-    """'4194304', '4M', '512K', '1G' (binary units)."""
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    text = text.strip().upper().removesuffix("B").removesuffix("I")
-    scale = units.get(text[-1:], 1)
-    try:
-        value = float(text[:-1] if scale > 1 else text) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a size like 4194304, 64M or 1G, got {text!r}") from None
-    if value < 64 * 1024 + 1024:
-        raise argparse.ArgumentTypeError("must be at least 65K (the request overhead allowance)")
-    return int(value)
+def _message_size(text: str) -> int:
+    """A --max-message-bytes value: a size (4M, 64M, ...) leaving room for the request's own bytes."""
+    return cli_options.at_least(byte_size, 64 * 1024 + 1024, "the request overhead allowance")(text)
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -102,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "nothing is left on failure). Default: print a preview. "
                                                "In a bulk run: the directory for <name>.npy outputs")
     server = parser.add_argument_group("server")
-    server.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV) or None,
+    server.add_argument("--server", default=cli_options.env_default(defaults.SERVER_ENV),
                         help=f"gRPC host:port, or a gRPC target naming several replicas: "
                              f"dns:///name:8500 (e.g. a headless Service), ipv4:HOST:PORT,HOST:PORT "
                              f"(env {defaults.SERVER_ENV}; default: the server `make serve` recorded in "
@@ -110,10 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--lb-policy", choices=("pick_first", "round_robin"),
                         help="how calls spread over the addresses the target resolves to (default "
                              "round_robin for dns:/// and ipv4:/ipv6: lists, else pick_first)")
-    server.add_argument("--model", default=os.environ.get(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
-                        help=f"model name (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+    model = server.add_argument(
+        "--model-name", default=cli_options.env_default(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
+        help=f"model name (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+    cli_options.add_hidden_alias(server, "--model", model)
     which = server.add_mutually_exclusive_group()
-    which.add_argument("--version", type=_positive_int, help="model version (default: the server's choice)")
+    which.add_argument("--version", type=positive_int, help="model version (default: the server's choice)")
     which.add_argument("--label", help="model version label, e.g. stable")
     server.add_argument("--signature", help="signature to call (default serving_default, or the uint8 one "
                                             "with --compact)")
@@ -134,18 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
                              f"For secrets use env {defaults.TOKEN_ENV}=<token> (sends 'authorization: "
                              "Bearer <token>'), which stays out of the process list")
     sending = parser.add_argument_group("sending")
-    sending.add_argument("--batch-size", type=_positive_int,
+    sending.add_argument("--batch-size", type=positive_int,
                          help="rows per request (default: sized to fit --max-message-bytes and keep "
                               "--concurrency requests busy)")
-    sending.add_argument("--max-message-bytes", type=_byte_size, default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
+    sending.add_argument("--max-message-bytes", type=_message_size,
+                         default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
                          help="largest request/response to send, e.g. 64M (default 4M, gRPC's default "
                               "limit; TF Serving itself accepts up to 2G)")
-    sending.add_argument("--concurrency", type=_positive_int, default=defaults.DEFAULT_CONCURRENCY,
+    sending.add_argument("--concurrency", type=positive_int, default=defaults.DEFAULT_CONCURRENCY,
                          help=f"requests in flight at once (default {defaults.DEFAULT_CONCURRENCY})")
-    sending.add_argument("--timeout", type=_positive_float, default=defaults.DEFAULT_TIMEOUT,
+    sending.add_argument("--timeout", type=positive_seconds, default=defaults.DEFAULT_TIMEOUT,
                          help=f"seconds per request before giving up: a positive, finite number, as grpc "
                               f"deadlines are (default {defaults.DEFAULT_TIMEOUT:g})")
-    sending.add_argument("--retries", type=_non_negative_int, default=defaults.DEFAULT_RETRIES,
+    sending.add_argument("--retries", type=non_negative_int, default=defaults.DEFAULT_RETRIES,
                          help=f"retries with backoff while the server is UNAVAILABLE or cancels calls "
                               f"(default {defaults.DEFAULT_RETRIES})")
     bulk = parser.add_argument_group("bulk runs (several inputs)")
@@ -153,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="take worker K's share (K from 0) of N workers that split the inputs, e.g. 0/4 "
                            "(env THRESHOLD_SHARD, or an indexed Job's JOB_COMPLETION_INDEX with "
                            "THRESHOLD_SHARD_COUNT=N); inputs whose output exists are skipped")
-    bulk.add_argument("--workers", type=_positive_int, default=1,
+    bulk.add_argument("--workers", type=positive_int, default=1,
                       help="processes on this machine, each with its own connection (default 1)")
     report = parser.add_argument_group("checking and reporting")
     report.add_argument("--no-check", action="store_true",
@@ -263,7 +232,7 @@ def _server(args) -> tuple[str, tuple[str, ...]]:
 def _metadata(args) -> tuple[tuple[str, str], ...]:
     from client.channel import bearer_header
 
-    token = os.environ.get(defaults.TOKEN_ENV, "").strip()
+    token = cli_options.env_text(defaults.TOKEN_ENV, "")
     return (*args.header, *([bearer_header(token)] if token else []))
 
 
@@ -289,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     from client.errors import ResponseMismatch
 
     try:
-        with ThresholdClient(args.server, model=args.model, version=args.version, label=args.label,
+        with ThresholdClient(args.server, model=args.model_name, version=args.version, label=args.label,
                              tls=args.tls, ca_cert=args.ca_cert, server_name=args.tls_server_name,
                              client_cert=args.client_cert, client_key=args.client_key,
                              authority=args.authority, metadata=args.metadata,
@@ -330,7 +299,7 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = cli_options.parse_args(build_parser(), argv)
     # gRPC core logs connection events ("Got goaway", ...) at INFO on stderr; every failure the user
     # must see is reported as one line of ours. Set before grpc loads; an explicit setting wins.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

@@ -10,8 +10,8 @@ from pathlib import Path
 DESCRIPTION = """\
 Export the threshold filter (1 where x < low or x > high, else 0) for TF Serving.
 
-Writes <model-dir>/<name>/<version>/ (SavedModel with signatures serving_default,
-compact and bounds, plus warmup requests) and <model-dir>/<name>-<version>.tflite.
+Writes <models-dir>/<model-name>/<version>/ (SavedModel with signatures serving_default,
+compact and bounds, plus warmup requests) and <models-dir>/<model-name>-<version>.tflite.
 A version is never overwritten; a failed or interrupted export leaves nothing behind."""
 
 
@@ -33,17 +33,24 @@ def _bound(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Export parses its own flags: it imports nothing of ours (the other CLIs share client.cli_options).
+    # Flag names are theirs: --models-dir and --model-name (--model-dir and --name: older spellings).
     parser = argparse.ArgumentParser(prog="python -m export", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--low", type=_bound, default=None,
                         help="lower bound of the pass band; values below it map to 1 (default -0.1)")
     parser.add_argument("--high", type=_bound, default=None,
                         help="upper bound of the pass band; values above it map to 1 (default 0.1)")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")),
+    parser.add_argument("--models-dir", dest="model_dir", type=Path,
+                        default=Path(os.environ.get("MODEL_DIR", "").strip() or "models"),
                         help="directory holding model base paths (env MODEL_DIR, default models)")
-    parser.add_argument("--name", default=os.environ.get("MODEL_NAME", "threshold"),
+    parser.add_argument("--model-dir", dest="model_dir", type=Path, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--model-name", dest="name",
+                        default=os.environ.get("MODEL_NAME", "").strip() or "threshold",
                         help="model name: the base path's directory name and the name clients "
                              "ask for (env MODEL_NAME, default threshold)")
+    parser.add_argument("--name", dest="name", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument("--version", type=_version, default=None,
                         help="integer version to write (default: one past the highest existing)")
     parser.add_argument("--no-tflite", action="store_true",
@@ -54,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.name or "/" in args.name or args.name.startswith("."):
-        print(f"error: --name must be a plain directory name, got {args.name!r}", file=sys.stderr)
+        print(f"error: --model-name must be a plain directory name, got {args.name!r}", file=sys.stderr)
         return 2
     from export.bounds import DEFAULT_HIGH, DEFAULT_LOW, InvalidBounds, validate_bounds
     from export.layout import ExportError, require_free_version

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from client import cli_options
 from serving.backend_choice import SERVER_CHOICES
 from serving.errors import PortInUse, ServeError
 from serving.image import build_image
@@ -29,37 +29,7 @@ render-config: only write the configs a server reads to <state-dir>/config (what
   serving/Dockerfile bakes in), and <state-dir>/tls/ssl.config with --tls-cert."""
 
 COMMANDS = ("serve", "stop", "status", "logs", "image", "render-config")
-_FALSE = ("", "0", "false", "no", "off")
-
-
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    return default if value is None else value.strip().lower() not in _FALSE
-
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "")
-    return value if value.strip() else default  # `make serve TFS_IMAGE=` means "the default"
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number (0-65535), got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value}")
-    return value
+_env = cli_options.env_default  # unset or blank: the default (`make serve TFS_IMAGE=` means the default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,56 +38,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--server", choices=SERVER_CHOICES, default=_env("SERVER", "auto"),
                         help="auto, docker or local (env SERVER, default auto)")
-    parser.add_argument("--dry-run", action="store_true", default=_env_flag("DRY_RUN", False),
+    parser.add_argument("--dry-run", action="store_true", default=_env("DRY_RUN", False),
                         help="print the server command instead of running it (env DRY_RUN=1)")
-    parser.add_argument("--image", default=_env("TFS_IMAGE", "") or None,
+    parser.add_argument("--image", default=_env("TFS_IMAGE"),
                         help="TF Serving image (env TFS_IMAGE; default tensorflow/serving:<the "
                              "tensorflow-serving-api version>[-gpu])")
     parser.add_argument("--bind-host", default=_env("BIND_HOST", "127.0.0.1"),
                         help="address the ports are published on (env BIND_HOST, default 127.0.0.1: "
                              "this machine only; 0.0.0.0 exposes the server to the network)")
-    parser.add_argument("--grpc-port", type=_port, default=_env("GRPC_PORT", "8500"),
+    parser.add_argument("--grpc-port", type=cli_options.port, default=_env("GRPC_PORT", 8500),
                         help="gRPC port on the host (env GRPC_PORT, default 8500)")
-    parser.add_argument("--rest-port", type=_port, default=_env("REST_PORT", "8501"),
+    parser.add_argument("--rest-port", type=cli_options.port, default=_env("REST_PORT", 8501),
                         help="REST and metrics port on the host, 0 for none (env REST_PORT, default 8501)")
-    parser.add_argument("--models-dir", type=Path, default=Path(_env("MODEL_DIR", "models")),
-                        help="directory holding the model base paths (env MODEL_DIR, default models)")
+    models_dir = parser.add_argument("--models-dir", type=Path, default=_env("MODEL_DIR", Path("models")),
+                                     help="directory holding the model base paths (env MODEL_DIR, default "
+                                          "models)")
+    cli_options.add_hidden_alias(parser, "--model-dir", models_dir)
     parser.add_argument("--model-config", type=Path, default=MODELS_CONFIG,
                         help="ModelServerConfig to serve (default serving/models.config)")
-    parser.add_argument("--state-dir", type=Path, default=Path(_env("SERVE_STATE_DIR", ".serve")),
+    parser.add_argument("--state-dir", type=Path, default=_env("SERVE_STATE_DIR", Path(".serve")),
                         help="where serve records what it started and renders configs "
                              "(env SERVE_STATE_DIR, default .serve)")
     parser.add_argument("--container-name", default=_env("TFS_CONTAINER_NAME", "threshold-serving"),
                         help="Docker container name (env TFS_CONTAINER_NAME, default threshold-serving)")
-    parser.add_argument("--gpu-memory-fraction", type=_fraction,
-                        default=_env("GPU_MEMORY_FRACTION", str(DEFAULT_GPU_MEMORY_FRACTION)),
+    parser.add_argument("--gpu-memory-fraction", type=cli_options.fraction,
+                        default=_env("GPU_MEMORY_FRACTION", DEFAULT_GPU_MEMORY_FRACTION),
                         help="cap on the GPU memory TF Serving takes, 0 for no cap "
                              f"(env GPU_MEMORY_FRACTION, default {DEFAULT_GPU_MEMORY_FRACTION})")
     parser.add_argument("--no-gpu-allow-growth", dest="gpu_allow_growth", action="store_false",
-                        default=_env_flag("GPU_ALLOW_GROWTH", True),
+                        default=_env("GPU_ALLOW_GROWTH", True),
                         help="take the GPU memory up front instead of as needed (env GPU_ALLOW_GROWTH=0)")
     parser.add_argument("--no-batching", dest="batching", action="store_false",
-                        default=_env_flag("BATCHING", True),
+                        default=_env("BATCHING", True),
                         help="serve without server-side batching (env BATCHING=0)")
-    parser.add_argument("--timeout", type=float, default=float(_env("SERVE_TIMEOUT", "180")),
+    parser.add_argument("--timeout", type=cli_options.positive_seconds, default=_env("SERVE_TIMEOUT", 180.0),
                         help="seconds to wait for the model to become AVAILABLE (env SERVE_TIMEOUT)")
     tls = parser.add_argument_group("TLS on TF Serving's gRPC port (--ssl_config_file; Docker only)")
-    tls.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT", "") or None,
+    tls.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"),
                      help="PEM server certificate (env TLS_CERT)")
-    tls.add_argument("--tls-key", type=Path, default=_env("TLS_KEY", "") or None,
+    tls.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"),
                      help="PEM private key of --tls-cert (env TLS_KEY)")
-    tls.add_argument("--tls-client-ca", type=Path, default=_env("TLS_CLIENT_CA", "") or None,
+    tls.add_argument("--tls-client-ca", type=Path, default=_env("TLS_CLIENT_CA"),
                      help="PEM CA: require client certificates it signed, mutual TLS (env TLS_CLIENT_CA)")
     logs = parser.add_argument_group("logs")
-    logs.add_argument("--lines", type=int, default=int(_env("LOG_LINES", "50")),
+    logs.add_argument("--lines", type=cli_options.positive_int, default=_env("LOG_LINES", 50),
                       help="how many of the last log lines (env LOG_LINES, default 50)")
-    logs.add_argument("--follow", action="store_true", default=_env_flag("FOLLOW", False),
+    logs.add_argument("--follow", action="store_true", default=_env("FOLLOW", False),
                       help="keep printing new lines until Ctrl-C (env FOLLOW=1)")
     image = parser.add_argument_group("image")
-    image.add_argument("--tag", default=_env("IMAGE_TAG", "") or None,
+    image.add_argument("--tag", default=_env("IMAGE_TAG"),
                        help="image tag (env IMAGE_TAG, default threshold-serving:<release>[-gpu])")
     image.add_argument("--cpu-image", dest="gpu_image", action="store_false",
-                       default=_env_flag("IMAGE_GPU", True),
+                       default=_env("IMAGE_GPU", True),
                        help="build on the CPU image instead of the -gpu one (env IMAGE_GPU=0)")
     return parser
 
@@ -135,9 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.server not in SERVER_CHOICES:  # argparse checks choices on the command line, not env defaults
-        parser.error(f"SERVER must be one of {', '.join(SERVER_CHOICES)}, got {args.server!r}")
+    args = cli_options.parse_args(parser, argv)  # environment defaults too (SERVER is held to the choices)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key (TLS_CERT, TLS_KEY) go together")
     if args.tls_client_ca is not None and args.tls_cert is None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from client.cli_options import env_bool
 from client.defaults import DEFAULT_SERVER
 from serving import docker_server, embedded_process
 from serving.backend_choice import BackendChoice, choose_backend, probe_host
@@ -115,7 +116,8 @@ def ensure_exported(settings: ServeSettings, say: Say = _say) -> list[ServedMode
     for model in models:
         if model.versions_on_disk:
             continue
-        argv = [sys.executable, "-m", "export", "--model-dir", str(settings.models_dir), "--name", model.name]
+        argv = [sys.executable, "-m", "export", "--models-dir", str(settings.models_dir),
+                "--model-name", model.name]
         if settings.dry_run:
             say(f"serve: no version of {model.name} under {model.local_base_path}; "
                 f"would run: {shlex.join(argv)}")
@@ -247,8 +249,10 @@ def _refuse_plaintext_on_the_network(settings: ServeSettings) -> None:
     """The embedded server speaks plain text; off loopback it needs the user's explicit consent."""
     from serving.local.tls import is_loopback  # the embedded server's own rule
 
-    consent = os.environ.get("SERVING_LOCAL_ALLOW_INSECURE_REMOTE", "")
-    allowed = consent.strip().lower() in {"1", "true", "yes", "on"}
+    try:  # the embedded server's own variable, read by its one rule
+        allowed = env_bool("SERVING_LOCAL_ALLOW_INSECURE_REMOTE", False)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
     if not allowed and not is_loopback(settings.bind_host):
         raise ServeError(f"BIND_HOST={settings.bind_host} would expose the embedded server's plain-text gRPC "
                          "and REST to the network: add SERVING_LOCAL_ALLOW_INSECURE_REMOTE=1 to accept "

@@ -49,7 +49,8 @@ def test_existing_version_is_never_overwritten(tmp_path):
     (["--low", "abc"], "--low: must be a number"),
     (["--version", "0"], "--version: must be a positive integer"),
     (["--version", "x"], "--version: must be a positive integer"),
-    (["--name", "../evil"], "--name must be a plain directory name"),
+    (["--name", "../evil"], "--model-name must be a plain directory name"),
+    (["--model-name", ".hidden"], "--model-name must be a plain directory name"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
 ])
 def test_bad_flags_give_one_line_error_and_nonzero_exit(tmp_path, args, fragment):
@@ -68,7 +69,7 @@ def test_unwritable_model_dir_is_a_clear_error(tmp_path):
 def test_help_explains_every_flag():
     result = run_module("export", "--help", timeout=30)
     assert result.returncode == 0
-    for flag in ("--low", "--high", "--model-dir", "--name", "--version", "--no-tflite"):
+    for flag in ("--low", "--high", "--models-dir", "--model-name", "--version", "--no-tflite"):
         assert flag in result.stdout
 
 

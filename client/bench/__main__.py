@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import grpc
 
-from client import defaults
+from client import cli_options, defaults
 from client.bench import report
 from client.bench.load import PointResult
 from client.bench.sweep import Load, parse_concurrency, run_sweep
 from client.bench.workload import Target, UnexpectedResponse
+from client.cli_options import non_negative_int, positive_int, positive_seconds
 from client.names import DEFAULT_SIGNATURE
 
 DESCRIPTION = """\
@@ -33,18 +33,6 @@ examples:
   python -m client.bench --signature compact --csv out.csv --json out.json --plot out.png"""
 
 
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
-
-
 def _levels(text: str) -> tuple[int, ...]:
     try:
         return parse_concurrency(text)
@@ -56,28 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client.bench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_argument_group("target")
-    target.add_argument("--server", default=os.environ.get(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
+    target.add_argument("--server",
+                        default=cli_options.env_default(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
                         help=f"gRPC address HOST:PORT (env {defaults.SERVER_ENV}, "
                              f"default {defaults.DEFAULT_SERVER})")
-    target.add_argument("--model-name", default=os.environ.get(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
-                        help=f"model to call (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+    model = target.add_argument(
+        "--model-name", default=cli_options.env_default(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
+        help=f"model to call (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+    cli_options.add_hidden_alias(target, "--model", model)
     target.add_argument("--signature", default=DEFAULT_SIGNATURE,
                         help="signature to call (default serving_default; compact answers uint8)")
     target.add_argument("--input-name", default="x", help="input tensor key (default x)")
-    target.add_argument("--timeout", type=_positive(float), default=30.0,
+    target.add_argument("--timeout", type=positive_seconds, default=30.0,
                         help="per-request deadline in seconds (default 30)")
-    target.add_argument("--wait", type=_positive(float), default=10.0,
+    target.add_argument("--wait", type=positive_seconds, default=10.0,
                         help="seconds to wait for the server to accept a connection (default 10)")
     load = parser.add_argument_group("load")
-    load.add_argument("--rows", type=_positive(int), default=1024, help="batch rows (default 1024)")
-    load.add_argument("--cols", type=_positive(int), default=256, help="batch columns (default 256)")
+    load.add_argument("--rows", type=positive_int, default=1024, help="batch rows (default 1024)")
+    load.add_argument("--cols", type=positive_int, default=256, help="batch columns (default 256)")
     load.add_argument("--concurrency", type=_levels, default=(1, 2, 4, 8),
                       help="comma-separated concurrency levels (default 1,2,4,8)")
-    load.add_argument("--duration", type=_positive(float), default=5.0,
+    load.add_argument("--duration", type=positive_seconds, default=5.0,
                       help="seconds per level at most (default 5)")
-    load.add_argument("--requests", type=_positive(int), default=100_000,
+    load.add_argument("--requests", type=positive_int, default=100_000,
                       help="recorded requests per level at most (default 100000)")
-    load.add_argument("--warmup", type=int, default=20,
+    load.add_argument("--warmup", type=non_negative_int, default=20,
                       help="unrecorded requests before each level (default 20)")
     output = parser.add_argument_group("output (the table always goes to stdout)")
     output.add_argument("--csv", type=Path, help="write the points as CSV ('-' for stdout)")
@@ -95,10 +86,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.warmup < 0:
-        print("error: --warmup must be >= 0", file=sys.stderr)
-        return 2
+    args = cli_options.parse_args(build_parser(), argv)
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # fail before the load, not after
         print("error: --plot needs matplotlib: pip install matplotlib", file=sys.stderr)
         return 2

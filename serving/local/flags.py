@@ -6,9 +6,10 @@ The names follow tensorflow_model_server's flags (dashes for underscores) where 
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from client import cli_options
 
 DEFAULT_CONFIG_FILE = Path("serving") / "models.config"
 DEFAULT_MODEL_NAME = "threshold"
@@ -62,17 +63,9 @@ class ServerOptions:
         return self.ssl_cert is not None
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(ENV_PREFIX + name, default)
-
-
-def _env_flag(name: str) -> bool:
-    return (_env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_int(name: str) -> int | None:
-    value = _env(name)
-    return int(value) if value else None
+def _env(name: str, default=None):
+    """The flag's default from SERVING_LOCAL_<NAME>, parsed after the command line (client.cli_options)."""
+    return cli_options.env_default(ENV_PREFIX + name, default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,13 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--host", default=_env("HOST", "127.0.0.1"),
         help="address to bind (default 127.0.0.1); a non-loopback address needs --ssl-cert/--ssl-key "
              "or --allow-insecure-remote")
-    add("--port", type=int, default=int(_env("PORT", "8500")), help="gRPC port (default 8500)")
-    add("--rest-port", type=int, default=int(_env("REST_PORT", "8501")),
+    add("--port", type=cli_options.port, default=_env("PORT", 8500), help="gRPC port (default 8500)")
+    add("--rest-port", type=cli_options.port, default=_env("REST_PORT", 8501),
         help="REST port for /v1/models/... and /monitoring/prometheus/metrics (default 8501; 0 disables)")
     add("--model-config-file", type=Path, default=_env("MODEL_CONFIG_FILE"),
         help="ModelServerConfig text proto (TF Serving's --model_config_file); default "
              f"{DEFAULT_CONFIG_FILE} if it exists and no --model-name/--model-base-path is given")
-    add("--models-dir", type=Path, default=Path(_env("MODELS_DIR", "models")),
+    add("--models-dir", type=Path, default=_env("MODELS_DIR", Path("models")),
         help="local directory standing in for the container's /models: a base_path /models/X is read "
              "from <models-dir>/X (default ./models); other paths are used as they are")
     add("--model-name", default=_env("MODEL_NAME"),
@@ -100,52 +93,56 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model-base-path", type=Path, default=_env("MODEL_BASE_PATH"),
         help="directory of integer version subdirectories when no config file is used "
              "(default <models-dir>/<model-name>)")
-    add("--file-system-poll-wait-seconds", type=float,
-        default=float(_env("FILE_SYSTEM_POLL_WAIT_SECONDS", "1")),
+    add("--file-system-poll-wait-seconds", type=cli_options.non_negative_seconds,
+        default=_env("FILE_SYSTEM_POLL_WAIT_SECONDS", 1.0),
         help="how often base paths are scanned for new or removed versions (default 1; 0 disables)")
-    add("--model-config-file-poll-wait-seconds", type=float,
-        default=float(_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", "1")),
+    add("--model-config-file-poll-wait-seconds", type=cli_options.non_negative_seconds,
+        default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 1.0),
         help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)")
-    add("--max-message-bytes", type=int, default=int(_env("MAX_MESSAGE_BYTES", str(256 << 20))),
+    add("--max-message-bytes", type=cli_options.positive_int, default=_env("MAX_MESSAGE_BYTES", 256 << 20),
         help="largest gRPC request or response in bytes (default 256 MiB)")
-    add("--max-request-tensor-bytes", type=int,
-        default=int(_env("MAX_REQUEST_TENSOR_BYTES")) if _env("MAX_REQUEST_TENSOR_BYTES") else None,
+    add("--max-request-tensor-bytes", type=cli_options.non_negative_int,
+        default=_env("MAX_REQUEST_TENSOR_BYTES"),
         help="most bytes the tensors of one request may expand to from value fields (float_val, ...), "
              "checked before anything is allocated; tensor_content needs no limit of its own, as the "
              "message limit bounds it (default: a quarter of --max-message-bytes)")
     add("--enable-serialization-as-tensor-content", action="store_true",
-        default=_env_flag("ENABLE_SERIALIZATION_AS_TENSOR_CONTENT"),
+        default=_env("ENABLE_SERIALIZATION_AS_TENSOR_CONTENT", False),
         help="answer Predict with tensor_content (raw bytes) instead of the typed value fields "
              "(float_val, int_val, ...), like tensorflow_model_server's "
              "--enable_serialization_as_tensor_content=true")
-    add("--grpc-threads", type=int, default=int(_env("GRPC_THREADS", "16")),
+    add("--grpc-threads", type=cli_options.positive_int, default=_env("GRPC_THREADS", 16),
         help="requests handled at the same time (default 16)")
-    add("--enable-batching", action="store_true", default=_env_flag("ENABLE_BATCHING"),
+    add("--enable-batching", action="store_true", default=_env("ENABLE_BATCHING", False),
         help="merge small concurrent Predict requests with the same signature and row width into one "
              "model call, like TF Serving's --enable_batching")
-    add("--max-batch-size", type=int, default=int(_env("MAX_BATCH_SIZE", "1024")),
+    add("--max-batch-size", type=cli_options.positive_int, default=_env("MAX_BATCH_SIZE", 1024),
         help="most rows merged into one model call (default 1024); bigger requests run on their own")
-    add("--batch-timeout-micros", type=int, default=int(_env("BATCH_TIMEOUT_MICROS", "1000")),
+    add("--batch-timeout-micros", type=cli_options.non_negative_int,
+        default=_env("BATCH_TIMEOUT_MICROS", 1000),
         help="how long a request waits for others to merge with (default 1000)")
-    add("--num-batch-threads", type=int, default=int(_env("NUM_BATCH_THREADS", "2")),
+    add("--num-batch-threads", type=cli_options.positive_int, default=_env("NUM_BATCH_THREADS", 2),
         help="merged batches run in parallel on this many threads (default 2)")
     add("--ssl-cert", type=Path, default=_env("SSL_CERT"), help="PEM server certificate (enables TLS)")
     add("--ssl-key", type=Path, default=_env("SSL_KEY"), help="PEM private key of --ssl-cert")
     add("--ssl-client-ca", type=Path, default=_env("SSL_CLIENT_CA"),
         help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
-    add("--allow-insecure-remote", action="store_true", default=_env_flag("ALLOW_INSECURE_REMOTE"),
+    add("--allow-insecure-remote", action="store_true", default=_env("ALLOW_INSECURE_REMOTE", False),
         help="allow a non-loopback --host without TLS (anyone on the network can call the model)")
-    add("--shutdown-grace-seconds", type=float, default=float(_env("SHUTDOWN_GRACE_SECONDS", "30")),
+    add("--shutdown-grace-seconds", type=cli_options.non_negative_seconds,
+        default=_env("SHUTDOWN_GRACE_SECONDS", 30.0),
         help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)")
-    add("--rest-max-request-bytes", type=int, default=_env_int("REST_MAX_REQUEST_BYTES"),
+    add("--rest-max-request-bytes", type=cli_options.positive_int, default=_env("REST_MAX_REQUEST_BYTES"),
         help="largest REST request body; larger ones get 413 (default --max-message-bytes / 16: JSON "
              "takes about three times the bytes of a TensorProto and far longer to parse)")
-    add("--rest-timeout-seconds", type=float, default=float(_env("REST_TIMEOUT_SECONDS", "30")),
+    add("--rest-timeout-seconds", type=cli_options.positive_seconds,
+        default=_env("REST_TIMEOUT_SECONDS", 30.0),
         help="a REST connection is closed when its TLS handshake, a request, an answer or the wait "
              "between requests takes longer (default 30)")
-    add("--rest-api-num-threads", type=int, default=int(_env("REST_API_NUM_THREADS", "4")),
+    add("--rest-api-num-threads", type=cli_options.positive_int, default=_env("REST_API_NUM_THREADS", 4),
         help="REST requests parsed and run at the same time; more wait (default 4)")
     add("--no-model-warmup", dest="enable_model_warmup", action="store_false",
+        default=_env("ENABLE_MODEL_WARMUP", True),
         help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE")
     add("--auth-token-file", type=Path, default=_env("AUTH_TOKEN_FILE"),
         help="file holding a bearer token every gRPC and REST call must send ('authorization: Bearer "
@@ -159,27 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_options(argv: list[str] | None = None) -> ServerOptions:
     """Parse argv into ServerOptions; exits 2 with argparse's message on a bad flag."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535 or not 0 <= args.rest_port <= 65535:
-        parser.error("--port and --rest-port must be between 0 and 65535")
+    args = cli_options.parse_args(parser, argv)
     if args.rest_port and args.rest_port == args.port:
         parser.error("--port and --rest-port must differ")
     if (args.ssl_cert is None) != (args.ssl_key is None):
         parser.error("--ssl-cert and --ssl-key go together")
     if args.ssl_client_ca is not None and args.ssl_cert is None:
         parser.error("--ssl-client-ca needs --ssl-cert and --ssl-key")
-    if args.max_message_bytes <= 0 or args.grpc_threads <= 0:
-        parser.error("--max-message-bytes and --grpc-threads must be positive")
-    if args.max_request_tensor_bytes is not None and args.max_request_tensor_bytes < 0:
-        parser.error("--max-request-tensor-bytes must not be negative")
-    if args.max_batch_size <= 0 or args.batch_timeout_micros < 0 or args.num_batch_threads <= 0:
-        parser.error("--max-batch-size and --num-batch-threads must be positive, "
-                     "--batch-timeout-micros not negative")
     if args.rest_max_request_bytes is None:
         args.rest_max_request_bytes = args.max_message_bytes // 16
-    if args.rest_max_request_bytes <= 0 or args.rest_timeout_seconds <= 0 or args.rest_api_num_threads <= 0:
-        parser.error("--rest-max-request-bytes, --rest-timeout-seconds and --rest-api-num-threads must be "
-                     "positive")
     single_model = args.model_name is not None or args.model_base_path is not None
     if args.model_config_file is not None and single_model:
         parser.error("give either --model-config-file or --model-name/--model-base-path, not both")
