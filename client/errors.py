@@ -1,5 +1,9 @@
 """One error class per failure a user can act on, each with the CLI exit code it maps to.
 
+``EXIT_CODES`` is the one table of exit codes: every CLI of the project (client.predict,
+client.bench, serving.launch behind make serve/stop/status, serving.local) exits with these
+numbers for these kinds of failure (export, which imports nothing of ours, uses 0, 1 and 2 alike).
+
 gRPC status codes are translated here and nowhere else (``from_rpc_error``), so library callers
 catch ``ServerUnavailable`` or ``ModelNotFound`` instead of inspecting ``grpc.RpcError``.
 """
@@ -76,19 +80,24 @@ class OutputFileError(ThresholdClientError):
     exit_code = 11
 
 
+#: A server could not be started, stopped or built: a port taken, a bad config, no model version,
+#: no Docker engine, a container or process that exited (make serve/stop/image, serving.local).
+SERVER_NOT_STARTED = 12
+
 EXIT_CODES = {
     0: "success: every response passed the check (or --no-check)",
     1: "unexpected internal error (please report it)",
-    2: "bad command-line arguments",
+    2: "bad command-line arguments or environment values",
     InputFileError.exit_code: "input file missing or unreadable",
     InputFormatError.exit_code: "input file pickled, corrupt, truncated, or --key not in the .npz",
     InvalidInput.exit_code: "input array unusable: object/string/complex dtype, >2-D, or empty",
     ServerUnavailable.exit_code: "server unreachable, or it went away mid-run (after retries)",
     ModelNotFound.exit_code: "model, version, label or signature not found",
-    DeadlineExceeded.exit_code: "a request exceeded --timeout",
+    DeadlineExceeded.exit_code: "a request exceeded --timeout (make serve: no AVAILABLE model in time)",
     RequestRejected.exit_code: "the server rejected a request (other gRPC status)",
     ResponseMismatch.exit_code: "check failed: a response had the wrong shape, dtype or values",
     OutputFileError.exit_code: "output file cannot be written",
+    SERVER_NOT_STARTED: "a server could not be started, stopped or built (make serve, serving.local)",
     130: "interrupted (Ctrl-C, SIGINT): the partial output is removed",
     143: "terminated (SIGTERM): the partial output is removed",
 }

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from client.errors import SERVER_NOT_STARTED, DeadlineExceeded
+
 
 class ServeError(Exception):
-    """Base class: `make serve` / `make stop` could not do what was asked."""
+    """Base class: `make serve` / `make stop` could not do what was asked.
+
+    ``exit_code`` is the CLI's exit status, from the project's one table (client.errors.EXIT_CODES).
+    """
+
+    exit_code = SERVER_NOT_STARTED
 
 
 class InvalidModelConfig(ServeError):
@@ -34,3 +41,5 @@ class ServerExitedEarly(ServeError):
 
 class ModelNotAvailable(ServeError):
     """The server runs, but the model did not become AVAILABLE in time."""
+
+    exit_code = DeadlineExceeded.exit_code

@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     except PortInUse as exc:
         print(f"{args.command}: error: {exc}: `make stop` if it is an earlier make serve, else pick another "
               f"port ({exc.flag}=)", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except ServeError as exc:
         print(f"{args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
+from client.errors import ModelNotFound, ServerUnavailable
 from serving import embedded_process
 from serving.launcher import ServeSettings, server_is_running
 from serving.model_config import load_model_server_config
@@ -71,7 +72,8 @@ def _model_lines(settings: ServeSettings, state: ServeState) -> tuple[list[str],
 
 
 def status(settings: ServeSettings, say: Say) -> int:
-    """Print what make serve started and how its models are; 0 when every model has a version AVAILABLE."""
+    """Print what make serve started and how its models are; 0 when every model has a version AVAILABLE,
+    else the exit code of an unreachable server or a model not found (client.errors.EXIT_CODES)."""
     state = read_state(settings.state_dir)
     if state is None:
         say("status: " + NOTHING.format(settings.state_dir))
@@ -79,7 +81,7 @@ def status(settings: ServeSettings, say: Say) -> int:
     if not server_is_running(state):
         say(f"status: not running: make serve started the {_describe(state)}, which is gone; "
             "`make logs` shows why, `make serve` starts it again")
-        return 1
+        return ServerUnavailable.exit_code
     say(f"status: running: {_describe(state)}")
     say(f"  gRPC     {state.grpc_address}" + (" (TLS)" if state.tls else ""))
     if state.rest_url:
@@ -89,7 +91,7 @@ def status(settings: ServeSettings, say: Say) -> int:
     for line in lines:
         say(line)
     say(f"  protos   tensorflow-serving-api {version('tensorflow-serving-api')}")
-    return 0 if healthy else 1
+    return 0 if healthy else ModelNotFound.exit_code
 
 
 def logs(settings: ServeSettings, lines: int, follow: bool, say: Say) -> int:

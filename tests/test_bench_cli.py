@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from bench import servers
+from client.errors import ServerUnavailable
 from tests.conftest import PYTHON, REPO, cli_env, free_port, run_module
 
 COLUMNS = ["concurrency", "requests_per_s", "elements_per_s", "mb_per_s", "p50_ms", "p90_ms", "p95_ms",
@@ -90,7 +91,7 @@ def test_bench_compact_signature_reports_uint8_outputs(reference_server):
 def test_bench_without_a_server_says_where_it_looked():
     address = f"127.0.0.1:{free_port()}"
     result = run_module("client.bench", "--server", address, "--requests", "1", "--wait", "1", timeout=60)
-    assert result.returncode == 3
+    assert result.returncode == ServerUnavailable.exit_code
     assert address in result.stderr and "--server" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -99,7 +100,7 @@ def test_bench_takes_the_server_from_the_clients_env_not_make_serves_server_choi
     address = f"127.0.0.1:{free_port()}"
     env = {**cli_env(), "THRESHOLD_SERVER": address, "SERVER": "local"}  # SERVER is make serve's backend
     result = run_module("client.bench", "--requests", "1", "--wait", "1", env=env, timeout=60)
-    assert result.returncode == 3 and address in result.stderr, result.stderr
+    assert result.returncode == ServerUnavailable.exit_code and address in result.stderr, result.stderr
 
 
 def test_bench_rejects_bad_concurrency():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from client.errors import SERVER_NOT_STARTED
 from tests.conftest import PYTHON, REPO, cli_env, free_port, run_module
 
 FAKES = REPO / "tests" / "fake_host"
@@ -216,14 +217,14 @@ def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, en
 def test_server_docker_without_docker_fails_with_what_to_do(tmp_path):
     host = make_fake_host(tmp_path, docker=False)
     result = host.serve(SERVER="docker")
-    assert result.returncode == 1
+    assert result.returncode == SERVER_NOT_STARTED
     assert "SERVER=docker, but no docker on PATH" in result.stderr and "SERVER=local" in result.stderr
 
 
 def test_container_that_exits_early_fails_with_its_last_log_lines(tmp_path):
     host = make_fake_host(tmp_path)
     result = host.serve(FAKE_CONTAINER_EXIT="early")
-    assert result.returncode == 1
+    assert result.returncode == SERVER_NOT_STARTED
     assert "container threshold-serving is exited before the model became AVAILABLE" in result.stderr
     assert "fake failure: the model could not be loaded" in result.stderr  # from `docker logs`
     assert [call[1] for call in host.docker_calls()][-2:] == ["stop", "rm"]
@@ -237,6 +238,6 @@ def test_taken_port_fails_before_docker_runs(tmp_path):
         squatter.bind(("127.0.0.1", host.grpc_port))
         squatter.listen()
         result = host.serve()
-    assert result.returncode == 1
+    assert result.returncode == SERVER_NOT_STARTED
     assert f"gRPC port 127.0.0.1:{host.grpc_port} is taken" in result.stderr and "GRPC_PORT=" in result.stderr
     assert host.docker_runs() == []

@@ -12,6 +12,7 @@ from importlib.metadata import version
 
 from google.protobuf import text_format
 
+from client.errors import SERVER_NOT_STARTED, ServerUnavailable
 from tests.conftest import REPO, run_module
 from tests.support.certificates import CertificateAuthority
 from tests.test_serve_docker import make_fake_host, no_leftover_containers  # noqa: F401 - a fixture
@@ -81,7 +82,7 @@ def test_tls_with_a_missing_key_file_is_one_line(tmp_path):
     host = make_fake_host(tmp_path)
     env = {**_tls_env(tmp_path), "TLS_KEY": str(tmp_path / "absent.key")}
     result = run_module("serving.launch", "render-config", env={**host.env, **env}, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == SERVER_NOT_STARTED
     assert result.stderr.strip() == (f"render-config: error: cannot read --tls-key {tmp_path / 'absent.key'}"
                                      ": No such file or directory")
 
@@ -127,7 +128,8 @@ def test_status_of_a_container_that_died_says_so_and_fails(tmp_path, no_leftover
     assert host.serve().returncode == 0
     (host.containers / "threshold-serving").write_text("exited 0\n")
     status = run_module("serving.launch", "status", env=host.env, timeout=60)
-    assert status.returncode == 1 and "status: not running" in status.stdout and "make logs" in status.stdout
+    assert status.returncode == ServerUnavailable.exit_code
+    assert "status: not running" in status.stdout and "make logs" in status.stdout
     host.stop()
 
 

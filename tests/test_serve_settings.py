@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 
+from client.errors import SERVER_NOT_STARTED, DeadlineExceeded
 from client.protos import get_model_status_pb2, model_service_pb2_grpc
 from serving.model_config import BATCHING_CONFIG, MONITORING_CONFIG
 from tests.conftest import PYTHON, run_module
@@ -62,7 +63,7 @@ def test_a_model_that_never_becomes_available_times_out_and_removes_the_containe
     host = make_fake_host(tmp_path)
     # The fake TF Serving in the container serves another model: threshold stays NOT_FOUND.
     result = host.serve(SERVE_TIMEOUT="3", FAKE_MODEL_NAME="another")
-    assert result.returncode == 1
+    assert result.returncode == DeadlineExceeded.exit_code
     assert f"model threshold versions [1] not AVAILABLE at 127.0.0.1:{host.grpc_port} after 3 s " \
            "(last status: NOT_FOUND" in result.stderr
     assert "container removed" in result.stderr
@@ -73,7 +74,7 @@ def test_a_model_that_never_becomes_available_times_out_and_removes_the_containe
 def test_bind_host_off_loopback_with_the_embedded_server_says_what_to_add(tmp_path):
     host = make_fake_host(tmp_path, docker=False)
     result = host.serve(BIND_HOST="0.0.0.0", SERVING_LOCAL_ALLOW_INSECURE_REMOTE="")
-    assert result.returncode == 1
+    assert result.returncode == SERVER_NOT_STARTED
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].startswith("serve: error: BIND_HOST=0.0.0.0 would expose the embedded server's")

@@ -15,6 +15,7 @@ from client.bench.load import PointResult
 from client.bench.sweep import Load, parse_concurrency, run_sweep
 from client.bench.workload import Target, UnexpectedResponse
 from client.cli_options import non_negative_int, positive_int, positive_seconds
+from client.errors import ResponseMismatch, ServerUnavailable, from_rpc_error
 from client.names import DEFAULT_SIGNATURE
 
 DESCRIPTION = """\
@@ -103,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
                           connect_wait=args.wait)
     except ConnectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return ServerUnavailable.exit_code
     except UnexpectedResponse as exc:
         print(f"error: {args.server} answered Predict wrongly: {exc}", file=sys.stderr)
-        return 4
+        return ResponseMismatch.exit_code
     except grpc.RpcError as exc:  # the first (checked) request failed: the setting is wrong
         print(f"error: Predict on {args.server} failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 4
+        return from_rpc_error(exc, address=args.server, what="Predict").exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         _write(args.json, report.to_json(sweep))
     if args.plot:
         print(f"plot: {report.plot(sweep, args.plot)}", file=sys.stderr)
-    # Exit 1 when a level got no answer at all, so scripts notice a dead endpoint.
-    return 1 if any(not point.requests for point in sweep.points) else 0
+    # A level that got no answer at all fails the run, so scripts notice a dead endpoint.
+    return ServerUnavailable.exit_code if any(not point.requests for point in sweep.points) else 0
 
 
 if __name__ == "__main__":

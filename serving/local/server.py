@@ -104,7 +104,7 @@ def run_server(options: ServerOptions) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: parse flags, run, turn StartupError into a one-line message and exit 1."""
+    """CLI entry: parse flags, run, turn a ServeError into a one-line message and its exit code."""
     from serving.local.flags import parse_options
 
     options = parse_options(argv)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("error: %s", message)
         else:
             print(f"serving.local: error: {message}", file=sys.stderr, flush=True)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 0
 
