@@ -17,9 +17,17 @@ if TYPE_CHECKING:  # grpc is imported lazily so `--help` (which prints EXIT_CODE
 
 
 class ThresholdClientError(Exception):
-    """Base class: every failure the client reports. ``exit_code`` is the CLI's exit status."""
+    """Base class: every failure the client reports. ``exit_code`` is the CLI's exit status.
+
+    The message says what failed; ``kind`` names the case within the class ("unreachable",
+    "deadline", ...), from which a CLI adds how to fix it with its flags (``client.cli_hints``).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, kind: str = ""):
+        super().__init__(message)
+        self.kind = kind
 
 
 class InputFileError(ThresholdClientError):
@@ -69,8 +77,8 @@ class ResponseMismatch(ThresholdClientError):
 
     exit_code = 10
 
-    def __init__(self, message: str, report: object = None):
-        super().__init__(message)
+    def __init__(self, message: str, report: object = None, *, kind: str = ""):
+        super().__init__(message, kind=kind)
         self.report = report
 
 
@@ -134,32 +142,26 @@ def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: fl
     if code == grpc.StatusCode.CANCELLED:  # we never cancel a call we still wait on: the server did
         return ServerUnavailable(
             f"the model server at {address} cancelled the call ({details or 'cancelled'}): it is shutting "
-            "down or restarting; start one with `make serve`, or point --server / THRESHOLD_SERVER at a "
-            "running server")
+            "down or restarting", kind="unreachable")
     tls = tls_failure(error) if code == grpc.StatusCode.UNAVAILABLE else None
     if tls is not None and "CERTIFICATE_VERIFY_FAILED" in tls:
         return ServerUnavailable(
             f"TLS handshake with {address} failed: the server's certificate is not signed by a CA this "
-            f"client trusts ({tls}); pass --ca-cert with the PEM of the CA that signed it")
+            f"client trusts ({tls})", kind="untrusted_certificate")
     if tls is not None:
-        return ServerUnavailable(
-            f"TLS handshake with {address} failed ({tls}); check that the server speaks TLS on this port, "
-            "and --ca-cert / --tls-server-name")
+        return ServerUnavailable(f"TLS handshake with {address} failed ({tls})", kind="tls_handshake")
     if code == grpc.StatusCode.UNAVAILABLE:
-        return ServerUnavailable(
-            f"cannot reach a model server at {address} ({details or 'unavailable'}); "
-            "start one with `make serve`, or point --server / THRESHOLD_SERVER at a running server")
+        return ServerUnavailable(f"cannot reach a model server at {address} ({details or 'unavailable'})",
+                                 kind="unreachable")
     if code == grpc.StatusCode.NOT_FOUND:
         return ModelNotFound(f"{what}: not found on {address} ({details})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         limit = f" of {timeout:g} s" if timeout is not None else ""
-        return DeadlineExceeded(f"{what}: no answer from {address} within the timeout{limit}; "
-                                "raise --timeout or lower --batch-size")
+        return DeadlineExceeded(f"{what}: no answer from {address} within the timeout{limit}",
+                                kind="deadline")
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        return RequestRejected(f"{what}: server at {address} answered {code.name} ({details}); send "
-                               "credentials with THRESHOLD_TOKEN=<token>, --header 'authorization: Bearer "
-                               "<token>' or --client-cert/--client-key")
+        return RequestRejected(f"{what}: server at {address} answered {code.name} ({details})",
+                               kind="credentials")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return RequestRejected(f"{what}: message too large for {address} ({details}); "
-                               "lower --max-message-bytes or --batch-size")
+        return RequestRejected(f"{what}: message too large for {address} ({details})", kind="too_large")
     return RequestRejected(f"{what}: server at {address} answered {code.name} ({details})")

@@ -239,6 +239,7 @@ def _metadata(args) -> tuple[tuple[str, str], ...]:
 def run(args: argparse.Namespace) -> int:
     """Do what the parsed arguments ask; return the exit code."""
     from client import bulk
+    from client.cli_hints import with_hint
     from client.errors import ThresholdClientError
 
     if (args.client_cert is None) != (args.client_key is None):
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     except bulk.InputListError as error:
         return _fail(args, 2, str(error))
     except ThresholdClientError as error:
-        return _fail(args, error.exit_code, str(error))
+        return _fail(args, error.exit_code, with_hint(error))
     args.input = args.inputs[0]
 
     from client.api import ThresholdClient
@@ -275,9 +276,9 @@ def run(args: argparse.Namespace) -> int:
         details = error.report.details() if error.report is not None else []
         details.append("no output written: the answers failed the check (--no-check keeps them)"
                        if args.output else "the answers failed the check")
-        return _fail(args, error.exit_code, str(error), details, getattr(error, "summary", None))
+        return _fail(args, error.exit_code, with_hint(error), details, getattr(error, "summary", None))
     except ThresholdClientError as error:
-        return _fail(args, error.exit_code, str(error))
+        return _fail(args, error.exit_code, with_hint(error))
     for note in (summary.plan_note, summary.cast_note, summary.version_note):
         if note:
             print(f"note: {note}", file=sys.stderr)

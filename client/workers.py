@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 
+from client.cli_hints import with_hint
 from client.errors import ModelNotFound, OutputFileError, ServerUnavailable, ThresholdClientError
 from client.inputs import InputJob
 
@@ -114,7 +115,7 @@ def predict_one(client_factory: Callable[[], object], job: InputJob, options: di
                                   f"{exc.strerror or exc}") from None
         summary = client_factory().predict_file(job.source, output=job.output, **options)
     except ThresholdClientError as error:
-        message = str(error)
+        message = with_hint(error)  # the bulk run's report, printed by the CLI
         if str(job.source) not in message:
             message = f"{job.source}: {message}"
         result.status, result.exit_code, result.error = "failed", error.exit_code, message

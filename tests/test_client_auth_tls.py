@@ -18,6 +18,7 @@ import grpc
 import numpy as np
 import pytest
 
+from client.errors import SERVER_NOT_STARTED
 from tests.conftest import (
     PYTHON,
     REFERENCE_INPUT,
@@ -206,7 +207,7 @@ def test_an_unreadable_token_file_stops_the_server_at_once(tmp_path, model_dir):
     result = run_module("serving.local", "--port", str(free_port()), "--rest-port", "0",
                         "--model-base-path", model_dir / "threshold",
                         "--auth-token-file", tmp_path / "absent", timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == SERVER_NOT_STARTED
     assert result.stderr.strip().splitlines() == [f"serving.local: error: cannot read --auth-token-file "
                                                   f"{tmp_path / 'absent'}: No such file or directory"]
 

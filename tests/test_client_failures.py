@@ -42,6 +42,16 @@ def test_server_down_names_the_address_and_how_to_start_one(data_file):
     assert time.monotonic() - started < 10
 
 
+def test_the_library_error_says_what_failed_and_the_cli_says_how_to_fix_it(data_file):
+    """A program calling ThresholdClient has no --server flag or make target: no such advice in its error."""
+    address = f"127.0.0.1:{free_port()}"
+    with ThresholdClient(address, retries=0) as client, pytest.raises(ServerUnavailable) as caught:
+        client.predict(np.zeros((1, 4), np.float32))
+    assert f"cannot reach a model server at {address}" in str(caught.value)
+    assert "make serve" not in str(caught.value) and "--server" not in str(caught.value)
+    assert caught.value.kind == "unreachable"
+
+
 def test_server_stopped_mid_run_leaves_no_output(fake_server, data_file, tmp_path):
     server = fake_server(delay=lambda index, x: 0.05, stop_after=4)
     result = predict_cli(server.address, data_file, "--batch-size", "10", "--concurrency", "2",
