@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from serving.docker_server import ImageBuild, docker_build_argv
 from serving.errors import DockerUnavailable, ServeError
-from serving.launcher import ServeSettings, ensure_exported, render_config_files
+from serving.lifecycle import ServeSettings, ensure_exported, render_config_files
 from serving.model_server_flags import tfs_version
 
 Say = Callable[[str], None]

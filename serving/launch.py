@@ -1,4 +1,8 @@
-"""``python -m serving.launch serve|stop|status|logs|image|render-config``: what the make targets run."""
+"""``python -m serving.launch serve|stop|status|logs|image|render-config``: what the make targets run.
+
+Only flags and exit codes live here; serving/lifecycle.py serves and stops, status.py and image.py
+do the rest.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from client import cli_options
 from serving.backend_choice import SERVER_CHOICES
 from serving.errors import PortInUse, ServeError
 from serving.image import build_image
-from serving.launcher import ServeSettings, render_config_files, serve, stop
+from serving.lifecycle import ServeSettings, render_config_files, serve, stop
 from serving.model_config import MODELS_CONFIG
 from serving.model_server_flags import DEFAULT_GPU_MEMORY_FRACTION
 from serving.status import logs, status

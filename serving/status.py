@@ -17,7 +17,7 @@ from pathlib import Path
 
 from client.errors import ModelNotFound, ServerUnavailable
 from serving import embedded_process
-from serving.launcher import ServeSettings, server_is_running
+from serving.lifecycle import ServeSettings, server_is_running
 from serving.model_config import load_model_server_config
 from serving.model_status import CALL_TIMEOUT_S, rest_version_states
 from serving.serve_state import ServeState, read_state

@@ -9,7 +9,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.errors import InvalidModelConfig
-from serving.launcher import ServeSettings, render_config_files
+from serving.lifecycle import ServeSettings, render_config_files
 from serving.model_config import (
     BATCHING_CONFIG,
     MODELS_CONFIG,

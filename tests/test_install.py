@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]  # pip may have to 
 CLIENT_VENV_GOAL_MB = 125
 CONSOLE_SCRIPTS = {"threshold-predict": "client.predict:main",
                    "threshold-bench": "client.bench.__main__:main",
-                   "threshold-serve-local": "serving.local.server:main"}
+                   "threshold-serve-local": "serving.local.main:main"}
 SERVER_CONFIGS = ["serving/models.config", "serving/batching.config", "serving/monitoring.config",
                   "serving/k8s/base/deployment.yaml", "serving/k8s/base/service.yaml",
                   "serving/k8s/overlays/gpu/kustomization.yaml", "serving/k8s/components/tls/ssl-config.yaml",

@@ -169,7 +169,7 @@ def test_make_targets_run_the_launcher_commands():
 
 
 def test_the_closing_client_command_names_the_server_only_off_the_default_port():
-    from serving.launcher import ServeSettings, client_command
+    from serving.lifecycle import ServeSettings, client_command
 
     default = shlex.split(client_command(ServeSettings()))
     assert default[1:] == ["-m", "client.predict", "data.npy"]

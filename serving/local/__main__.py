@@ -2,7 +2,7 @@
 
 import sys
 
-from serving.local.server import main
+from serving.local.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

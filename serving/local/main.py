@@ -1,4 +1,9 @@
-"""The server's lifecycle: check flags, load models, listen, poll for new versions, shut down gracefully."""
+"""``python -m serving.local``: parse flags, check what is cheap to check, run until a signal, exit code.
+
+The checks (TLS files, the config file, the token file, free ports, model versions) run before
+TensorFlow loads, so a mistake fails in a second; ``running_server.RunningServer`` then owns the
+moving parts (models, listeners, batcher, version poller) until the graceful stop.
+"""
 
 from __future__ import annotations
 
@@ -89,7 +94,7 @@ def run_server(options: ServerOptions) -> int:
     sources = model_sources(options)
     require_versions(sources)
 
-    from serving.local.running import RunningServer  # imports TensorFlow: after the cheap checks
+    from serving.local.running_server import RunningServer  # imports TensorFlow: after the cheap checks
 
     server = RunningServer(options, sources)
     try:
