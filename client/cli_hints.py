@@ -16,6 +16,8 @@ HINTS = {
     "credentials": "send credentials with THRESHOLD_TOKEN=<token>, --header 'authorization: Bearer <token>' "
                    "or --client-cert/--client-key",
     "too_large": "lower --max-message-bytes or --batch-size",
+    "no_bounds": "use --no-check to skip the check",
+    "choose_key": "choose one with --key",
 }
 
 

@@ -84,8 +84,8 @@ class ModelInfo:
                       if len(sig.inputs) == 1 and len(sig.outputs) == 1
                       and sig.only("output").dtype == types_pb2.DT_UINT8]
         if not candidates:
-            raise SignatureNotFound(f"model {self.name!r} has no signature with a uint8 output for "
-                                    f"--compact; it has: {', '.join(sorted(self.signatures))}")
+            raise SignatureNotFound(f"model {self.name!r} has no signature with a uint8 output (the compact "
+                                    f"mask); it has: {', '.join(sorted(self.signatures))}")
         candidates.sort(key=lambda sig: (sig.name != "compact", sig.name))
         return candidates[0]
 
@@ -95,7 +95,7 @@ class ModelInfo:
                       if set(sig.outputs) == set(BOUNDS_OUTPUTS) and len(sig.inputs) == 1]
         if not candidates:
             raise SignatureNotFound(f"model {self.name!r} has no signature with outputs low and high, "
-                                    "so its answers cannot be checked; use --no-check to skip the check")
+                                    "so its answers cannot be checked", kind="no_bounds")
         candidates.sort(key=lambda sig: (sig.name != "bounds", sig.name))
         return candidates[0]
 

@@ -204,7 +204,7 @@ def open_input(path: str | os.PathLike, key: str | None = None) -> InputArray:
             raise InputFileError(f"cannot read input file {path}: {exc.strerror or exc}") from None
         if magic.startswith(_NPY_MAGIC):
             if key is not None:
-                raise InputFormatError(f"--key {key!r} is for .npz archives, but {path} is a .npy file")
+                raise InputFormatError(f"key {key!r} is for .npz archives, but {path} is a .npy file")
             return _open_npy(path, handle)
         if magic[:4] in _ZIP_MAGICS:
             return _open_npz_member(path, handle, key)
@@ -289,7 +289,8 @@ def _open_npz_member(path: Path, handle: BinaryIO, key: str | None) -> InputArra
         if key is None:
             if len(keys) != 1:
                 listed = ", ".join(keys) or "none"
-                raise InputFormatError(f"{path} holds {len(keys)} arrays ({listed}); choose one with --key")
+                raise InputFormatError(f"{path} holds {len(keys)} arrays ({listed}) and no key says which",
+                                       kind="choose_key")
             key = keys[0]
         elif key not in keys:
             raise InputFormatError(f"{path} has no array {key!r}; it holds: {', '.join(keys) or 'none'}")
