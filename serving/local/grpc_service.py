@@ -1,7 +1,10 @@
 """TF Serving's gRPC services and the standard health service, as model_servers/server.cc sets them up.
 
 Predict takes and returns raw bytes (client/wire.py), so tensors cross the gRPC boundary
-without protobuf copies; the other methods use the generated message classes.
+without protobuf copies, and its messages are the client's (client.protos). The other methods
+use tensorflow-serving-api's generated classes and service registration: what they answer is
+built from the SavedModel's SignatureDefs, which TensorFlow reads into its own classes, and the
+server needs TensorFlow anyway. Both pools hold the same messages, byte for byte (tests prove it).
 """
 
 from __future__ import annotations

@@ -182,10 +182,6 @@ class Predictor:
         prepared, outputs = self._outputs(parts)
         return self._response_bytes(parts, prepared, outputs)
 
-    def predict_bytes(self, raw: bytes) -> bytes:
-        """A serialized PredictResponse for a serialized PredictRequest."""
-        return self.predict_parts(self.parse(raw))
-
     def _response_bytes(self, parts: RequestParts, prepared: PreparedPredict,
                         outputs: dict[str, np.ndarray]) -> bytes:
         encoded = [(key, encode_tensor(np.asarray(outputs[key]), self.as_content))
