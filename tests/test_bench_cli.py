@@ -13,7 +13,8 @@ import pytest
 
 from bench import servers
 from client.errors import ServerUnavailable
-from tests.conftest import PYTHON, REPO, cli_env, free_port, run_module
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 COLUMNS = ["concurrency", "requests_per_s", "elements_per_s", "mb_per_s", "p50_ms", "p90_ms", "p95_ms",
            "p99_ms", "errors", "requests"]
@@ -120,7 +121,7 @@ def test_bench_never_imports_tensorflow(reference_server):
 
 
 def test_bench_against_the_embedded_server_reports_the_real_models_outputs(model_dir):
-    from tests.conftest import embedded_server
+    from tests.support.embedded_server import embedded_server
 
     with embedded_server(model_dir) as server:
         for signature, output in (("serving_default", "float32[4, 8]"), ("compact", "uint8[4, 8]")):

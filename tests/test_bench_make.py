@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from bench.ratios import per_round, ratio_row
-from tests.conftest import REPO, run_module
+from tests.support.processes import REPO, run_module
 
 STATUSES = {"not judged", "info", "skip"}  # a smoke run judges no goal
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from client import cli_options
-from tests.conftest import cli_env, run_module
+from tests.support.processes import cli_env, run_module
 
 
 def _one_line_usage_error(result, *fragments: str) -> None:

@@ -19,15 +19,10 @@ import numpy as np
 import pytest
 
 from client.errors import SERVER_NOT_STARTED
-from tests.conftest import (
-    PYTHON,
-    REFERENCE_INPUT,
-    REPO,
-    cli_env,
-    free_port,
-    run_module,
-)
 from tests.support.certificates import CertificateAuthority
+from tests.support.models import REFERENCE_INPUT
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 pytest.importorskip("cryptography")
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from client.checker import ResponseChecker, expected_mask
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 
 
 def test_reference_vector_matches_the_exact_mask():

@@ -9,7 +9,8 @@ import pytest
 
 from client import DeadlineExceeded, ThresholdClient
 from client.checker import expected_mask
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, run_module
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.processes import run_module
 
 
 def test_reference_vector_over_the_cli(fake_server, tmp_path):

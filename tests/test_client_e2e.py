@@ -12,7 +12,8 @@ import pytest
 
 from client import ModelNotFound, ThresholdClient
 from client.checker import expected_mask
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, run_module
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.processes import run_module
 
 
 def test_reference_vector_end_to_end(server, tmp_path):

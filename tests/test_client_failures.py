@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from client import ModelNotFound, ServerUnavailable, SignatureNotFound, ThresholdClient
-from tests.conftest import PYTHON, REFERENCE_INPUT, REPO, cli_env, free_port, run_module
+from tests.support.models import REFERENCE_INPUT
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.conftest import PYTHON, REFERENCE_INPUT, REFERENCE_MASK, REPO, cli_env, run_module
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 NOWHERE = "127.0.0.1:1"  # nothing listens: reaching the server would be exit 6, not the input's code
 

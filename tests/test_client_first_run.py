@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from client.reader import from_array
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, cli_env, run_module
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.processes import cli_env, run_module
 
 
 def _env(state_dir=None, **extra: str) -> dict[str, str]:

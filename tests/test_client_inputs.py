@@ -10,7 +10,7 @@ import pytest
 
 from client.errors import InputFileError, InputFormatError, InvalidInput
 from client.reader import from_array, open_input
-from tests.conftest import run_module
+from tests.support.processes import run_module
 
 NOWHERE = "127.0.0.1:1"  # nothing listens: reaching the server would be exit 6, not the input's code
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.conftest import PYTHON, REFERENCE_INPUT, REFERENCE_MASK, REPO, cli_env, run_module
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 FULL_RUN = f"""
 import sys, tempfile, numpy as np

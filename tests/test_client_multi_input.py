@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from client.inputs import InputJob, InputListError, Shard, parse_shard, shard_from_env
-from tests.conftest import PYTHON, REPO, cli_env, run_module
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # FakeThresholdServer's bounds
 

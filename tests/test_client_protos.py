@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from client import _proto_schema, protos
-from tests.conftest import PYTHON, REPO, cli_env
+from tests.support.processes import PYTHON, REPO, cli_env
 
 pytest.importorskip("tensorflow_serving.apis.predict_pb2", reason="needs the serve extra")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import client
-from tests.conftest import PYTHON, REPO, cli_env
+from tests.support.processes import PYTHON, REPO, cli_env
 
 ERRORS = {"ThresholdClientError", "InputFileError", "InputFormatError", "InvalidInput", "ServerUnavailable",
           "ModelNotFound", "SignatureNotFound", "DeadlineExceeded", "RequestRejected", "ResponseMismatch",

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from client import RequestRejected, ThresholdClient
-from tests.conftest import REFERENCE_INPUT, run_module
+from tests.support.models import REFERENCE_INPUT
+from tests.support.processes import run_module
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ import pytest
 
 from client.channel import normalize_address
 from client.replicas import choose_lb_policy, names_several_replicas
-from tests.conftest import PYTHON, REPO, cli_env, embedded_server, run_module, wait_until_available
+from tests.support.embedded_server import embedded_server, wait_until_available
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # the exported model's default bounds
 OK_COUNT = re.compile(

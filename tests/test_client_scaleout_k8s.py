@@ -26,7 +26,7 @@ from client.errors import (
 from client.inputs import shard_from_env
 from client.predict import build_parser
 from client.replicas import choose_lb_policy
-from tests.conftest import REPO
+from tests.support.processes import REPO
 
 K8S = REPO / "serving" / "k8s"
 BULK = sorted((K8S / "bulk").glob("*.yaml"))

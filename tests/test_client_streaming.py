@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from client.checker import expected_mask
-from tests.conftest import run_module
+from tests.support.processes import run_module
 
 ROWS, COLS = 12_500, 4_000  # 50 M float32 values: a 200 MB file, 200 times the batch budget
 CHUNK = 500

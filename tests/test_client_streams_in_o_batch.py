@@ -13,7 +13,7 @@ import subprocess
 
 import numpy as np
 
-from tests.conftest import PYTHON, REPO, cli_env
+from tests.support.processes import PYTHON, REPO, cli_env
 
 LIMIT = 768 << 20  # the client needs about 370 MiB of address space; headroom for gRPC threads
 FILE_BYTES = 4 * LIMIT

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from cryptography import x509
 
-from tests.conftest import REFERENCE_INPUT, run_module
+from tests.support.models import REFERENCE_INPUT
+from tests.support.processes import run_module
 
 
 @pytest.fixture(scope="module")

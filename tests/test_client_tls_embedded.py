@@ -10,7 +10,9 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.conftest import REFERENCE_INPUT, embedded_server, run_module
+from tests.support.embedded_server import embedded_server
+from tests.support.models import REFERENCE_INPUT
+from tests.support.processes import run_module
 from tests.test_server_tls import write_key_and_cert
 
 

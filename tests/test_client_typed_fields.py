@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 from client import wire
 from client.protos import predict_pb2, tensor_pb2, types_pb2
 from client.tensors import TensorDecodeError, from_tensor_proto, shape_proto
-from tests.conftest import ServingStubs, embedded_server, predict_request, run_module
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request
+from tests.support.processes import run_module
 
 INT32 = st.one_of(st.integers(0, 1), st.integers(-200, 300), st.integers(-2**31, 2**31 - 1))
 # dtype -> (DataType, value field, strategy for one value as the field holds it)

@@ -18,7 +18,9 @@ import pytest
 from client import ModelNotFound, ThresholdClient
 from client.checker import expected_mask
 from client.protos import get_model_status_pb2, model_pb2, model_service_pb2_grpc
-from tests.conftest import copy_version, embedded_server, export_version, models_config, run_module
+from tests.support.embedded_server import embedded_server
+from tests.support.models import copy_version, export_version, models_config
+from tests.support.processes import run_module
 
 
 def states(address: str) -> dict[int, int]:

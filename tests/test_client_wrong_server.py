@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from client import ResponseMismatch, ThresholdClient
-from tests.conftest import REFERENCE_INPUT, run_module
+from tests.support.models import REFERENCE_INPUT
+from tests.support.processes import run_module
 
 
 def predict_cli(server, *args):

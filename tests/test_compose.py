@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from serving.model_config import load_model_server_config
-from tests.conftest import REPO
+from tests.support.processes import REPO
 from tests.test_serve_docker import make_fake_host
 
 COMPOSE = REPO / "compose.yaml"

@@ -22,16 +22,9 @@ from tensorflow_serving.apis import (  # TF Serving's own classes for the method
 from tensorflow_serving.apis import model_pb2 as tfs_model_pb2
 
 from client.protos import get_model_status_pb2, model_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tests.conftest import (
-    REFERENCE_INPUT,
-    REFERENCE_MASK,
-    ServingStubs,
-    copy_version,
-    embedded_server,
-    models_config,
-    predict_request,
-    tensor_array,
-)
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version, models_config
 
 GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
 

@@ -14,7 +14,8 @@ import re
 
 import pytest
 
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, copy_version, embedded_server
+from tests.support.embedded_server import embedded_server
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version
 from tests.support.rest_client import rest_call, rest_json
 
 PREDICT = "/v1/models/threshold:predict"

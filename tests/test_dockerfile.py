@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from serving.model_server_flags import ModelServerOptions, model_server_flags
-from tests.conftest import REPO
+from tests.support.processes import REPO
 
 DOCKERFILE = REPO / "serving" / "Dockerfile"
 DOCKERIGNORE = REPO / "serving" / "Dockerfile.dockerignore"

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from export import savedmodel
-from tests.conftest import export_version, run_module
+from tests.support.models import export_version
+from tests.support.processes import run_module
 
 
 def version_names(model_dir):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from export.layer import InvalidBounds, ThresholdFilter
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 
 
 def test_config_round_trip_keeps_bounds_and_dtype():

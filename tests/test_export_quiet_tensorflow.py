@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from export.quiet_tensorflow import filter_startup_noise
-from tests.conftest import run_module
+from tests.support.processes import run_module
 
 NOISE = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"

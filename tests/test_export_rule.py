@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from export.savedmodel import ThresholdModel
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 
 
 def numpy_rule(x: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tests.conftest import REFERENCE_INPUT
+from tests.support.models import REFERENCE_INPUT
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 EXPECTED = {

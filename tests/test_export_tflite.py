@@ -7,7 +7,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from export.tflite import run_tflite
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, export_version
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, export_version
 
 BUILTIN_OPS = {"LESS", "GREATER", "LOGICAL_OR", "CAST"}
 

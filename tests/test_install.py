@@ -18,16 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import (
-    PYTHON,
-    REFERENCE_INPUT,
-    REFERENCE_MASK,
-    REPO,
-    ServerHandle,
-    embedded_server,
-    free_port,
-    wait_until_available,
-)
+from tests.support.embedded_server import ServerHandle, embedded_server, wait_until_available
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO
 
 pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]  # pip may have to download
 

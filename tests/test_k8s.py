@@ -16,7 +16,7 @@ import yaml
 from serving.image import default_tag
 from serving.model_config import load_model_server_config
 from serving.model_server_flags import ModelServerOptions, model_server_flags
-from tests.conftest import REPO
+from tests.support.processes import REPO
 
 K8S = REPO / "serving" / "k8s"
 BASE = K8S / "base"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import PYTHON, REPO, cli_env, run_module
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 
 def test_ruff_finds_nothing():

@@ -20,16 +20,11 @@ import yaml
 from google.protobuf import text_format
 
 from serving.model_config import MONITORING_CONFIG
-from tests.conftest import (
-    PYTHON,
-    REFERENCE_INPUT,
-    REPO,
-    ServingStubs,
-    cli_env,
-    embedded_server,
-    free_port,
-    predict_request,
-)
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request
+from tests.support.models import REFERENCE_INPUT
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env
 from tests.tf_serving_config_protos import MonitoringConfig
 
 OBSERVABILITY = REPO / "serving" / "observability"

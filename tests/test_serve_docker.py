@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from client.errors import SERVER_NOT_STARTED
-from tests.conftest import PYTHON, REPO, cli_env, free_port, run_module
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 FAKES = REPO / "tests" / "fake_host"
 TFS_VERSION = version("tensorflow-serving-api")

@@ -13,7 +13,8 @@ import grpc
 import pytest
 
 from client.protos import get_model_status_pb2, model_service_pb2_grpc
-from tests.conftest import PYTHON, REPO, cli_env, free_port
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env
 from tests.test_serve_docker import SERVE_ENV
 
 

@@ -13,8 +13,8 @@ from importlib.metadata import version
 from google.protobuf import text_format
 
 from client.errors import SERVER_NOT_STARTED, ServerUnavailable
-from tests.conftest import REPO, run_module
 from tests.support.certificates import CertificateAuthority
+from tests.support.processes import REPO, run_module
 from tests.test_serve_docker import make_fake_host, no_leftover_containers  # noqa: F401 - a fixture
 from tests.tf_serving_config_protos import SSLConfig
 

@@ -11,7 +11,7 @@ import grpc
 from client.errors import SERVER_NOT_STARTED, DeadlineExceeded
 from client.protos import get_model_status_pb2, model_service_pb2_grpc
 from serving.model_config import BATCHING_CONFIG, MONITORING_CONFIG
-from tests.conftest import PYTHON, run_module
+from tests.support.processes import PYTHON, run_module
 from tests.test_serve_docker import TFS_VERSION, _dry_run_command, make_fake_host
 from tests.test_serve_local import _pid_alive
 

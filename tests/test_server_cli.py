@@ -9,7 +9,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import PYTHON, REPO, cli_env, free_port, models_config, run_module
+from tests.support.models import models_config
+from tests.support.ports import free_port
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 FLAGS = [
     "--host",

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.conftest import ServingStubs, embedded_server, predict_request, tensor_array
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 25

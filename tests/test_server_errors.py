@@ -14,7 +14,8 @@ from client.protos import (
     tensor_shape_pb2,
     types_pb2,
 )
-from tests.conftest import REFERENCE_INPUT, predict_request
+from tests.support.grpc_calls import predict_request
+from tests.support.models import REFERENCE_INPUT
 
 GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
 

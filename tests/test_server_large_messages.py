@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.conftest import predict_request, tensor_array
+from tests.support.grpc_calls import predict_request, tensor_array
 
 
 def test_64_mib_request_is_served(server_stubs):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from client.protos import tensor_pb2, tensor_shape_pb2, types_pb2
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, predict_request, tensor_array
+from tests.support.grpc_calls import predict_request, tensor_array
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 
 
 def predict(stubs, array, **spec):

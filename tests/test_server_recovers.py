@@ -12,7 +12,7 @@ import pytest
 
 from client.checker import expected_mask
 from client.protos import tensor_pb2, tensor_shape_pb2, types_pb2
-from tests.conftest import predict_request, tensor_array
+from tests.support.grpc_calls import predict_request, tensor_array
 
 
 def shape(*sizes):

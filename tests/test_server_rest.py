@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 
 
 def call(server, path: str, body: dict | None = None) -> tuple[int, dict | str]:

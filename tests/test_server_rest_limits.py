@@ -11,7 +11,9 @@ import threading
 import numpy as np
 import pytest
 
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, ServingStubs, embedded_server, predict_request
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 from tests.support.rest_client import raw_exchange, rest_call, rest_json, status_of
 
 PREDICT = "/v1/models/threshold:predict"

@@ -12,7 +12,8 @@ import time
 import grpc
 import pytest
 
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, embedded_server
+from tests.support.embedded_server import embedded_server
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 from tests.support.rest_client import rest_json
 from tests.test_server_tls import write_key_and_cert
 

@@ -10,7 +10,8 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.conftest import ServingStubs, embedded_server, predict_request, tensor_array
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 
 ROWS = 2048 * 1024  # x 2 columns of float32: a 16 MiB request, long enough to be caught in flight
 

@@ -9,14 +9,9 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.conftest import (
-    REFERENCE_INPUT,
-    REFERENCE_MASK,
-    ServingStubs,
-    embedded_server,
-    predict_request,
-    tensor_array,
-)
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 
 
 def write_key_and_cert(directory, name: str, issuer=None, server: bool = True,

@@ -9,7 +9,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REFERENCE_INPUT, REFERENCE_MASK, ServingStubs, embedded_server
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
 from tests.test_server_tls import reference_mask, write_key_and_cert
 
 

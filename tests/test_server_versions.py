@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 
 from client.protos import get_model_status_pb2, model_pb2
-from tests.conftest import (
-    ServingStubs,
-    copy_version,
-    embedded_server,
-    export_version,
-    models_config,
-    predict_request,
-    tensor_array,
-)
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
+from tests.support.models import copy_version, export_version, models_config
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 LABELS = {"stable": 1, "canary": 2, "future": 9}

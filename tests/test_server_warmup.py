@@ -12,15 +12,9 @@ import time
 
 import numpy as np
 
-from tests.conftest import (
-    REFERENCE_INPUT,
-    REFERENCE_MASK,
-    ServingStubs,
-    copy_version,
-    embedded_server,
-    predict_request,
-    tensor_array,
-)
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version
 
 
 def broken_warmup_version(model_dir, target):

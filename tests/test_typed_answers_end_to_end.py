@@ -16,15 +16,9 @@ import pytest
 
 from bench.sections import TENSOR_CONTENT_FLAG
 from client.checker import expected_mask
-from tests.conftest import (
-    PYTHON,
-    REPO,
-    ServingStubs,
-    cli_env,
-    embedded_server,
-    predict_request,
-    run_module,
-)
+from tests.support.embedded_server import embedded_server
+from tests.support.grpc_calls import ServingStubs, predict_request
+from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,41 @@
+"""Models on disk for tests: the reference batch, versions exported by the real CLI, configs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.support.processes import run_module
+
+# The seed case of the threshold rule (bounds -0.1 / 0.1): an input and the mask it maps to.
+REFERENCE_INPUT = [0.04, -0.8, -1.2, 1.3, 0.85, 0.09, -0.08, 0.2]
+REFERENCE_MASK = [0, 1, 1, 1, 1, 0, 0, 1]
+
+
+def export_version(model_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Export through the real CLI and fail the test with its stderr if it fails."""
+    result = run_module("export", "--model-dir", model_dir, *args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def copy_version(source_model_dir: Path, target_model_dir: Path, version: int = 1,
+                 as_version: int | None = None) -> Path:
+    """Copy threshold/<version> to another model dir (cheaper than a second export); the new dir."""
+    target = Path(target_model_dir) / "threshold" / str(as_version or version)
+    shutil.copytree(Path(source_model_dir) / "threshold" / str(version), target)
+    return target
+
+
+def models_config(path: Path, *, num_versions: int = 2, labels: dict[str, int] | None = None,
+                  base_path: str = "/models/threshold") -> Path:
+    """Write a TF Serving ModelServerConfig text proto for the threshold model; its path."""
+    label_lines = "".join(f'    version_labels {{ key: "{key}" value: {value} }}\n'
+                          for key, value in (labels or {}).items())
+    Path(path).write_text(
+        "model_config_list {\n  config {\n    name: \"threshold\"\n"
+        f"    base_path: \"{base_path}\"\n    model_platform: \"tensorflow\"\n"
+        f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
+        f"{label_lines}  }}\n}}\n")
+    return Path(path)
