@@ -42,7 +42,7 @@ class EchoWorkload:
     """The ceiling: the same request bytes every time, no encoding, the answer left undecoded."""
 
     def __init__(self, channel, target, batch):
-        from bench.servers import ECHO_METHOD
+        from bench.fake_tf_serving import ECHO_METHOD
         from client.bench.workload import encode_request
 
         self._call = channel.unary_unary(ECHO_METHOD)  # no (de)serializers: bytes both ways
@@ -158,8 +158,13 @@ def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: 
     return records
 
 
+def parse_shape(text: str) -> tuple[int, int]:
+    """'1024x256' -> (1024, 256)."""
+    rows, _, cols = text.lower().partition("x")
+    return int(rows), int(cols)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from bench.servers import parse_shape
     from client.bench.sweep import parse_concurrency
 
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,

@@ -276,11 +276,12 @@ def embedded_server_spec(workdir: Path, name: str, *extra: str) -> processes.Ser
 
 
 def reference_server_spec(workdir: Path, compute: bool = False, typed: bool = False) -> processes.ServerSpec:
-    """The echo / Predict double (``bench.servers``) as a child process."""
-    args = ["-m", "bench.servers", "--port", "0"] + (["--compute"] if compute else []) + (
+    """The echo / Predict double (``bench.fake_tf_serving``) as a child process; it replays the
+    first answer of each request size unless ``compute``."""
+    args = ["-m", "bench.fake_tf_serving", "--port", "0"] + ([] if compute else ["--replay"]) + (
         ["--typed-fields"] if typed else [])
     name = ("compute" if compute else "replay") + ("-typed" if typed else "")
-    return processes.ServerSpec(args, "bench.servers: listening on", timeout=60,
+    return processes.ServerSpec(args, "bench.fake_tf_serving: listening on", timeout=60,
                                 log=workdir / f"servers-{name}.log")
 
 

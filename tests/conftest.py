@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.fake_tf_serving import FakeTfServing
 from tests.support.embedded_server import ServerHandle, embedded_server
-from tests.support.fake_server import FakeThresholdServer
 from tests.support.grpc_calls import ServingStubs
 from tests.support.models import export_version
 
@@ -40,11 +40,12 @@ def server_stubs(server) -> ServingStubs:
 
 @pytest.fixture
 def fake_server():
-    """Start FakeThresholdServer(**options) on a free loopback port; all are stopped afterwards."""
+    """Start the fake TF Serving, ``FakeTfServing(**options)``, on a free loopback port; all are
+    stopped afterwards."""
     started = []
 
-    def start(**options) -> FakeThresholdServer:
-        started.append(FakeThresholdServer(**options))
+    def start(**options) -> FakeTfServing:
+        started.append(FakeTfServing(**options))
         return started[-1]
 
     yield start

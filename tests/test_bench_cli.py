@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from bench import servers
+from bench.fake_tf_serving import FakeTfServing
 from client.errors import ServerUnavailable
 from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env, run_module
@@ -22,10 +22,10 @@ COLUMNS = ["concurrency", "requests_per_s", "elements_per_s", "mb_per_s", "p50_m
 
 @pytest.fixture(scope="module")
 def reference_server():
-    """The benchmark's TF Serving double (bench.servers) on a free loopback port, computing answers."""
-    server = servers.start(0, cache=False)
-    yield f"127.0.0.1:{server.port}"
-    server.stop(0)
+    """The fake TF Serving (bench.fake_tf_serving) on a free loopback port, answering in tensor_content."""
+    server = FakeTfServing(tensor_content=True)
+    yield server.address
+    server.stop()
 
 
 def bench(address: str, *args: str):

@@ -15,7 +15,7 @@ import pytest
 from client.inputs import InputJob, InputListError, Shard, parse_shard, shard_from_env
 from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
-LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # FakeThresholdServer's bounds
+LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # the fake TF Serving's bounds
 
 
 def mask_of(array) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 No Docker engine or GPU exists on the test machines, so tests/fake_host/docker records every
 call and plays the host: engine up or down, nvidia runtime or not, a container that exits at
-once, or one whose "TF Serving" (tests/fake_host/model_status_server.py) answers
+once, or one whose "TF Serving" (the fake TF Serving, bench/fake_tf_serving.py) answers
 GetModelStatus over real loopback gRPC on the published port.
 """
 
@@ -98,7 +98,7 @@ def make_fake_host(tmp_path: Path, *, docker: bool = True, gpu: bool = False, nv
         PATH=f"{bin_dir}:/usr/bin:/bin",
         FAKE_DOCKER_LOG=str(tmp_path / "docker-calls.log"), FAKE_DOCKER_DIR=str(containers),
         FAKE_DOCKER_ENGINE=engine,
-        FAKE_MODEL_SERVICE=f"{PYTHON} {FAKES / 'model_status_server.py'}", FAKE_MODEL_DIR=str(models_dir),
+        FAKE_MODEL_SERVICE=f"{PYTHON} -m bench.fake_tf_serving", FAKE_MODEL_DIR=str(models_dir),
         MODEL_DIR=str(models_dir), SERVE_STATE_DIR=str(tmp_path / "state"),
         GRPC_PORT=str(grpc_port), REST_PORT=str(rest_port), SERVE_TIMEOUT="60",
     )

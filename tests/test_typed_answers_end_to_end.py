@@ -3,7 +3,7 @@
 TF Serving encodes a Predict response with ``Tensor::AsProtoField`` unless started with
 ``--enable_serialization_as_tensor_content=true`` (tensorflow_serving/servables/tensorflow/
 predict_util.cc, model_servers/server.cc): a float32 mask arrives in ``float_val``, the uint8
-``compact`` mask in ``int_val``. The reference server (``python -m bench.servers --typed-fields``)
+``compact`` mask in ``int_val``. The reference server (``python -m bench.fake_tf_serving --typed-fields``)
 answers that way, and so does the embedded server unless given the tensor_content flag.
 """
 
@@ -23,8 +23,8 @@ from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 @pytest.fixture(scope="module")
 def typed_server():
-    """``python -m bench.servers --compute --typed-fields`` on a free port: its address."""
-    process = subprocess.Popen([PYTHON, "-m", "bench.servers", "--port", "0", "--compute", "--typed-fields"],
+    """``python -m bench.fake_tf_serving --typed-fields`` on a free port: its address."""
+    process = subprocess.Popen([PYTHON, "-m", "bench.fake_tf_serving", "--port", "0", "--typed-fields"],
                                cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
