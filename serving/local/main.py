@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client import memory
 from export.quiet_tensorflow import import_tensorflow
 from serving.errors import PortInUse, ServeError
 from serving.local.auth import read_token
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from serving.local.flags import parse_options
 
     options = parse_options(argv)
+    memory.reuse_freed_buffers()  # requests and responses are a few MiB each (client/memory.py)
     configure_logging(options.log_format)
     try:
         return run_server(options)
