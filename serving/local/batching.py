@@ -134,6 +134,9 @@ class Batcher:
 
     def _run_batch(self, batch: list[_Task]) -> None:
         first = batch[0]
+        started = time.monotonic()
+        for task in batch:
+            self._metrics.record_queuing((started - task.enqueued) * 1e6)
         try:
             if len(batch) == 1:
                 first.outputs = first.servable.run(first.signature, first.inputs)

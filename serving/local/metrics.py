@@ -29,6 +29,12 @@ REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
 BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
+# batching_session.cc: wall time a request waits in the batch queue, in microseconds, per thread pool
+QUEUING_LATENCY = ":tensorflow:serving:batching_session:queuing_latency"
+QUEUING_BUCKETS_US = tuple(100 * 1.2 ** i for i in range(52))
+BATCH_THREAD_POOL = "batch_threads"  # BasicBatchScheduler's default thread_pool_name
+# tensorflow/cc/saved_model/loader.cc: every SavedModel load, by export dir and "success" / "fail"
+LOAD_ATTEMPT_COUNT = ":tensorflow:cc:saved_model:load_attempt_count"
 
 
 def _number(value: float) -> str:
@@ -64,16 +70,19 @@ class ServerMetrics:
         self._is_served = is_served
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], int] = {}
+        self._load_attempts: dict[tuple[str, str], int] = {}
         self._samplers: dict[str, dict[tuple[str, ...], _Histogram]] = {
-            REQUEST_LATENCY: {}, RUNTIME_LATENCY: {}, BATCH_SIZE: {}}
+            REQUEST_LATENCY: {}, RUNTIME_LATENCY: {}, BATCH_SIZE: {}, QUEUING_LATENCY: {}}
         self._labels = {REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
                         RUNTIME_LATENCY: ("model_name", "API", "runtime"),
-                        BATCH_SIZE: ("model_name", "signature")}
+                        BATCH_SIZE: ("model_name", "signature"),
+                        QUEUING_LATENCY: ("thread_pool_name",)}
 
     def _observe(self, metric: str, labels: tuple[str, ...], value: float) -> None:
-        if not self._is_served(labels[0]):
+        if metric != QUEUING_LATENCY and not self._is_served(labels[0]):  # that one names no model
             return
-        limits = BATCH_SIZE_BUCKETS if metric == BATCH_SIZE else LATENCY_BUCKETS_US
+        limits = {BATCH_SIZE: BATCH_SIZE_BUCKETS, QUEUING_LATENCY: QUEUING_BUCKETS_US}.get(
+            metric, LATENCY_BUCKETS_US)
         with self._lock:
             histogram = self._samplers[metric].get(labels)
             if histogram is None:
@@ -91,6 +100,16 @@ class ServerMetrics:
 
     def record_batch(self, model_name: str, signature: str, rows: int) -> None:
         self._observe(BATCH_SIZE, (model_name, signature), rows)
+
+    def record_queuing(self, micros: float) -> None:
+        """How long one request waited in the batch queue before its batch ran."""
+        self._observe(QUEUING_LATENCY, (BATCH_THREAD_POOL,), micros)
+
+    def record_load_attempt(self, export_dir: str, ok: bool) -> None:
+        """One SavedModel load of a version directory of the config's models (so labels are bounded)."""
+        key = (export_dir, "success" if ok else "fail")
+        with self._lock:
+            self._load_attempts[key] = self._load_attempts.get(key, 0) + 1
 
     @contextmanager
     def observe_request(self, model_name: str, api: str, entrypoint: str):
@@ -115,7 +134,13 @@ class ServerMetrics:
         """The Prometheus text page, as TF Serving's PrometheusExporter writes it (metrics by name)."""
         lines = []
         with self._lock:
+            if self._load_attempts:
+                lines.append(f"# TYPE {LOAD_ATTEMPT_COUNT} counter")
+                for (export_dir, status), count in sorted(self._load_attempts.items()):
+                    lines.append(f'{LOAD_ATTEMPT_COUNT}{{model_path="{_label_value(export_dir)}",'
+                                 f'status="{status}"}} {count}')
             lines += self._histogram_metric(BATCH_SIZE)
+            lines += self._histogram_metric(QUEUING_LATENCY)
             lines.append(f"# TYPE {REQUEST_COUNT} counter")
             for (model_name, status), count in sorted(self._counts.items()):
                 lines.append(f'{REQUEST_COUNT}{{model_name="{_label_value(model_name)}",'

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
@@ -39,12 +40,14 @@ class VersionRecord:
 class ModelRepository:
     """All configured models, their version records, and their labels; safe to use from many threads."""
 
-    def __init__(self, sources: list[ModelSource], warm_up: Callable[[Servable], int] | None = None):
+    def __init__(self, sources: list[ModelSource], warm_up: Callable[[Servable], int] | None = None,
+                 on_load_attempt: Callable[[str, bool], None] | None = None):
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._sources = {source.name: source for source in sources}
         self._records: dict[str, dict[int, VersionRecord]] = {source.name: {} for source in sources}
         self._warm_up = warm_up
+        self._on_load_attempt = on_load_attempt  # (version directory, loaded?): the metrics
         self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
         self._ignored: dict[str, set[str]] = {}  # non-version entries of each base path, logged once
 
@@ -142,8 +145,14 @@ class ModelRepository:
 
     def _load(self, source: ModelSource, version: int) -> None:
         self._set(source.name, VersionRecord(version, State.LOADING))
+        version_dir = source.base_path / str(version)
         try:
-            servable = load_servable(source.name, version, source.base_path / str(version))
+            try:
+                servable = load_servable(source.name, version, version_dir)
+            except Exception:
+                self._count_load_attempt(version_dir, ok=False)
+                raise
+            self._count_load_attempt(version_dir, ok=True)
             if self._warm_up is not None:
                 self._warm_up(servable)
         except Exception as exc:  # noqa: BLE001 - a broken version must not stop the server
@@ -153,6 +162,10 @@ class ModelRepository:
             return
         self._set(source.name, VersionRecord(version, State.AVAILABLE, servable=servable))
         log.info("loaded %s version %d", source.name, version)
+
+    def _count_load_attempt(self, version_dir: Path, ok: bool) -> None:
+        if self._on_load_attempt is not None:
+            self._on_load_attempt(str(version_dir), ok)
 
     def _unload(self, name: str, versions: list[int]) -> None:
         for version in sorted(versions):

@@ -33,8 +33,9 @@ class RunningServer:
         self._stop = threading.Event()
         self._config_stamp = self._config_file_stamp()
         warm_up = _warm_up if options.enable_model_warmup else None
-        self.repository = ModelRepository(sources, warm_up=warm_up)
-        self.metrics = ServerMetrics(is_served=self.repository.is_served)
+        self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
+        self.repository = ModelRepository(sources, warm_up=warm_up,
+                                          on_load_attempt=self.metrics.record_load_attempt)
         self.batcher = None
         run = run_directly
         if options.enable_batching:
