@@ -50,6 +50,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from client import memory
 from client.names import (
     DEFAULT_SIGNATURE,
     GET_MODEL_METADATA_METHOD,
@@ -301,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--typed-fields", action="store_true",
                         help="answer in float_val / int_val (TF Serving's default), not tensor_content")
     args = parser.parse_args(argv)
+    memory.reuse_freed_buffers()  # as the embedded server does (client/memory.py): a fair reference
     fake = FakeTfServing(port=args.port, rest_port=args.rest_port, name=args.model_name,
                          models_dir=args.models_dir, grpc_model_status=not args.no_grpc_model_status,
                          replay=args.replay, tensor_content=not args.typed_fields)

@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args(argv)
+    from client import memory
+
+    memory.reuse_freed_buffers()  # every workload and reference runs as tuned as client.predict
     if args.workload == "naive":  # TensorFlow first, so client.protos reuses its proto modules
         import tensorflow  # noqa: F401
     shapes, levels = [], {}
