@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, cli_env
+from tests.support.processes import REPO, cli_env
 
 # Four worker threads in turn (as the client's --concurrency workers and gRPC's threads) each make 50
 # rounds of what one request costs in memory: a 4 MiB block read from the file, its request bytes,
