@@ -6,7 +6,9 @@ asserted, and its "container" answers GetModelStatus over real loopback gRPC.
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import stat
 from importlib.metadata import version
 
@@ -126,7 +128,9 @@ def test_status_and_logs_report_what_make_serve_started(tmp_path, no_leftover_co
 def test_status_of_a_container_that_died_says_so_and_fails(tmp_path, no_leftover_containers):  # noqa: F811
     host = make_fake_host(tmp_path)
     assert host.serve().returncode == 0
-    (host.containers / "threshold-serving").write_text("exited 0\n")
+    container = host.containers / "threshold-serving"
+    os.kill(int(container.read_text().split()[1]), signal.SIGTERM)  # its process dies,
+    container.write_text("exited 0\n")  # and docker says so
     status = run_module("serving.launch", "status", env=host.env, timeout=60)
     assert status.returncode == ServerUnavailable.exit_code
     assert "status: not running" in status.stdout and "make logs" in status.stdout
