@@ -168,7 +168,8 @@ class InputArray:
     def _to_float32(self, start: int, raw: np.ndarray) -> np.ndarray:
         if raw.dtype == FLOAT32 and raw.flags.c_contiguous:
             return raw  # a fresh buffer we own, or rows of the caller's array (only ever read)
-        x = np.array(raw, dtype=FLOAT32, order="C")
+        with np.errstate(over="ignore"):  # values beyond float32 become inf: the cast note says so
+            x = np.array(raw, dtype=FLOAT32, order="C")
         if self.cast is not None:
             self.cast.record(start, raw, x)
         return x

@@ -109,6 +109,15 @@ def test_float64_input_prints_the_rounding_bound_not_damage(tmp_path, server):
                      r"float32, by at most [0-9.e-]+ \([0-9.e-]+ relative\)\n", result.stderr), result.stderr
 
 
+def test_values_beyond_float32_get_the_note_and_no_numpy_warning(tmp_path, server):
+    np.save(tmp_path / "x.npy", np.asarray([[1e39, *REFERENCE_INPUT[1:]]], np.float64))
+    result = run_module("client.predict", tmp_path / "x.npy", "--server", server.address, env=_env(),
+                        timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "1 beyond float32's range (|x| > 3.4e38) became inf" in result.stderr
+    assert "RuntimeWarning" not in result.stderr and "overflow" not in result.stderr
+
+
 def test_the_progress_bar_knows_the_total(tmp_path, monkeypatch):
     from client import predict
 
