@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from client.cli_options import positive_int
+
 REFERENCE_INPUT = (0.04, -0.8, -1.2, 1.3, 0.85, 0.09, -0.08, 0.2)
 DEFAULT_ROWS, DEFAULT_COLS = 1000, 256
 
@@ -44,21 +46,11 @@ def write_sample(path: Path, rows: int = DEFAULT_ROWS, cols: int = DEFAULT_COLS,
     return path
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m client.sample", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", nargs="?", default="data.npy", help="where to write it (default data.npy)")
-    parser.add_argument("--rows", type=_positive, default=DEFAULT_ROWS, help=f"default {DEFAULT_ROWS}")
-    parser.add_argument("--cols", type=_positive, default=DEFAULT_COLS, help=f"default {DEFAULT_COLS}")
+    parser.add_argument("--rows", type=positive_int, default=DEFAULT_ROWS, help=f"default {DEFAULT_ROWS}")
+    parser.add_argument("--cols", type=positive_int, default=DEFAULT_COLS, help=f"default {DEFAULT_COLS}")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     args = parser.parse_args(argv)
     try:

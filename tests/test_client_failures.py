@@ -12,7 +12,7 @@ import pytest
 from client import ModelNotFound, ServerUnavailable, SignatureNotFound, ThresholdClient
 from tests.support.models import REFERENCE_INPUT
 from tests.support.ports import free_port
-from tests.support.processes import PYTHON, REPO, cli_env, run_module
+from tests.support.processes import PYTHON, REPO, cli_env, one_line_error, run_module
 
 
 @pytest.fixture
@@ -26,20 +26,11 @@ def predict_cli(server_address, *args):
     return run_module("client.predict", *args, "--server", server_address, timeout=60)
 
 
-def assert_one_line_error(result, code, *fragments):
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], result.stderr
-
-
 def test_server_down_names_the_address_and_how_to_start_one(data_file):
     address = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
     result = predict_cli(address, data_file, "--retries", "2")
-    assert_one_line_error(result, 6, f"cannot reach a model server at {address}", "make serve",
+    one_line_error(result, 6, f"cannot reach a model server at {address}", "make serve",
                           "Connection refused")
     assert time.monotonic() - started < 10
 
@@ -58,14 +49,14 @@ def test_server_stopped_mid_run_leaves_no_output(fake_server, data_file, tmp_pat
     server = fake_server(delay=lambda index, x: 0.05, stop_after=4)
     result = predict_cli(server.address, data_file, "--batch-size", "10", "--concurrency", "2",
                          "--retries", "1", "-o", tmp_path / "mask.npy")
-    assert_one_line_error(result, 6, server.address)
+    one_line_error(result, 6, server.address)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
 
 
 def test_server_that_keeps_cancelling_is_reported_as_going_away(fake_server, data_file, tmp_path):
     server = fake_server(fault="cancelled", fail_first=100)
     result = predict_cli(server.address, data_file, "--retries", "1", "-o", tmp_path / "mask.npy")
-    assert_one_line_error(result, 6, f"the model server at {server.address} cancelled the call",
+    one_line_error(result, 6, f"the model server at {server.address} cancelled the call",
                           "shutting down")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
 
@@ -92,14 +83,14 @@ def test_interrupt_exits_130_and_leaves_no_output(fake_server, data_file, tmp_pa
 ])
 def test_missing_model_version_or_signature_is_exit_7(fake_server, data_file, args, fragment):
     server = fake_server()
-    assert_one_line_error(predict_cli(server.address, data_file, *args), 7, fragment)
+    one_line_error(predict_cli(server.address, data_file, *args), 7, fragment)
 
 
 def test_unwritable_output_is_exit_11(fake_server, data_file, tmp_path):
     server = fake_server()
-    assert_one_line_error(predict_cli(server.address, data_file, "-o", tmp_path / "no" / "such" / "m.npy"),
+    one_line_error(predict_cli(server.address, data_file, "-o", tmp_path / "no" / "such" / "m.npy"),
                           11, "cannot write output")
-    assert_one_line_error(predict_cli(server.address, data_file, "-o", tmp_path), 11, "is a directory")
+    one_line_error(predict_cli(server.address, data_file, "-o", tmp_path), 11, "is a directory")
 
 
 def test_bad_flags_are_usage_errors():

@@ -17,22 +17,13 @@ import numpy as np
 import pytest
 
 from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK
-from tests.support.processes import PYTHON, REPO, cli_env, run_module
+from tests.support.processes import PYTHON, REPO, cli_env, one_line_error, run_module
 
 NOWHERE = "127.0.0.1:1"  # nothing listens: reaching the server would be exit 6, not the input's code
 
 
 def predict_cli(*args, server=NOWHERE, timeout=60):
     return run_module("client.predict", *args, "--server", server, "--retries", "0", timeout=timeout)
-
-
-def assert_one_line_error(result, code, *fragments):
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], result.stderr
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def test_output_naming_the_input_file_is_refused(fake_server, data_file, tmp_pat
         os.link(data_file, output)
     before = data_file.read_bytes()
     result = predict_cli(data_file, "-o", output, server=server.address)
-    assert_one_line_error(result, 11, "is the input file")
+    one_line_error(result, 11, "is the input file")
     assert data_file.read_bytes() == before
     assert server.predicts == 0  # refused before any work
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
@@ -125,7 +116,7 @@ def test_an_npz_with_a_corrupt_compressed_stream_is_a_format_error(fake_server, 
     data[stream] = 0xFF  # the first deflate block's type: 3, reserved ("invalid block type")
     path.write_bytes(bytes(data))
     result = predict_cli(path, "-o", tmp_path / "mask.npy", "--batch-size", "100", server=server.address)
-    assert_one_line_error(result, 4, "bad.npz[x]")
+    one_line_error(result, 4, "bad.npz[x]")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]
 
 
@@ -137,7 +128,7 @@ def test_a_header_with_a_negative_dimension_is_a_format_error_and_leaves_nothing
     path = tmp_path / "negative.npy"
     path.write_bytes(header.replace(b"(2, 3), }", b"(-2, 3),}"))
     result = predict_cli(path, "-o", tmp_path / "mask.npy")
-    assert_one_line_error(result, 4, "negative dimension")
+    one_line_error(result, 4, "negative dimension")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["negative.npy"]
 
 
@@ -145,7 +136,7 @@ def test_a_fifo_is_refused_at_once_instead_of_waiting_for_a_writer(tmp_path):
     fifo = tmp_path / "pipe.npy"
     os.mkfifo(fifo)
     result = predict_cli(fifo, timeout=60)  # a hang would be a TimeoutExpired here
-    assert_one_line_error(result, 3, "FIFO")
+    one_line_error(result, 3, "FIFO")
 
 
 # -- flags --------------------------------------------------------------------------------------
@@ -219,5 +210,5 @@ def test_a_version_asked_for_by_number_is_not_replaced_by_a_reload(fake_server, 
     np.save(tmp_path / "data.npy", np.zeros((400, 50), np.float32))
     result = predict_cli(tmp_path / "data.npy", "-o", tmp_path / "mask.npy", "--batch-size", "50",
                          "--version", "1", server=server.address)
-    assert_one_line_error(result, 7, "version 1")
+    one_line_error(result, 7, "version 1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]

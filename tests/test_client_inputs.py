@@ -10,20 +10,13 @@ import pytest
 
 from client.errors import InputFileError, InputFormatError, InvalidInput
 from client.reader import from_array, open_input
-from tests.support.processes import run_module
+from tests.support.processes import one_line_error, run_module
 
 NOWHERE = "127.0.0.1:1"  # nothing listens: reaching the server would be exit 6, not the input's code
 
 
 def predict_cli(*args):
     return run_module("client.predict", *args, "--server", NOWHERE, "--retries", "0", timeout=60)
-
-
-def assert_one_line_error(result, code, fragment):
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
 
 
 def write_bytes(path, data):
@@ -63,14 +56,14 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", BAD_FILES)
 def test_bad_input_file_is_one_line_with_its_exit_code(tmp_path, case):
     make, code, fragment = BAD_FILES[case]
-    assert_one_line_error(predict_cli(make(tmp_path)), code, fragment)
+    one_line_error(predict_cli(make(tmp_path)), code, fragment)
 
 
 def test_npz_members_are_chosen_by_key_and_a_wrong_key_lists_the_choices(tmp_path):
     path = tmp_path / "two.npz"
     np.savez(path, a=np.zeros((2, 3)), b=np.ones(4))
-    assert_one_line_error(predict_cli(path), 4, "choose one with --key")
-    assert_one_line_error(predict_cli(path, "--key", "c"), 4, "it holds: a, b")
+    one_line_error(predict_cli(path), 4, "choose one with --key")
+    one_line_error(predict_cli(path, "--key", "c"), 4, "it holds: a, b")
     with open_input(path, key="b") as source:
         assert (source.rows, source.cols) == (1, 4)
         assert next(source.batches(10))[1].tolist() == [[1, 1, 1, 1]]
@@ -133,4 +126,4 @@ def test_npz_with_pickled_member_is_refused(tmp_path):
     path = tmp_path / "objects.npz"
     with zipfile.ZipFile(path, "w") as archive, archive.open("x.npy", "w") as member:
         np.lib.format.write_array(member, np.array([None, 1], dtype=object), allow_pickle=True)
-    assert_one_line_error(predict_cli(path), 4, "Python objects")
+    one_line_error(predict_cli(path), 4, "Python objects")

@@ -8,20 +8,13 @@ import pytest
 
 from client import RequestRejected, ThresholdClient
 from tests.support.models import REFERENCE_INPUT
-from tests.support.processes import run_module
+from tests.support.processes import one_line_error, run_module
 
 
 @pytest.fixture
 def reference_file(tmp_path):
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT, np.float32))
     return tmp_path / "ref.npy"
-
-
-def one_line_error(result, code: int) -> str:
-    assert result.returncode == code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
-    return lines[0]
 
 
 def rejecting(fake_server, code: grpc.StatusCode, details: str):

@@ -23,3 +23,15 @@ def run_module(module: str, *args: str | os.PathLike, timeout: float = 240,
     """Run ``python -m module args`` from the repo root and capture its output."""
     return subprocess.run([PYTHON, "-m", module, *map(str, args)], cwd=REPO, env=env or cli_env(),
                           capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
+    """The one ``error: ...`` line a failed CLI printed, after checking its exit code, that it printed
+    nothing else (no traceback) and that the line holds every fragment."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], result.stderr
+    return lines[0]
