@@ -8,6 +8,7 @@ order the responses came in) kept for the report.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,7 +97,9 @@ class ResponseChecker:
     """Checks one response at a time and accumulates a CheckReport.
 
     Bounds are per model version: a run that follows a hot reload checks each answer against
-    the bounds of the version that gave it. ``low``/``high`` are the first version's.
+    the bounds of the version that gave it. ``low``/``high`` are the first version's. Answers
+    may be checked on several threads at once (the comparisons run without the GIL); the report
+    is updated under a lock.
     """
 
     def __init__(self, low: float, high: float, dtype: np.dtype, version: int | None = None):
@@ -104,6 +107,12 @@ class ResponseChecker:
         self.dtype = np.dtype(dtype)
         self.report = CheckReport(self.low, self.high)
         self.bounds: dict[int | None, tuple[float, float]] = {version: (self.low, self.high)}
+        self._lock = threading.Lock()
+
+    def add_problem(self, text: str) -> None:
+        """Record a response that could not be compared (unusable, wrong shape or dtype)."""
+        with self._lock:
+            self.report.add_problem(text)
 
     def add_version(self, version: int | None, low: float, high: float) -> None:
         """Bounds for answers from another version (after a hot reload)."""
@@ -115,10 +124,10 @@ class ResponseChecker:
         Returns whether the values can be compared element by element (the shape matches).
         """
         if got.shape != shape:
-            self.report.add_problem(f"{where}: shape {got.shape}, expected {shape}")
+            self.add_problem(f"{where}: shape {got.shape}, expected {shape}")
             return False
         if got.dtype != self.dtype:
-            self.report.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
+            self.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
         return True
 
     def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
@@ -136,15 +145,19 @@ class ResponseChecker:
         with np.errstate(invalid="ignore"):
             wrong = np.not_equal(got, rule)
         count = int(np.count_nonzero(wrong))
-        self.report.checked += x.size
+        not_binary, found = 0, []
         if count:  # every value equal to the 0/1 rule is binary: only look for others when some differ
             with np.errstate(invalid="ignore"):
                 binary = (got == 0) | (got == 1)
-            self.report.not_binary += x.size - int(np.count_nonzero(binary))
-            self.report.mismatches += count
-            # Blocks are checked in completion order; keep the first few in input order instead.
+            not_binary = x.size - int(np.count_nonzero(binary))
             found = [Mismatch(row + int(r), col + int(c), float(x[r, c]), got[r, c].item(),
                               int(expected[r, c])) for r, c in np.argwhere(wrong)[:MAX_EXAMPLES]]
-            self.report.examples = sorted(self.report.examples + found,
-                                          key=lambda m: (m.row, m.col))[:MAX_EXAMPLES]
+        with self._lock:
+            self.report.checked += x.size
+            if count:
+                self.report.not_binary += not_binary
+                self.report.mismatches += count
+                # Blocks are checked in completion order; keep the first few in input order instead.
+                self.report.examples = sorted(self.report.examples + found,
+                                              key=lambda m: (m.row, m.col))[:MAX_EXAMPLES]
         return count

@@ -52,6 +52,19 @@ def test_every_flipped_answer_is_counted_in_the_json_summary(fake_server, data_f
     assert summary["check"]["examples"][0] == {"row": 0, "col": 0, "x": -1.0, "got": 0.0, "expected": 1}
 
 
+def test_answers_checked_on_many_threads_at_once_are_all_counted(fake_server, tmp_path):
+    # Answers are decoded and checked on the worker threads: the report must still count each one.
+    path = tmp_path / "many.npy"
+    np.save(path, np.linspace(-1, 1, 400 * 16, dtype=np.float32).reshape(400, 16))
+    server = fake_server(fault="flip")
+    result = predict_cli(server, path, "--batch-size", "2", "--concurrency", "8", "--json")
+    assert result.returncode == 10, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["batches"] == 200 and summary["mismatches"] == 200  # one flipped value per batch
+    assert summary["check"]["checked"] == 400 * 16
+    assert [example["row"] for example in summary["check"]["examples"]] == [0, 2, 4, 6, 8]
+
+
 def test_no_check_keeps_what_the_server_said(fake_server, data_file, tmp_path):
     server = fake_server(fault="flip")
     output = tmp_path / "mask.npy"
