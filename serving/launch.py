@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from client import cli_options
+from client.serve_state import DEFAULT_STATE_DIR, STATE_DIR_ENV
 from serving.backend_choice import SERVER_CHOICES
 from serving.errors import PortInUse, ServeError
 from serving.image import build_image
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_options.add_hidden_alias(parser, "--model-dir", models_dir)
     parser.add_argument("--model-config", type=Path, default=MODELS_CONFIG,
                         help="ModelServerConfig to serve (default serving/models.config)")
-    parser.add_argument("--state-dir", type=Path, default=_env("SERVE_STATE_DIR", Path(".serve")),
+    parser.add_argument("--state-dir", type=Path, default=_env(STATE_DIR_ENV, Path(DEFAULT_STATE_DIR)),
                         help="where serve records what it started and renders configs "
                              "(env SERVE_STATE_DIR, default .serve)")
     parser.add_argument("--container-name", default=_env("TFS_CONTAINER_NAME", "threshold-serving"),

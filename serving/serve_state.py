@@ -1,4 +1,8 @@
-"""What `make serve` started, kept in .serve/ so `make stop` (another process) can end it."""
+"""What `make serve` started, kept in .serve/ so `make stop` (another process) can end it.
+
+The file's name and the directory's setting are the client's (``client/serve_state.py``), which
+reads the same record to find a server started on another port.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-STATE_FILE = "server.json"
+from client.serve_state import STATE_FILE
 
 
 @dataclass(frozen=True)
