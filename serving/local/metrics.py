@@ -46,6 +46,17 @@ def _label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _labels_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    return ",".join(f'{name}="{_label_value(value)}"' for name, value in zip(names, values, strict=True))
+
+
+def _counter_lines(metric: str, label_names: tuple[str, ...],
+                   counts: dict[tuple[str, ...], int]) -> list[str]:
+    """A counter's ``# TYPE`` line and one sample per label set, sorted."""
+    return [f"# TYPE {metric} counter"] + [f"{metric}{{{_labels_text(label_names, labels)}}} {count}"
+                                           for labels, count in sorted(counts.items())]
+
+
 class _Histogram:
     """TensorFlow's monitoring::Sampler: counts per bucket (a value lands in the first limit above it)."""
 
@@ -135,16 +146,10 @@ class ServerMetrics:
         lines = []
         with self._lock:
             if self._load_attempts:
-                lines.append(f"# TYPE {LOAD_ATTEMPT_COUNT} counter")
-                for (export_dir, status), count in sorted(self._load_attempts.items()):
-                    lines.append(f'{LOAD_ATTEMPT_COUNT}{{model_path="{_label_value(export_dir)}",'
-                                 f'status="{status}"}} {count}')
+                lines += _counter_lines(LOAD_ATTEMPT_COUNT, ("model_path", "status"), self._load_attempts)
             lines += self._histogram_metric(BATCH_SIZE)
             lines += self._histogram_metric(QUEUING_LATENCY)
-            lines.append(f"# TYPE {REQUEST_COUNT} counter")
-            for (model_name, status), count in sorted(self._counts.items()):
-                lines.append(f'{REQUEST_COUNT}{{model_name="{_label_value(model_name)}",'
-                             f'status="{_label_value(status)}"}} {count}')
+            lines += _counter_lines(REQUEST_COUNT, ("model_name", "status"), self._counts)
             lines += self._histogram_metric(REQUEST_LATENCY)
             lines += self._histogram_metric(RUNTIME_LATENCY)
         return ("\n".join(lines) + "\n").encode()
@@ -156,8 +161,7 @@ class ServerMetrics:
         return lines
 
     def _histogram_lines(self, metric: str, labels: tuple[str, ...], histogram: _Histogram) -> list[str]:
-        pairs = ",".join(f'{name}="{_label_value(value)}"'
-                         for name, value in zip(self._labels[metric], labels, strict=True))
+        pairs = _labels_text(self._labels[metric], labels)
         lines, cumulative = [], 0
         limits = [_number(limit) for limit in histogram.limits] + ["+Inf"]
         for limit, count in zip(limits, histogram.counts, strict=True):
