@@ -94,7 +94,7 @@ class BatchStream:
     def run(self, source: InputArray) -> None:
         if self.concurrency == 1:  # nothing to overlap: no pool, no thread hand-offs
             for batch in self._requests(source):
-                self._answer(batch, lambda x=batch.x: self.send(x))
+                self._answer(batch, lambda batch=batch: self._send_and_verify(batch))
             return
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threshold-predict")
         try:
@@ -126,16 +126,14 @@ class BatchStream:
             self._answer(self.inflight.pop(future), future.result)
 
     def _send_and_verify(self, batch: _Batch) -> tuple[bytes, float, _Verified]:
-        """On a worker thread: the call, then its answer decoded and checked (see the class doc)."""
+        """The call, then its answer decoded and checked: on a worker thread, or inline at concurrency 1."""
         response, latency = self.send(batch.x)
         return response, latency, self._verify(batch, response)
 
-    def _answer(self, batch: _Batch, result: Callable[[], tuple]) -> None:
-        verified = None
+    def _answer(self, batch: _Batch, result: Callable[[], tuple[bytes, float, _Verified]]) -> None:
         try:
             try:
-                response, latency, *done = result()
-                verified = done[0] if done else None
+                _, latency, verified = result()
             except grpc.RpcError as error:
                 # The pinned version was unloaded (a hot reload): go on with the version the server
                 # now serves if the client may (see VersionFollower), resending this batch there.
@@ -143,12 +141,10 @@ class BatchStream:
                         and self.versions.follow(batch.version)):
                     raise
                 batch = self._batch(batch.row, batch.col, batch.x)
-                response, latency = self.send(batch.x)
+                _, latency, verified = self._send_and_verify(batch)
         except grpc.RpcError as error:
             raise self._rpc_failure(error) from None
         self.stats.record(latency, batch.x.size)
-        if verified is None:  # the call was made (or resent) here, not on a worker
-            verified = self._verify(batch, response)
         got, answered = verified
         if got is not None:
             self.sink.write(batch.row, batch.col, got)
