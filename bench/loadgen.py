@@ -7,8 +7,8 @@ channel (``client.channel.open_channel``):
 * ``client`` what ``python -m client.bench`` sends: the wire codec (``client.wire``).
 * ``proto``  the client library's codec alone: protobuf objects and ``client.tensors``.
 * ``library`` the client library's public call as users run it, ``ThresholdClient.predict(batch)``
-             with its check on (the default), one request per call (batch_size = rows); metadata
-             and bounds are fetched once, first.
+             with its defaults (checked; an array that fits one message goes in one request);
+             metadata and bounds are fetched once, first.
 * ``library-unchecked`` the same call with ``check=False``: what the check costs.
 * ``naive``  what TF Serving's example clients do: ``tf.make_tensor_proto`` / ``tf.make_ndarray``
              with TensorFlow imported (so it runs in its own process; TensorFlow loads first).
@@ -78,8 +78,7 @@ class LibraryWorkload:
         from client.errors import ThresholdClientError
 
         try:
-            return self._client.predict(self._batch, signature=self._signature, check=self._check,
-                                        batch_size=len(self._batch), concurrency=1)
+            return self._client.predict(self._batch, signature=self._signature, check=self._check)
         except ThresholdClientError as exc:  # counted like a failed RPC: the run is then an ERROR
             raise FailedCall(type(exc).__name__) from exc
 
@@ -165,6 +164,9 @@ def parse_shape(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from client import blas
+
+    blas.one_blas_thread()  # as client.predict does, before numpy loads (client/blas.py)
     from client.bench.sweep import parse_concurrency
 
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,

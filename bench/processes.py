@@ -49,6 +49,7 @@ class ServerSpec:
     timeout: float = 180.0
     log: Path | None = None
     address: str | None = None
+    env: dict[str, str] | None = None  # set in the server's environment, over the children's
 
 
 class _Running:
@@ -57,8 +58,8 @@ class _Running:
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
         self.log_file = open(spec.log, "w") if spec.log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop
-        self.process = subprocess.Popen([PYTHON, *spec.args], cwd=REPO, env=env(), stdout=subprocess.PIPE,
-                                        stderr=self.log_file, text=True)
+        self.process = subprocess.Popen([PYTHON, *spec.args], cwd=REPO, env={**env(), **(spec.env or {})},
+                                        stdout=subprocess.PIPE, stderr=self.log_file, text=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
 

@@ -281,8 +281,10 @@ def reference_server_spec(workdir: Path, compute: bool = False, typed: bool = Fa
     args = ["-m", "bench.fake_tf_serving", "--port", "0"] + ([] if compute else ["--replay"]) + (
         ["--typed-fields"] if typed else [])
     name = ("compute" if compute else "replay") + ("-typed" if typed else "")
+    # numpy loads with the module, before its main runs: the one-BLAS-thread setting the client
+    # CLIs make for themselves (client/blas.py) comes from the environment here
     return processes.ServerSpec(args, "bench.fake_tf_serving: listening on", timeout=60,
-                                log=workdir / f"servers-{name}.log")
+                                log=workdir / f"servers-{name}.log", env={"OPENBLAS_NUM_THREADS": "1"})
 
 
 @contextlib.contextmanager

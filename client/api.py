@@ -268,10 +268,15 @@ class ThresholdClient:
     def predict(self, array, *, signature: str | None = None, compact: bool = False,
                 check: bool = True, batch_size: int | None = None,
                 concurrency: int = DEFAULT_CONCURRENCY) -> np.ndarray:
-        """The mask for a 1-D or 2-D numeric array, in its shape; ResponseMismatch if an answer is wrong."""
+        """The mask for a 1-D or 2-D numeric array, in its shape; ResponseMismatch if an answer is wrong.
+
+        Without ``batch_size`` the array goes in as few requests as fit the message budget (one
+        for anything up to about 4 MB), ``concurrency`` of them in flight: it is in memory
+        already, so there is no reading to overlap and every extra request is pure overhead.
+        """
         with from_array(array) as source:
             summary = self._run(source, ArrayOutput, signature=signature, compact=compact, check=check,
-                                batch_size=batch_size, concurrency=concurrency)
+                                batch_size=batch_size, concurrency=concurrency, in_memory=True)
         return summary.result
 
     def predict_file(self, path: str | Path, *, key: str | None = None, output: str | Path | None = None,
@@ -295,7 +300,7 @@ class ThresholdClient:
                              batch_size=batch_size, concurrency=concurrency, progress=progress)
 
     def _run(self, source: InputArray, make_output, *, signature, compact, check, batch_size,
-             concurrency, progress=None) -> PredictSummary:
+             concurrency, progress=None, in_memory: bool = False) -> PredictSummary:
         if concurrency < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError("concurrency and batch_size must be positive")
         retries_before = self._retries.count  # discovery's retries count too
@@ -308,7 +313,7 @@ class ThresholdClient:
             raise SignatureNotFound(f"signature {chosen.name!r}: {exc}") from None
         checker = ResponseChecker(*self.bounds(), out_dtype, version=info.version) if check else None
         plan = plan_batches(source.cols, out_dtype.itemsize, self.max_message_bytes, batch_size,
-                            rows=source.rows, concurrency=concurrency)
+                            rows=None if in_memory else source.rows, concurrency=concurrency)
         summary = PredictSummary(self.address, self.model, info.version, chosen.name, source.rows,
                                  source.cols, min(plan.rows, source.rows), RunStats(), plan_note=plan.note)
         if checker is not None:

@@ -28,6 +28,14 @@ def expected_mask(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.logical_or(mask, np.greater(x, np.float32(high)), out=mask)
 
 
+def _bits(array: np.ndarray) -> np.ndarray:
+    """A contiguous array's bytes as unsigned integers, 8 bytes at a time where they divide evenly
+    (the widest compare numpy has; comparing bits, 0.0 and -0.0 differ)."""
+    flat = array.reshape(-1)
+    width = 8 if flat.nbytes % 8 == 0 else array.dtype.itemsize
+    return flat.view(np.dtype(f"u{width}"))
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """One element whose answer differs from the rule."""
@@ -129,6 +137,31 @@ class ResponseChecker:
         if got.dtype != self.dtype:
             self.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
         return True
+
+    def verify(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
+               bounds: tuple[float, float] | None = None) -> np.ndarray | None:
+        """Check got (a block starting at (row, col)) against the rule on x, as ``check_values``.
+
+        Returns the rule's answer in got's dtype when it is got bit for bit (every answer right,
+        and written as TF's Cast writes 0 and 1): an array the caller owns, writable, so an output
+        may keep it instead of copying the answer out of the response buffer. Otherwise None, with
+        the mismatches counted by ``check_values`` (then the caller copies got itself).
+        """
+        if (got.dtype.kind not in "uibf" or got.dtype.itemsize not in (1, 2, 4, 8)
+                or not got.flags.c_contiguous):
+            self.check_values(row, col, x, got, bounds)
+            return None
+        expected = expected_mask(x, *(bounds or (self.low, self.high)))
+        if got.dtype.itemsize == 1:
+            rule = expected.view(got.dtype)
+        else:
+            rule = expected.view(np.uint8).astype(got.dtype)
+        if got.shape == rule.shape and np.array_equal(_bits(got), _bits(rule)):
+            with self._lock:
+                self.report.checked += x.size
+            return rule
+        self.check_values(row, col, x, got, bounds)
+        return None
 
     def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
                      bounds: tuple[float, float] | None = None) -> int:

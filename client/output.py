@@ -25,16 +25,30 @@ PREVIEW_COLS = 100
 
 
 class ArrayOutput:
-    """Results collected in memory (for ``ThresholdClient.predict``)."""
+    """Results collected in memory (for ``ThresholdClient.predict``).
+
+    A run answered in one block that is an array of its own (a checked answer: the checker hands
+    over the rule's array, bit for bit the answer) is kept as it is; otherwise blocks are copied
+    into one array, allocated at the first write.
+    """
+
+    keeps_own_blocks = True  # write(..., owned=True) may keep the block instead of copying it
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, rows: int, cols: int):
-        self.array = np.empty((rows, cols), dtype=dtype)
-        self.shape = shape
+        self.shape, self.dtype, self.size = shape, np.dtype(dtype), (rows, cols)
+        self.array: np.ndarray | None = None
 
-    def write(self, row: int, col: int, block: np.ndarray) -> None:
+    def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
+        if self.array is None:
+            if owned and (row, col) == (0, 0) and block.shape == self.size and block.dtype == self.dtype:
+                self.array = block
+                return
+            self.array = np.empty(self.size, dtype=self.dtype)
         self.array[row:row + block.shape[0], col:col + block.shape[1]] = block
 
     def commit(self) -> np.ndarray:
+        if self.array is None:  # no rows: nothing was written
+            self.array = np.empty(self.size, dtype=self.dtype)
         return self.array.reshape(self.shape)
 
     def abort(self) -> None:
@@ -48,7 +62,7 @@ class PreviewOutput:
         self.one_row = len(shape) == 1
         self.array = np.zeros((min(rows, PREVIEW_ROWS), min(cols, PREVIEW_COLS)), dtype=dtype)
 
-    def write(self, row: int, col: int, block: np.ndarray) -> None:
+    def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
         rows, cols = self.array.shape
         if row < rows and col < cols:
             part = block[:rows - row, :cols - col]
@@ -130,7 +144,7 @@ class NpyOutput:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise OutputFileError(f"cannot write output {self.path}: {reason}") from None
 
-    def write(self, row: int, col: int, block: np.ndarray) -> None:
+    def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
         # A block is whole rows, or a slice of one row: contiguous in the file either way.
         data = np.ascontiguousarray(block, dtype=self.dtype)
         try:

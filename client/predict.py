@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from client import cli_options, defaults, memory
+from client import blas, cli_options, defaults, memory
 from client.cli_options import byte_size, non_negative_int, positive_int, positive_seconds
 from client.errors import EXIT_CODES
 
@@ -301,6 +301,7 @@ def _raise_terminated(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = cli_options.parse_args(build_parser(), argv)
+    blas.one_blas_thread()  # before numpy loads: its spinning BLAS threads only take CPU (client/blas.py)
     memory.reuse_freed_buffers()  # every request is a few MiB: reuse freed pages (client/memory.py)
     # gRPC core logs connection events ("Got goaway", ...) at INFO on stderr; every failure the user
     # must see is reported as one line of ours. Set before grpc loads; an explicit setting wins.

@@ -153,7 +153,7 @@ class InputArray:
         if self._array is not None:
             return self._array[start:start + count]
         nbytes = count * self.cols * self.dtype.itemsize
-        buffer = bytearray(nbytes)
+        buffer = np.empty(nbytes, dtype=np.uint8)  # not zero-filled: every byte is read into
         view, filled = memoryview(buffer), 0
         try:
             while filled < nbytes:
@@ -163,7 +163,7 @@ class InputArray:
                 filled += got
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # bad CRC or deflate, disk error
             raise InputFormatError(f"{self.name} cannot be read past row {start}: {exc}") from exc
-        return np.frombuffer(buffer, dtype=self.dtype).reshape(count, self.cols)
+        return buffer.view(self.dtype).reshape(count, self.cols)
 
     def _to_float32(self, start: int, raw: np.ndarray) -> np.ndarray:
         if raw.dtype == FLOAT32 and raw.flags.c_contiguous:

@@ -71,10 +71,13 @@ class BatchStream:
     writes it at its own offset. The worker also decodes and checks its answer before handing it
     back: numpy releases the GIL, so checking one answer overlaps the other calls' transfers and
     the main thread's reading instead of queueing behind them. So at most ``concurrency`` batches
-    are in memory, and completion order does not matter. With ``concurrency=1`` there is nothing
-    to overlap, so the main thread makes each call itself. (Computing the rule on a helper thread
-    while the request is in flight was measured slower on a 2-core machine, where that thread
-    competes with the server and gRPC for the cores.)
+    are in memory, and completion order does not matter. With ``concurrency=1``, or a single
+    request, there is nothing to overlap, so the main thread makes each call itself. (Computing
+    the rule on a helper thread while the request is in flight was measured slower on a 2-core
+    machine, where that thread competes with the server and gRPC for the cores.)
+
+    A sink that ``keeps_own_blocks`` (``ArrayOutput``) is handed the checker's own copy of a
+    verified answer (``ResponseChecker.verify``) rather than a view of the response to copy.
     """
 
     def __init__(self, send: Callable[[np.ndarray], tuple[bytes, float]], out_key: str, plan: BatchPlan,
@@ -92,7 +95,8 @@ class BatchStream:
         self.answered_rows: dict[int | None, list[tuple[int, int]]] = {}
 
     def run(self, source: InputArray) -> None:
-        if self.concurrency == 1:  # nothing to overlap: no pool, no thread hand-offs
+        one_request = source.rows <= self.plan.rows and source.cols <= self.plan.cols
+        if self.concurrency == 1 or one_request:  # nothing to overlap: no pool, no thread hand-offs
             for batch in self._requests(source):
                 self._answer(batch, lambda batch=batch: self._send_and_verify(batch))
             return
@@ -145,9 +149,9 @@ class BatchStream:
         except grpc.RpcError as error:
             raise self._rpc_failure(error) from None
         self.stats.record(latency, batch.x.size)
-        got, answered = verified
+        got, answered, owned = verified
         if got is not None:
-            self.sink.write(batch.row, batch.col, got)
+            self.sink.write(batch.row, batch.col, got, owned=owned)
             self.answered_rows.setdefault(answered, []).append((batch.row, batch.row + batch.x.shape[0]))
         if self.progress is not None:
             self.progress(batch.x.size)
@@ -162,7 +166,8 @@ class BatchStream:
 
     def _verify(self, batch: _Batch, raw: bytes) -> _Verified:
         """Decode one answer and check it: (the mask to write, or None if it is unusable; the version
-        that answered). Safe on any thread: the checker locks its report."""
+        that answered; whether the mask is an array of its own, not a view of the response).
+        Safe on any thread: the checker locks its report."""
         row, col, x = batch.row, batch.col, batch.x
         where = f"rows {row}-{row + x.shape[0] - 1}" + (f", cols {col}-{col + x.shape[1] - 1}"
                                                          if self.plan.cols < self.summary.cols else "")
@@ -176,7 +181,7 @@ class BatchStream:
             if self.checker is None:
                 raise ResponseMismatch(f"response for {where}: {exc}") from None
             self.checker.add_problem(f"{where}: {exc}")
-            return None, batch.version
+            return None, batch.version, False
         answered = response.version if response.version is not None else batch.version
         if self.checker is None:
             if got.shape != x.shape:
@@ -188,9 +193,14 @@ class BatchStream:
                                          f"but the bounds are version {batch.version}'s")
                 bounds = batch.bounds
             if not self.checker.check_layout(where, got, x.shape):
-                return None, answered
-            self.checker.check_values(row, col, x, got, bounds=bounds)
-        return got, answered
+                return None, answered, False
+            if not getattr(self.sink, "keeps_own_blocks", False):  # a file or preview copies anyway
+                self.checker.check_values(row, col, x, got, bounds=bounds)
+                return got, answered, False
+            rule = self.checker.verify(row, col, x, got, bounds=bounds)
+            if rule is not None:  # bit for bit the answer, in an array of its own: no copy to make
+                return rule, answered, True
+        return got, answered, False
 
     def version_ranges(self) -> dict[int | None, str]:
         """'0-99, 200-299' per version: the rows each version answered, merged."""
@@ -206,8 +216,9 @@ class BatchStream:
         return ranges
 
 
-#: what ``BatchStream._verify`` found: the mask to write (None: unusable) and the version that answered
-_Verified = tuple[np.ndarray | None, int | None]
+#: what ``BatchStream._verify`` found: the mask to write (None: unusable), the version that answered,
+#: and whether the mask is an array of its own (an output may keep it rather than copy it)
+_Verified = tuple[np.ndarray | None, int | None, bool]
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,29 @@ def test_counts_are_exact_for_every_answer_dtype(x, answers, dtype):
     with np.errstate(invalid="ignore"):
         assert count == checker.report.mismatches == int(np.count_nonzero(got != rule))
         assert checker.report.not_binary == int(np.count_nonzero(~((got == 0) | (got == 1))))
+
+
+@given(hnp.arrays(np.float32, (3, 5), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+       st.sampled_from([np.float32, np.float64, np.uint8, np.int8, np.int32, np.bool_]))
+def test_verify_hands_back_an_own_array_bit_for_bit_the_right_answer(x, dtype):
+    got = expected_mask(x, -0.1, 0.1).astype(dtype)
+    served = np.frombuffer(got.tobytes(), dtype=dtype).reshape(got.shape)  # read-only, like a response view
+    checker = ResponseChecker(-0.1, 0.1, dtype)
+    kept = checker.verify(0, 0, x, served)
+    assert kept is not None and kept.dtype == np.dtype(dtype) and kept.flags.writeable
+    assert not np.shares_memory(kept, served) and kept.tobytes() == served.tobytes()
+    assert checker.report.ok and checker.report.checked == x.size
+
+
+def test_verify_returns_nothing_for_answers_that_are_not_the_rules_bits():
+    x = np.array([[0.0, 0.5, -0.5, 0.05]], np.float32)
+    rule = expected_mask(x, -0.1, 0.1).astype(np.float32)
+    wrong = rule.copy()
+    wrong[0, 1] = 0.0
+    checker = ResponseChecker(-0.1, 0.1, np.float32)
+    assert checker.verify(0, 0, x, wrong) is None and checker.report.mismatches == 1
+    # -0.0 equals 0 (the check passes) but is not the bits of TF's Cast: the caller keeps the answer itself
+    signed = rule.copy()
+    signed[0, 0] = -0.0
+    checker = ResponseChecker(-0.1, 0.1, np.float32)
+    assert checker.verify(0, 0, x, signed) is None and checker.report.ok and checker.report.checked == 4

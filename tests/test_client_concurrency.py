@@ -103,3 +103,22 @@ def test_slow_answers_hit_the_per_request_deadline(fake_server, tmp_path):
     assert not (tmp_path / "out.npy").exists()
     with ThresholdClient(server.address, timeout=0.3) as client, pytest.raises(DeadlineExceeded):
         client.predict(np.array(REFERENCE_INPUT))
+
+
+def test_an_in_memory_array_goes_in_as_few_requests_as_fit(fake_server):
+    """predict() has no reading to overlap: one request for ~1 MiB, message-sized ones beyond."""
+    server = fake_server()
+    x = np.random.default_rng(5).normal(scale=0.2, size=(1024, 256)).astype(np.float32)
+    with ThresholdClient(server.address) as client:
+        client.bounds()
+        before = server.predicts
+        mask = client.predict(x)
+        assert server.predicts - before == 1
+        mask[0, 0] = 7  # the caller's own array
+        big = np.tile(x, (5, 1))  # 5 MiB: more than one 4 MB message
+        before = server.predicts
+        assert np.array_equal(client.predict(big), expected_mask(big, -0.1, 0.1))
+        assert server.predicts - before == 2
+        before = server.predicts
+        client.predict(x, batch_size=256)  # an explicit batch size is kept
+        assert server.predicts - before == 4

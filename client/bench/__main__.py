@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 
-from client import cli_options, defaults, memory
+from client import blas, cli_options, defaults, memory
 from client.bench import report
 from client.bench.load import PointResult
 from client.bench.sweep import Load, parse_concurrency, run_sweep
@@ -88,6 +88,7 @@ def _write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = cli_options.parse_args(build_parser(), argv)
+    blas.one_blas_thread()  # as client.predict does (client/blas.py)
     memory.reuse_freed_buffers()  # as client.predict does: measure what users run
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # fail before the load, not after
         print("error: --plot needs matplotlib: pip install matplotlib", file=sys.stderr)
