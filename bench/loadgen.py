@@ -126,12 +126,51 @@ def _workload(name: str, server: str, channel, target, batch):
     return PredictWorkload(channel, target, batch, codec="proto" if name == "proto" else "wire")
 
 
+PAIRED_SLICES = 8  # per side and point: short enough that both sides see the same machine
+
+
+def run_paired(send, reference_send, concurrency: int, *, duration: float, warmup: int):
+    """``send`` and ``reference_send`` measured in turns: PAIRED_SLICES slices of duration /
+    PAIRED_SLICES seconds each, alternating which goes first; the two merged PointResults.
+
+    Both sides run in this process over one channel, seconds apart at most, so a machine that
+    speeds up or slows down (other tenants, frequency) moves both alike: their ratio is steadier
+    than one of two runs made in separate processes a few seconds apart.
+    """
+    import numpy as np
+
+    from client.bench.load import PointResult, run_point
+
+    sides = (send, reference_send)
+    for side in sides:
+        run_point(side, concurrency, requests=max(1, warmup), duration=duration, warmup_requests=0)
+    parts: tuple[list, list] = ([], [])
+    for index in range(PAIRED_SLICES):
+        order = (0, 1) if index % 2 == 0 else (1, 0)
+        for which in order:
+            parts[which].append(run_point(sides[which], concurrency, requests=10**9,
+                                          duration=duration / PAIRED_SLICES))
+
+    def merged(points) -> PointResult:
+        codes: dict[str, int] = {}
+        for point in points:
+            for code, count in point.error_codes.items():
+                codes[code] = codes.get(code, 0) + count
+        return PointResult(concurrency=concurrency, requests=sum(p.requests for p in points),
+                           errors=sum(p.errors for p in points), seconds=sum(p.seconds for p in points),
+                           latencies=np.concatenate([p.latencies for p in points]), error_codes=codes)
+    return merged(parts[0]), merged(parts[1])
+
+
 def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: tuple[int, ...],
         signatures: list[str], duration: float, requests: int, warmup: int,
-        shape_concurrency: dict[tuple[int, int], tuple[int, ...]] | None = None) -> list[dict]:
+        shape_concurrency: dict[tuple[int, int], tuple[int, ...]] | None = None,
+        paired: str | None = None) -> list[dict]:
     """Measure every (signature, shape, concurrency) point with one workload; one flat record per point.
 
-    ``shape_concurrency`` gives some shapes their own concurrency levels.
+    ``shape_concurrency`` gives some shapes their own concurrency levels. With ``paired`` (a
+    workload name, e.g. "echo") each point measures that workload too, in turns with this one
+    (``run_paired``), and the record carries it under "paired".
     """
     from client.bench.load import PERCENTILES, run_point
     from client.bench.workload import Target, connect, make_batch
@@ -143,14 +182,25 @@ def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: 
             target = Target(signature_name=signature)
             work = _workload(workload, server, channel, target, make_batch(rows, cols))
             work.probe()
+            reference = None
+            if paired is not None:
+                reference = _workload(paired, server, channel, target, make_batch(rows, cols))
+                reference.probe()
             for level in (shape_concurrency or {}).get((rows, cols), concurrency):
-                point = run_point(work.send, level, requests=requests, duration=duration,
-                                  warmup_requests=warmup)
+                if reference is None:
+                    point = run_point(work.send, level, requests=requests, duration=duration,
+                                      warmup_requests=warmup)
+                else:
+                    point, other = run_paired(work.send, reference.send, level, duration=duration,
+                                              warmup=warmup)
                 record = {"workload": workload, "signature": signature, "rows": rows, "cols": cols,
                           "concurrency": level, "requests": point.requests, "errors": point.errors,
                           "requests_per_s": point.requests_per_s,
                           "request_bytes": work.request_bytes, "response_bytes": work.response_bytes}
                 record.update({f"p{p}_ms": point.latency_ms(p) for p in PERCENTILES})
+                if reference is not None:
+                    record["paired"] = {"workload": paired, "requests": other.requests,
+                                        "errors": other.errors, "requests_per_s": other.requests_per_s}
                 records.append(record)
     finally:
         channel.close()
@@ -181,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--paired-with", choices=WORKLOADS, default=None,
+                        help="also measure this workload at every point, in turns with the first "
+                             "(slices of duration/8 each), over the same channel")
     args = parser.parse_args(argv)
     from client import memory
 
@@ -194,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         if level_text:
             levels[shapes[-1]] = parse_concurrency(level_text)
     records = run(args.workload, args.server, shapes, args.concurrency, args.signature.split(","),
-                  args.duration, args.requests, args.warmup, levels)
+                  args.duration, args.requests, args.warmup, levels, paired=args.paired_with)
     json.dump(records, sys.stdout)
     return 0
 

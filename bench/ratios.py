@@ -53,6 +53,18 @@ def per_round(rounds: list[dict], top: str, bottom: str,
     return values
 
 
+def per_round_paired(rounds: list[dict], key: str) -> list[float | None]:
+    """A workload against the reference it was measured in turns with (its "paired" record), per
+    round; rounds measured before pairing existed fall back to nothing (None)."""
+    values = []
+    for measured in rounds:
+        point = measured[key]
+        other = point.get("paired")
+        values.append(None if other is None or point.get("errors") or other.get("errors")
+                      or not other["requests_per_s"] else point["requests_per_s"] / other["requests_per_s"])
+    return values
+
+
 def ratios(results: dict) -> list[dict]:
     """Every ratio of ``results`` (see the module docstring)."""
     quick = results["settings"].get("quick", False)
@@ -70,8 +82,7 @@ def ratios(results: dict) -> list[dict]:
                 for workload in ("client", "library", "library-unchecked"):
                     goal = 0.8 if shape == LARGE and workload != "library-unchecked" else None
                     add("1 vs gRPC echo", f"{LABELS[workload]} {where}",
-                        per_round(rounds, point_key(workload, shape, concurrency),
-                                  point_key("echo", shape, concurrency)), goal)
+                        per_round_paired(rounds, point_key(workload, shape, concurrency)), goal)
         for shape, levels in THROUGHPUT_POINTS.items():
             for concurrency in levels:
                 where = f"{shape[0]}x{shape[1]} c={concurrency}"

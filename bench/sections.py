@@ -55,10 +55,11 @@ def rotated(items: tuple | list, round_index: int) -> list:
 
 
 def loadgen(workload: str, address: str, shapes, concurrency, settings: Settings,
-            signatures: tuple[str, ...] = ("serving_default",)) -> list[dict]:
+            signatures: tuple[str, ...] = ("serving_default",), paired: str | None = None) -> list[dict]:
     """One ``bench.loadgen`` process: every (signature, shape, concurrency) point of one workload.
 
-    ``concurrency`` is a tuple of levels for every shape, or a dict shape -> levels.
+    ``concurrency`` is a tuple of levels for every shape, or a dict shape -> levels. With
+    ``paired`` each point also measures that workload, in turns with this one, in the same process.
     """
     levels = concurrency if isinstance(concurrency, dict) else dict.fromkeys(shapes, concurrency)
     args = ["-m", "bench.loadgen", "--workload", workload, "--server", address,
@@ -66,24 +67,38 @@ def loadgen(workload: str, address: str, shapes, concurrency, settings: Settings
             "--duration", str(settings.duration), "--warmup", str(settings.warmup)]
     for (rows, cols), shape_levels in levels.items():
         args += ["--shape", f"{rows}x{cols}:{','.join(map(str, shape_levels))}"]
-    points = len(signatures) * sum(map(len, levels.values()))
+    if paired is not None:
+        args += ["--paired-with", paired]
+    points = len(signatures) * sum(map(len, levels.values())) * (1 if paired is None else 2)
     budget = 120 + points * (settings.duration + 30)
     return processes.python_json(args, timeout=budget)
 
 
 def _point(record: dict) -> dict:
-    return {"requests_per_s": record["requests_per_s"], "errors": record["errors"],
-            "p50_ms": record["p50_ms"], "p99_ms": record["p99_ms"]}
+    point = {"requests_per_s": record["requests_per_s"], "errors": record["errors"],
+             "p50_ms": record["p50_ms"], "p99_ms": record["p99_ms"]}
+    if "paired" in record:
+        point["paired"] = record["paired"]
+    return point
+
+
+#: the client's own workloads are measured in turns with the echo in one process (goal 1's ratio)
+PAIRED_WITH_ECHO = ("client", "library", "library-unchecked")
 
 
 def throughput(address: str, settings: Settings, workloads=WORKLOADS, log=print) -> dict:
-    """Requests/s per workload, shape and concurrency, every round kept (workload order rotated)."""
+    """Requests/s per workload, shape and concurrency, every round kept (workload order rotated).
+
+    The client's workloads carry, per point, the echo measured in turns with them in the same
+    process ("paired"); the echo's own run is kept too (the naive client's reference).
+    """
     rounds = []
     for round_index in range(settings.rounds):
         measured: dict[str, dict] = {}
         for workload in rotated(workloads, round_index):
             log(f"  round {round_index + 1}/{settings.rounds}: {workload}")
-            for record in loadgen(workload, address, None, THROUGHPUT_POINTS, settings):
+            paired = "echo" if workload in PAIRED_WITH_ECHO else None
+            for record in loadgen(workload, address, None, THROUGHPUT_POINTS, settings, paired=paired):
                 measured[point_key(workload, (record["rows"], record["cols"]), record["concurrency"])] = \
                     _point(record)
         rounds.append(measured)

@@ -138,8 +138,18 @@ class ResponseChecker:
             self.add_problem(f"{where}: dtype {got.dtype}, the signature declares {self.dtype}")
         return True
 
+    def rule(self, x: np.ndarray, bounds: tuple[float, float] | None = None) -> np.ndarray:
+        """The rule on x (bool) with ``bounds`` (default: the first version's).
+
+        Computed before the request is sent, it reads x once while x is in cache (the request
+        is built from it next) instead of again after the round trip has pushed it out; pass
+        it to ``verify`` / ``check_values`` as ``expected``.
+        """
+        return expected_mask(x, *(bounds or (self.low, self.high)))
+
     def verify(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
-               bounds: tuple[float, float] | None = None) -> np.ndarray | None:
+               bounds: tuple[float, float] | None = None, expected: np.ndarray | None = None
+               ) -> np.ndarray | None:
         """Check got (a block starting at (row, col)) against the rule on x, as ``check_values``.
 
         Returns the rule's answer in got's dtype when it is got bit for bit (every answer right,
@@ -147,11 +157,12 @@ class ResponseChecker:
         may keep it instead of copying the answer out of the response buffer. Otherwise None, with
         the mismatches counted by ``check_values`` (then the caller copies got itself).
         """
+        if expected is None:
+            expected = self.rule(x, bounds)
         if (got.dtype.kind not in "uibf" or got.dtype.itemsize not in (1, 2, 4, 8)
                 or not got.flags.c_contiguous):
-            self.check_values(row, col, x, got, bounds)
+            self.check_values(row, col, x, got, bounds, expected)
             return None
-        expected = expected_mask(x, *(bounds or (self.low, self.high)))
         if got.dtype.itemsize == 1:
             rule = expected.view(got.dtype)
         else:
@@ -160,18 +171,20 @@ class ResponseChecker:
             with self._lock:
                 self.report.checked += x.size
             return rule
-        self.check_values(row, col, x, got, bounds)
+        self.check_values(row, col, x, got, bounds, expected)
         return None
 
     def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
-                     bounds: tuple[float, float] | None = None) -> int:
+                     bounds: tuple[float, float] | None = None, expected: np.ndarray | None = None) -> int:
         """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count.
 
-        ``bounds`` default to the first version's. One comparison, with no converted copy of
-        either side, and no scan for values other than 0 and 1 unless some differ (a value
-        equal to the 0/1 rule is 0 or 1).
+        ``bounds`` default to the first version's; ``expected`` is ``rule(x, bounds)`` if the
+        caller made it already. One comparison, with no converted copy of either side, and no
+        scan for values other than 0 and 1 unless some differ (a value equal to the 0/1 rule is
+        0 or 1).
         """
-        expected = expected_mask(x, *(bounds or (self.low, self.high)))
+        if expected is None:
+            expected = self.rule(x, bounds)
         # One-byte answers (uint8, int8, bool) compare with the rule's bytes as they are.
         one_byte = got.dtype.itemsize == 1 and got.dtype.kind in "uib"
         rule = expected.view(got.dtype) if one_byte else expected

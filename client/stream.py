@@ -130,9 +130,14 @@ class BatchStream:
             self._answer(self.inflight.pop(future), future.result)
 
     def _send_and_verify(self, batch: _Batch) -> tuple[bytes, float, _Verified]:
-        """The call, then its answer decoded and checked: on a worker thread, or inline at concurrency 1."""
+        """The call, then its answer decoded and checked: on a worker thread, or inline at concurrency 1.
+
+        The rule is computed first (``ResponseChecker.rule``): x is then in cache for building
+        the request, instead of read again from memory after the round trip.
+        """
+        rule = None if self.checker is None else self.checker.rule(batch.x, batch.bounds)
         response, latency = self.send(batch.x)
-        return response, latency, self._verify(batch, response)
+        return response, latency, self._verify(batch, response, rule)
 
     def _answer(self, batch: _Batch, result: Callable[[], tuple[bytes, float, _Verified]]) -> None:
         try:
@@ -164,7 +169,7 @@ class BatchStream:
                 f"{self.summary.values} values ({rpc_details(error) or 'unavailable'}); no output written")
         return failure
 
-    def _verify(self, batch: _Batch, raw: bytes) -> _Verified:
+    def _verify(self, batch: _Batch, raw: bytes, rule: np.ndarray | None = None) -> _Verified:
         """Decode one answer and check it: (the mask to write, or None if it is unusable; the version
         that answered; whether the mask is an array of its own, not a view of the response).
         Safe on any thread: the checker locks its report."""
@@ -194,12 +199,14 @@ class BatchStream:
                 bounds = batch.bounds
             if not self.checker.check_layout(where, got, x.shape):
                 return None, answered, False
+            if bounds != batch.bounds:  # the rule made before sending used the pinned version's bounds
+                rule = None
             if not getattr(self.sink, "keeps_own_blocks", False):  # a file or preview copies anyway
-                self.checker.check_values(row, col, x, got, bounds=bounds)
+                self.checker.check_values(row, col, x, got, bounds=bounds, expected=rule)
                 return got, answered, False
-            rule = self.checker.verify(row, col, x, got, bounds=bounds)
-            if rule is not None:  # bit for bit the answer, in an array of its own: no copy to make
-                return rule, answered, True
+            kept = self.checker.verify(row, col, x, got, bounds=bounds, expected=rule)
+            if kept is not None:  # bit for bit the answer, in an array of its own: no copy to make
+                return kept, answered, True
         return got, answered, False
 
     def version_ranges(self) -> dict[int | None, str]:

@@ -27,6 +27,10 @@ def test_bench_run_quick_writes_results_json_md_png_and_a_ratio_table(tmp_path):
     workloads = {key.split()[0] for key in rounds[0]}
     assert workloads == {"echo", "client", "library", "library-unchecked", "naive"}
     assert all(point["errors"] == 0 and point["requests_per_s"] > 0 for r in rounds for point in r.values())
+    for key, point in rounds[0].items():  # goal 1's echo runs in turns with the client's workloads
+        paired = key.split()[0] in ("client", "library", "library-unchecked")
+        assert ("paired" in point) == paired, key
+        assert not paired or (point["paired"]["workload"] == "echo" and point["paired"]["requests_per_s"] > 0)
     assert len(results["peak_memory"]["sizes"]) == 2
     goals = {row["goal"].split()[0] for row in results["ratios"]}
     assert goals == {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -45,6 +49,39 @@ def test_a_round_with_failed_calls_makes_the_ratio_an_error_not_a_number():
               {"a": {"requests_per_s": 90, "errors": 3}, "b": {"requests_per_s": 10, "errors": 0}}]
     row = ratio_row("1 vs gRPC echo", "a", per_round(rounds, "a", "b"), 0.8)
     assert row["status"] == "ERROR" and row["values"] == [1.0, None] and row["error_rounds"] == 1
+
+
+def test_paired_sides_run_in_alternating_slices_and_count_their_own_calls():
+    """bench.loadgen --paired-with: both sides in turns, first side switching each slice."""
+    import itertools
+
+    import grpc
+
+    from bench.loadgen import PAIRED_SLICES, run_paired
+
+    calls: list[str] = []
+
+    class Refused(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.UNAVAILABLE
+
+    def side_a():
+        calls.append("a")
+
+    def side_b():
+        calls.append("b")
+        if len(calls) % 7 == 0:
+            raise Refused()
+
+    a, b = run_paired(side_a, side_b, 1, duration=0.08, warmup=2)
+    blocks = [key for key, _ in itertools.groupby(calls)]
+    # warmup a, warmup b, then slices a b | b a | a b ...: a block per slice after merging neighbours
+    assert blocks[:2] == ["a", "b"] and len(blocks) == 2 + PAIRED_SLICES + 1
+    measured = calls[len(calls) - (a.requests + a.errors + b.requests + b.errors):]
+    assert a.requests == measured.count("a") and a.errors == 0
+    assert b.requests + b.errors == measured.count("b") and b.errors > 0
+    assert b.error_codes == {"UNAVAILABLE": b.errors}
+    assert a.seconds > 0 and b.seconds > 0
 
 
 def test_a_goal_is_judged_at_the_median_of_the_rounds():
