@@ -5,7 +5,10 @@ sides rotated each round, and keeps every round: a ratio is computed within each
 two sides ran seconds apart) and reported as min / median / max over rounds, so a machine that
 gets busier halfway through slows both sides of a round alike and shows up as spread.
 A record with failed calls is kept with its error count: the ratio table reports that
-comparison as ERROR, never as a number.
+comparison as ERROR, never as a number. The client's own workloads are compared with the gRPC
+echo measured in the same process, the two taking turns in short slices
+(``bench.loadgen --paired-with echo``): on a shared machine whose speed drifts by tens of
+percent within seconds, that is the difference between a ratio and a coin toss.
 """
 
 from __future__ import annotations

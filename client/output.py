@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -22,6 +23,23 @@ from client.errors import OutputFileError
 
 PREVIEW_ROWS = 10
 PREVIEW_COLS = 100
+
+
+class Output(Protocol):
+    """Where a run's checked answers go, block by block, in any order."""
+
+    def keeps(self, row: int, col: int, shape: tuple[int, ...]) -> bool:
+        """Whether a block of this shape at (row, col), written with ``owned=True``, would be kept
+        as it is rather than copied (the caller then hands over an array of its own)."""
+
+    def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
+        """Place one block of answers at (row, col)."""
+
+    def commit(self):
+        """Finish: the result (an array, a preview, or the output file's path)."""
+
+    def abort(self) -> None:
+        """Give up: nothing half-written is left behind."""
 
 
 class ArrayOutput:
@@ -32,15 +50,18 @@ class ArrayOutput:
     into one array, allocated at the first write.
     """
 
-    keeps_own_blocks = True  # write(..., owned=True) may keep the block instead of copying it
-
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, rows: int, cols: int):
         self.shape, self.dtype, self.size = shape, np.dtype(dtype), (rows, cols)
         self.array: np.ndarray | None = None
 
+    def keeps(self, row: int, col: int, shape: tuple[int, ...]) -> bool:
+        """Whether ``write(row, col, block, owned=True)`` of a block this shape keeps it (no copy):
+        only a block that is the whole result."""
+        return self.array is None and (row, col) == (0, 0) and tuple(shape) == self.size
+
     def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
         if self.array is None:
-            if owned and (row, col) == (0, 0) and block.shape == self.size and block.dtype == self.dtype:
+            if owned and self.keeps(row, col, block.shape) and block.dtype == self.dtype:
                 self.array = block
                 return
             self.array = np.empty(self.size, dtype=self.dtype)
@@ -61,6 +82,9 @@ class PreviewOutput:
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, rows: int, cols: int):
         self.one_row = len(shape) == 1
         self.array = np.zeros((min(rows, PREVIEW_ROWS), min(cols, PREVIEW_COLS)), dtype=dtype)
+
+    def keeps(self, row: int, col: int, shape: tuple[int, ...]) -> bool:
+        return False  # only a corner is kept, copied
 
     def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
         rows, cols = self.array.shape
@@ -143,6 +167,9 @@ class NpyOutput:
             self.abort()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise OutputFileError(f"cannot write output {self.path}: {reason}") from None
+
+    def keeps(self, row: int, col: int, shape: tuple[int, ...]) -> bool:
+        return False  # every block is written to the file
 
     def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
         # A block is whole rows, or a slice of one row: contiguous in the file either way.

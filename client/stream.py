@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from client import wire
 from client.checker import ResponseChecker
 from client.errors import ResponseMismatch, ServerUnavailable, ThresholdClientError, rpc_details
+from client.output import Output
 from client.reader import InputArray
 from client.tensors import TensorDecodeError
 
@@ -76,12 +77,13 @@ class BatchStream:
     the rule on a helper thread while the request is in flight was measured slower on a 2-core
     machine, where that thread competes with the server and gRPC for the cores.)
 
-    A sink that ``keeps_own_blocks`` (``ArrayOutput``) is handed the checker's own copy of a
-    verified answer (``ResponseChecker.verify``) rather than a view of the response to copy.
+    A sink that ``keeps`` a block whole (``ArrayOutput``, for a result that is one block) is
+    handed the checker's own copy of a verified answer (``ResponseChecker.verify``) rather than a
+    view of the response to copy.
     """
 
     def __init__(self, send: Callable[[np.ndarray], tuple[bytes, float]], out_key: str, plan: BatchPlan,
-                 concurrency: int, checker: ResponseChecker | None, sink, summary,
+                 concurrency: int, checker: ResponseChecker | None, sink: Output, summary,
                  progress: Callable[[int], object] | None,
                  describe_failure: Callable[[grpc.RpcError], ThresholdClientError],
                  versions: VersionFollower | None = None):
@@ -201,7 +203,7 @@ class BatchStream:
                 return None, answered, False
             if bounds != batch.bounds:  # the rule made before sending used the pinned version's bounds
                 rule = None
-            if not getattr(self.sink, "keeps_own_blocks", False):  # a file or preview copies anyway
+            if not self.sink.keeps(row, col, x.shape):  # a file, a preview or a part: copied anyway
                 self.checker.check_values(row, col, x, got, bounds=bounds, expected=rule)
                 return got, answered, False
             kept = self.checker.verify(row, col, x, got, bounds=bounds, expected=rule)
