@@ -53,15 +53,23 @@ def per_round(rounds: list[dict], top: str, bottom: str,
     return values
 
 
-def per_round_paired(rounds: list[dict], key: str) -> list[float | None]:
+def _over_paired(point: dict) -> float | None:
+    other = point.get("paired")
+    if other is None or point.get("errors") or other.get("errors") or not other["requests_per_s"]:
+        return None
+    return point["requests_per_s"] / other["requests_per_s"]
+
+
+def per_round_paired(rounds: list[dict], key: str, bottom: str | None = None) -> list[float | None]:
     """A workload against the reference it was measured in turns with (its "paired" record), per
-    round; rounds measured before pairing existed fall back to nothing (None)."""
+    round; with ``bottom``, that ratio over ``bottom``'s own: two workloads from two processes
+    compared through the reference each was measured beside. None for a round with failed
+    calls (or no paired record)."""
     values = []
     for measured in rounds:
-        point = measured[key]
-        other = point.get("paired")
-        values.append(None if other is None or point.get("errors") or other.get("errors")
-                      or not other["requests_per_s"] else point["requests_per_s"] / other["requests_per_s"])
+        top = _over_paired(measured[key])
+        under = 1.0 if bottom is None else _over_paired(measured[bottom])
+        values.append(None if top is None or not under else top / under)
     return values
 
 
@@ -87,13 +95,13 @@ def ratios(results: dict) -> list[dict]:
             for concurrency in levels:
                 where = f"{shape[0]}x{shape[1]} c={concurrency}"
                 naive = point_key("naive", shape, concurrency)
-                ceiling = statistics.median(per_round(rounds, point_key("echo", shape, concurrency), naive)
-                                            ) if shape == SMALL else None
+                ceiling = statistics.median(1 / value for value in per_round_paired(rounds, naive)
+                                            if value) if shape == SMALL else None
                 # For 8 values a request is all gRPC call overhead: even the echo ceiling is barely
                 # faster than the naive client there, so the goal applies to batches, which are data.
                 for workload in ("client", "library"):
                     add("2 vs naive TF client", f"{LABELS[workload]} {where}",
-                        per_round(rounds, point_key(workload, shape, concurrency), naive),
+                        per_round_paired(rounds, point_key(workload, shape, concurrency), naive),
                         1.2 if shape == LARGE else None,
                         note="" if ceiling is None else f"gRPC echo itself: {ceiling:.2f}")
     cold = results.get("cold_start")

@@ -48,9 +48,10 @@ def results_markdown(results: dict) -> str:
     return (f"# make bench results\n\n{ratio_table(results, markdown=True, heading=True)}\n\n"
             "Each ratio is computed within a round (both sides measured seconds apart, order rotated "
             "each round) and shown as the median over rounds with its min-max; a goal is PASS only "
-            "when the median meets it; ERROR means some call failed in some round. Goal 1's echo "
-            "runs in the same process as the workload it is compared with, the two taking turns in "
-            "eight slices per point, so both see the machine in the same state.\n")
+            "when the median meets it; ERROR means some call failed in some round. In goals 1 and 2 "
+            "the echo runs in the same process as each workload, the two taking turns in eight "
+            "slices per point, so both see the machine in the same state; goal 2 divides the "
+            "client's ratio to its echo by the naive client's ratio to its own.\n")
 
 
 def plot(results: dict, path: Path) -> Path:

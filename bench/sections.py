@@ -85,15 +85,16 @@ def _point(record: dict) -> dict:
     return point
 
 
-#: the client's own workloads are measured in turns with the echo in one process (goal 1's ratio)
-PAIRED_WITH_ECHO = ("client", "library", "library-unchecked")
+#: workloads measured in turns with the echo in their own process: goal 1 is each client workload
+#: over its echo, goal 2 that over the naive client's (each side normalised by its own echo)
+PAIRED_WITH_ECHO = ("client", "library", "library-unchecked", "naive")
 
 
 def throughput(address: str, settings: Settings, workloads=WORKLOADS, log=print) -> dict:
     """Requests/s per workload, shape and concurrency, every round kept (workload order rotated).
 
-    The client's workloads carry, per point, the echo measured in turns with them in the same
-    process ("paired"); the echo's own run is kept too (the naive client's reference).
+    The client's workloads and the naive client carry, per point, the echo measured in turns
+    with them in the same process ("paired"); the echo's own run is kept too.
     """
     rounds = []
     for round_index in range(settings.rounds):

@@ -27,8 +27,8 @@ def test_bench_run_quick_writes_results_json_md_png_and_a_ratio_table(tmp_path):
     workloads = {key.split()[0] for key in rounds[0]}
     assert workloads == {"echo", "client", "library", "library-unchecked", "naive"}
     assert all(point["errors"] == 0 and point["requests_per_s"] > 0 for r in rounds for point in r.values())
-    for key, point in rounds[0].items():  # goal 1's echo runs in turns with the client's workloads
-        paired = key.split()[0] in ("client", "library", "library-unchecked")
+    for key, point in rounds[0].items():  # goals 1 and 2: the echo runs in turns with each workload
+        paired = key.split()[0] in ("client", "library", "library-unchecked", "naive")
         assert ("paired" in point) == paired, key
         assert not paired or (point["paired"]["workload"] == "echo" and point["paired"]["requests_per_s"] > 0)
     assert len(results["peak_memory"]["sizes"]) == 2
@@ -96,3 +96,14 @@ def test_readme_shows_the_table_bench_results_md_holds():
     shown = readme.split("<!-- bench-results:start -->\n", 1)[1].split("\n<!-- bench-results:end -->", 1)[0]
     assert shown.startswith("From `make bench") and "| goal | measured | median |" in shown
     assert shown in (REPO / "bench" / "results.md").read_text()
+
+
+def test_goal_two_compares_each_side_through_its_own_echo():
+    from bench.ratios import per_round_paired
+
+    rounds = [{"lib": {"requests_per_s": 80, "errors": 0, "paired": {"requests_per_s": 100, "errors": 0}},
+               "naive": {"requests_per_s": 30, "errors": 0, "paired": {"requests_per_s": 60, "errors": 0}}},
+              {"lib": {"requests_per_s": 40, "errors": 0, "paired": {"requests_per_s": 50, "errors": 0}},
+               "naive": {"requests_per_s": 30, "errors": 0, "paired": {"requests_per_s": 60, "errors": 2}}}]
+    assert per_round_paired(rounds, "lib") == [0.8, 0.8]
+    assert per_round_paired(rounds, "lib", "naive") == [1.6, None]
