@@ -42,7 +42,7 @@ class Settings:
     warmup: int = 20
     coldstart_reps: int = 5
     rss_mib: tuple[int, int] = (256, 1024)
-    rss_repeats: int = 3
+    rss_repeats: int = 5
     batching_concurrency: int = 16
     quick: bool = False
 
