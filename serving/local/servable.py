@@ -118,6 +118,7 @@ class Servable:
         values = self.run_tensors(feeds, [signature_def.outputs[key].name for key in keys])
         return dict(zip(keys, values, strict=True))
 
+
 EIGEN_ALIGNMENT = 64  # TF_NewTensor copies any buffer whose address is not a multiple of this
 
 
