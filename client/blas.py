@@ -12,13 +12,12 @@ library never changes its caller's process.
 from __future__ import annotations
 
 import os
+import sys
 
 VARIABLE = "OPENBLAS_NUM_THREADS"
 
 
 def one_blas_thread() -> bool:
     """Ask for one OpenBLAS thread unless the environment chose; whether numpy will see it."""
-    import sys
-
     os.environ.setdefault(VARIABLE, "1")
     return "numpy" not in sys.modules
