@@ -47,6 +47,7 @@ test: $(STAMP) ## run the test suite
 
 lint: $(STAMP) ## ruff, and the import contracts of pyproject.toml (lint-imports)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP) ## benchmarks as ratios vs references in the same run (BENCH_QUICK=1: smoke run; BENCH_RSS_MIB=N)

@@ -79,20 +79,27 @@ REPLAY_ENTRIES = 64
 FAULTS = ("flip", "shape", "dtype", "huge", "unavailable", "cancelled")
 
 
-def metadata_response(name: str = "threshold",
-                      version: int = 1) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def metadata_response(
+    name: str = "threshold", version: int = 1
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """GetModelMetadataResponse with the exported model's signatures (x: float32 [-1, -1])."""
+
     def info(dtype: int, shape: tuple[int, ...]) -> meta_graph_pb2.TensorInfo:
         return meta_graph_pb2.TensorInfo(name="x:0", dtype=dtype, tensor_shape=shape_proto(shape))
 
     signatures = get_model_metadata_pb2.SignatureDefMap()
-    for signature, outputs in ((DEFAULT_SIGNATURE, {"mask": info(types_pb2.DT_FLOAT, (-1, -1))}),
-                               ("compact", {"mask": info(types_pb2.DT_UINT8, (-1, -1))}),
-                               ("bounds", {"low": info(types_pb2.DT_FLOAT, ()),
-                                           "high": info(types_pb2.DT_FLOAT, ())})):
-        signatures.signature_def[signature].CopyFrom(meta_graph_pb2.SignatureDef(
-            inputs={"x": info(types_pb2.DT_FLOAT, (-1, -1))}, outputs=outputs,
-            method_name=PREDICT_METHOD_NAME))
+    for signature, outputs in (
+        (DEFAULT_SIGNATURE, {"mask": info(types_pb2.DT_FLOAT, (-1, -1))}),
+        ("compact", {"mask": info(types_pb2.DT_UINT8, (-1, -1))}),
+        ("bounds", {"low": info(types_pb2.DT_FLOAT, ()), "high": info(types_pb2.DT_FLOAT, ())}),
+    ):
+        signatures.signature_def[signature].CopyFrom(
+            meta_graph_pb2.SignatureDef(
+                inputs={"x": info(types_pb2.DT_FLOAT, (-1, -1))},
+                outputs=outputs,
+                method_name=PREDICT_METHOD_NAME,
+            )
+        )
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = name
     response.model_spec.version.value = version
@@ -111,13 +118,28 @@ class FakeTfServing:
     completion order) record what happened; replayed answers are not counted.
     """
 
-    def __init__(self, *, low: float = LOW, high: float = HIGH, name: str = "threshold", version: int = 1,
-                 tensor_content: bool = False, fault: str | None = None, fail_first: int = 0,
-                 delay: Callable[[int, np.ndarray], float] | None = None, stop_after: int | None = None,
-                 reload_after: int | None = None, reload_to: tuple[int, float, float] | None = None,
-                 replay: bool = False, port: int = 0, rest_port: int | None = None,
-                 models_dir: Path | None = None, grpc_model_status: bool = True,
-                 credentials: grpc.ServerCredentials | None = None, workers: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        low: float = LOW,
+        high: float = HIGH,
+        name: str = "threshold",
+        version: int = 1,
+        tensor_content: bool = False,
+        fault: str | None = None,
+        fail_first: int = 0,
+        delay: Callable[[int, np.ndarray], float] | None = None,
+        stop_after: int | None = None,
+        reload_after: int | None = None,
+        reload_to: tuple[int, float, float] | None = None,
+        replay: bool = False,
+        port: int = 0,
+        rest_port: int | None = None,
+        models_dir: Path | None = None,
+        grpc_model_status: bool = True,
+        credentials: grpc.ServerCredentials | None = None,
+        workers: int = 16,
+    ) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
         self.low, self.high, self.name, self.version = low, high, name, version
@@ -133,8 +155,11 @@ class FakeTfServing:
         self._replies: dict[int, bytes] = {}
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=SERVER_OPTIONS)
         self._server.add_generic_rpc_handlers((_Handler(self),))
-        self.port = (self._server.add_secure_port(f"127.0.0.1:{port}", credentials) if credentials
-                     else self._server.add_insecure_port(f"127.0.0.1:{port}"))
+        self.port = (
+            self._server.add_secure_port(f"127.0.0.1:{port}", credentials)
+            if credentials
+            else self._server.add_insecure_port(f"127.0.0.1:{port}")
+        )
         self.address = f"127.0.0.1:{self.port}"
         self._server.start()
         self._rest = _rest_model_status(self, rest_port) if rest_port is not None else None
@@ -189,8 +214,10 @@ class FakeTfServing:
         if self.stop_after is not None and index + 1 >= self.stop_after:
             self._server.stop(0)
         if self.fault in ("unavailable", "cancelled") and index < self.fail_first:
-            context.abort(grpc.StatusCode[self.fault.upper()],
-                          "warming up" if self.fault == "unavailable" else "server shutting down")
+            context.abort(
+                grpc.StatusCode[self.fault.upper()],
+                "warming up" if self.fault == "unavailable" else "server shutting down",
+            )
         signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
         x = np.zeros((0, 0), np.float32)  # bounds needs no input
         if "x" in request.inputs or signature != "bounds":
@@ -211,8 +238,9 @@ class FakeTfServing:
             response.outputs["high"].CopyFrom(self._encode(np.asarray(high, np.float32)))
             return response
         if signature not in MASK_DTYPES:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                          f'Serving signature key "{signature}" not found.')
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{signature}" not found.'
+            )
         mask = ((x < np.float32(low)) | (x > np.float32(high))).astype(MASK_DTYPES[signature])
         if self.fault == "flip" and mask.size:
             mask.reshape(-1)[0] = 1 - mask.reshape(-1)[0]
@@ -221,8 +249,11 @@ class FakeTfServing:
         elif self.fault == "dtype":
             mask = mask.astype(np.int32)
         if self.fault == "huge":
-            response.outputs["mask"].CopyFrom(tensor_pb2.TensorProto(
-                dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((16384, 16384)), float_val=[1]))
+            response.outputs["mask"].CopyFrom(
+                tensor_pb2.TensorProto(
+                    dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((16384, 16384)), float_val=[1]
+                )
+            )
         else:
             response.outputs["mask"].CopyFrom(self._encode(mask))
         return response
@@ -254,8 +285,11 @@ class _Handler(grpc.GenericRpcHandler):
 
     def __init__(self, fake: FakeTfServing) -> None:
         predict = grpc.unary_unary_rpc_method_handler(fake._predict_bytes)
-        self._methods = {ECHO_METHOD: predict, PREDICT_METHOD: predict,
-                         GET_MODEL_METADATA_METHOD: grpc.unary_unary_rpc_method_handler(fake._metadata_bytes)}
+        self._methods = {
+            ECHO_METHOD: predict,
+            PREDICT_METHOD: predict,
+            GET_MODEL_METADATA_METHOD: grpc.unary_unary_rpc_method_handler(fake._metadata_bytes),
+        }
         if fake.grpc_model_status:
             self._methods[GET_MODEL_STATUS_METHOD] = grpc.unary_unary_rpc_method_handler(fake._status_bytes)
 
@@ -265,6 +299,7 @@ class _Handler(grpc.GenericRpcHandler):
 
 def _rest_model_status(fake: FakeTfServing, port: int) -> ThreadingHTTPServer:
     """TF Serving's REST model status, JSON as http_rest_api_handler.cc writes it (versions as strings)."""
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:  # quiet
             pass
@@ -273,9 +308,18 @@ def _rest_model_status(fake: FakeTfServing, port: int) -> ThreadingHTTPServer:
             if self.path != f"/v1/models/{fake.name}":
                 self.send_error(404)
                 return
-            body = json.dumps({"model_version_status": [
-                {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-                for v in fake.available_versions()]}).encode()
+            body = json.dumps(
+                {
+                    "model_version_status": [
+                        {
+                            "version": str(v),
+                            "state": "AVAILABLE",
+                            "status": {"error_code": "OK", "error_message": ""},
+                        }
+                        for v in fake.available_versions()
+                    ]
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -288,24 +332,45 @@ def _rest_model_status(fake: FakeTfServing, port: int) -> ThreadingHTTPServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.fake_tf_serving", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fake_tf_serving",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--port", type=int, default=0, help="gRPC port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--rest-port", type=int, help="serve the REST model status on this port too")
     parser.add_argument("--model-name", default="threshold", help="the served model's name")
-    parser.add_argument("--models-dir", type=Path,
-                        help="report the two newest version directories under MODELS_DIR/<name> AVAILABLE")
-    parser.add_argument("--no-grpc-model-status", action="store_true",
-                        help="no ModelService on the gRPC port (as a TLS port looks to a plain caller)")
-    parser.add_argument("--replay", action="store_true",
-                        help="answer a request size seen before with the first answer's bytes (benchmark)")
-    parser.add_argument("--typed-fields", action="store_true",
-                        help="answer in float_val / int_val (TF Serving's default), not tensor_content")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        help="report the two newest version directories under MODELS_DIR/<name> AVAILABLE",
+    )
+    parser.add_argument(
+        "--no-grpc-model-status",
+        action="store_true",
+        help="no ModelService on the gRPC port (as a TLS port looks to a plain caller)",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="answer a request size seen before with the first answer's bytes (benchmark)",
+    )
+    parser.add_argument(
+        "--typed-fields",
+        action="store_true",
+        help="answer in float_val / int_val (TF Serving's default), not tensor_content",
+    )
     args = parser.parse_args(argv)
     memory.reuse_freed_buffers()  # as the embedded server does (client/memory.py): a fair reference
-    fake = FakeTfServing(port=args.port, rest_port=args.rest_port, name=args.model_name,
-                         models_dir=args.models_dir, grpc_model_status=not args.no_grpc_model_status,
-                         replay=args.replay, tensor_content=not args.typed_fields)
+    fake = FakeTfServing(
+        port=args.port,
+        rest_port=args.rest_port,
+        name=args.model_name,
+        models_dir=args.models_dir,
+        grpc_model_status=not args.no_grpc_model_status,
+        replay=args.replay,
+        tensor_content=not args.typed_fields,
+    )
     signal.signal(signal.SIGTERM, lambda *_: fake.stop())
     print(f"bench.fake_tf_serving: listening on 127.0.0.1:{fake.port}", flush=True)
     try:

@@ -123,6 +123,7 @@ def _workload(name: str, server: str, channel, target, batch):
     if name in ("library", "library-unchecked"):
         return LibraryWorkload(server, target, batch, check=name == "library")
     from client.bench.workload import PredictWorkload
+
     return PredictWorkload(channel, target, batch, codec="proto" if name == "proto" else "wire")
 
 
@@ -148,24 +149,39 @@ def run_paired(send, reference_send, concurrency: int, *, duration: float, warmu
     for index in range(PAIRED_SLICES):
         order = (0, 1) if index % 2 == 0 else (1, 0)
         for which in order:
-            parts[which].append(run_point(sides[which], concurrency, requests=10**9,
-                                          duration=duration / PAIRED_SLICES))
+            parts[which].append(
+                run_point(sides[which], concurrency, requests=10**9, duration=duration / PAIRED_SLICES)
+            )
 
     def merged(points) -> PointResult:
         codes: dict[str, int] = {}
         for point in points:
             for code, count in point.error_codes.items():
                 codes[code] = codes.get(code, 0) + count
-        return PointResult(concurrency=concurrency, requests=sum(p.requests for p in points),
-                           errors=sum(p.errors for p in points), seconds=sum(p.seconds for p in points),
-                           latencies=np.concatenate([p.latencies for p in points]), error_codes=codes)
+        return PointResult(
+            concurrency=concurrency,
+            requests=sum(p.requests for p in points),
+            errors=sum(p.errors for p in points),
+            seconds=sum(p.seconds for p in points),
+            latencies=np.concatenate([p.latencies for p in points]),
+            error_codes=codes,
+        )
+
     return merged(parts[0]), merged(parts[1])
 
 
-def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: tuple[int, ...],
-        signatures: list[str], duration: float, requests: int, warmup: int,
-        shape_concurrency: dict[tuple[int, int], tuple[int, ...]] | None = None,
-        paired: str | None = None) -> list[dict]:
+def run(
+    workload: str,
+    server: str,
+    shapes: list[tuple[int, int]],
+    concurrency: tuple[int, ...],
+    signatures: list[str],
+    duration: float,
+    requests: int,
+    warmup: int,
+    shape_concurrency: dict[tuple[int, int], tuple[int, ...]] | None = None,
+    paired: str | None = None,
+) -> list[dict]:
     """Measure every (signature, shape, concurrency) point with one workload; one flat record per point.
 
     ``shape_concurrency`` gives some shapes their own concurrency levels. With ``paired`` (a
@@ -188,19 +204,33 @@ def run(workload: str, server: str, shapes: list[tuple[int, int]], concurrency: 
                 reference.probe()
             for level in (shape_concurrency or {}).get((rows, cols), concurrency):
                 if reference is None:
-                    point = run_point(work.send, level, requests=requests, duration=duration,
-                                      warmup_requests=warmup)
+                    point = run_point(
+                        work.send, level, requests=requests, duration=duration, warmup_requests=warmup
+                    )
                 else:
-                    point, other = run_paired(work.send, reference.send, level, duration=duration,
-                                              warmup=warmup)
-                record = {"workload": workload, "signature": signature, "rows": rows, "cols": cols,
-                          "concurrency": level, "requests": point.requests, "errors": point.errors,
-                          "requests_per_s": point.requests_per_s,
-                          "request_bytes": work.request_bytes, "response_bytes": work.response_bytes}
+                    point, other = run_paired(
+                        work.send, reference.send, level, duration=duration, warmup=warmup
+                    )
+                record = {
+                    "workload": workload,
+                    "signature": signature,
+                    "rows": rows,
+                    "cols": cols,
+                    "concurrency": level,
+                    "requests": point.requests,
+                    "errors": point.errors,
+                    "requests_per_s": point.requests_per_s,
+                    "request_bytes": work.request_bytes,
+                    "response_bytes": work.response_bytes,
+                }
                 record.update({f"p{p}_ms": point.latency_ms(p) for p in PERCENTILES})
                 if reference is not None:
-                    record["paired"] = {"workload": paired, "requests": other.requests,
-                                        "errors": other.errors, "requests_per_s": other.requests_per_s}
+                    record["paired"] = {
+                        "workload": paired,
+                        "requests": other.requests,
+                        "errors": other.errors,
+                        "requests_per_s": other.requests_per_s,
+                    }
                 records.append(record)
     finally:
         channel.close()
@@ -219,21 +249,35 @@ def main(argv: list[str] | None = None) -> int:
     blas.one_blas_thread()  # as client.predict does, before numpy loads (client/blas.py)
     from client.bench.sweep import parse_concurrency
 
-    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loadgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workload", choices=WORKLOADS, required=True)
     parser.add_argument("--server", required=True)
-    parser.add_argument("--shape", action="append", required=True,
-                        help="ROWSxCOLS, or ROWSxCOLS:C1,C2 for its own concurrency levels (repeatable)")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        required=True,
+        help="ROWSxCOLS, or ROWSxCOLS:C1,C2 for its own concurrency levels (repeatable)",
+    )
     parser.add_argument("--concurrency", type=parse_concurrency, default=(1, 4))
-    parser.add_argument("--signature", default="serving_default",
-                        help="signature name, or several comma-separated (measured in that order)")
+    parser.add_argument(
+        "--signature",
+        default="serving_default",
+        help="signature name, or several comma-separated (measured in that order)",
+    )
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--paired-with", choices=WORKLOADS, default=None,
-                        help="also measure this workload at every point, in turns with the first "
-                             "(slices of duration/8 each), over the same channel")
+    parser.add_argument(
+        "--paired-with",
+        choices=WORKLOADS,
+        default=None,
+        help="also measure this workload at every point, in turns with the first "
+        "(slices of duration/8 each), over the same channel",
+    )
     args = parser.parse_args(argv)
     from client import memory
 
@@ -246,8 +290,18 @@ def main(argv: list[str] | None = None) -> int:
         shapes.append(parse_shape(shape_text))
         if level_text:
             levels[shapes[-1]] = parse_concurrency(level_text)
-    records = run(args.workload, args.server, shapes, args.concurrency, args.signature.split(","),
-                  args.duration, args.requests, args.warmup, levels, paired=args.paired_with)
+    records = run(
+        args.workload,
+        args.server,
+        shapes,
+        args.concurrency,
+        args.signature.split(","),
+        args.duration,
+        args.requests,
+        args.warmup,
+        levels,
+        paired=args.paired_with,
+    )
     json.dump(records, sys.stdout)
     return 0
 

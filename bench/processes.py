@@ -58,8 +58,14 @@ class _Running:
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
         self.log_file = open(spec.log, "w") if spec.log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop
-        self.process = subprocess.Popen([PYTHON, *spec.args], cwd=REPO, env={**env(), **(spec.env or {})},
-                                        stdout=subprocess.PIPE, stderr=self.log_file, text=True)
+        self.process = subprocess.Popen(
+            [PYTHON, *spec.args],
+            cwd=REPO,
+            env={**env(), **(spec.env or {})},
+            stdout=subprocess.PIPE,
+            stderr=self.log_file,
+            text=True,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -80,8 +86,10 @@ class _Running:
                 raise ServerFailed(f"{what} did not print {spec.ready!r} within {spec.timeout:g} s") from None
             if line is None:
                 self.process.wait()
-                raise ServerFailed(f"{what} exited with {self.process.returncode} before listening"
-                                   + (f" (log: {spec.log})" if spec.log else ""))
+                raise ServerFailed(
+                    f"{what} exited with {self.process.returncode} before listening"
+                    + (f" (log: {spec.log})" if spec.log else "")
+                )
             match = pattern.search(line)
             if match:
                 found = spec.address or match.group(1)
@@ -115,8 +123,9 @@ def servers(specs: dict[str, ServerSpec]) -> Iterator[dict[str, str]]:
 
 def python_json(args: list[str], timeout: float) -> object:
     """Run ``python args`` and parse its stdout as JSON; RuntimeError with its stderr on failure."""
-    result = subprocess.run([PYTHON, *args], cwd=REPO, env=env(), capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [PYTHON, *args], cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
     return json.loads(result.stdout)
@@ -125,8 +134,14 @@ def python_json(args: list[str], timeout: float) -> object:
 def timed(args: list[str], timeout: float = 60.0) -> float:
     """Wall seconds of ``python args`` run to completion (start-up included); it must succeed."""
     start = time.perf_counter()
-    result = subprocess.run([PYTHON, *args], cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, timeout=timeout)
+    result = subprocess.run(
+        [PYTHON, *args],
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         tail = result.stderr.decode()[-2000:]
@@ -153,8 +168,14 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def peak_rss(args: list[str], timeout: float = 600.0) -> tuple[float, int]:
     """Wall seconds and peak RSS in bytes of ``python args``, measured by a fork-and-wait4 launcher."""
     start = time.perf_counter()
-    result = subprocess.run([PYTHON, "-S", "-c", _LAUNCHER, PYTHON, *args], cwd=REPO, env=env(),
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [PYTHON, "-S", "-c", _LAUNCHER, PYTHON, *args],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr[-2000:]}")

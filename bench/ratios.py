@@ -14,19 +14,36 @@ from bench import scaleout
 from bench.sections import LARGE, SMALL, THROUGHPUT_POINTS, point_key
 
 LIBRARY = "ThresholdClient.predict"
-LABELS = {"client": "client.wire codec (client.bench)", "library": f"{LIBRARY} (checked, the default)",
-          "library-unchecked": f"{LIBRARY}(check=False)"}
+LABELS = {
+    "client": "client.wire codec (client.bench)",
+    "library": f"{LIBRARY} (checked, the default)",
+    "library-unchecked": f"{LIBRARY}(check=False)",
+}
 
 
-def ratio_row(goal: str, name: str, values: list[float | None], target: float | None = None,
-              higher: bool = True, note: str = "", quick: bool = False) -> dict:
+def ratio_row(
+    goal: str,
+    name: str,
+    values: list[float | None],
+    target: float | None = None,
+    higher: bool = True,
+    note: str = "",
+    quick: bool = False,
+) -> dict:
     """One row: per-round values, their min / median / max, and the verdict."""
     clean = [v for v in values if v is not None]
-    row = {"goal": goal, "name": name, "values": values, "rounds": len(values),
-           "error_rounds": len(values) - len(clean), "note": note,
-           "target": None if target is None else (">= " if higher else "<= ") + f"{target:g}",
-           "median": statistics.median(clean) if clean else None,
-           "min": min(clean) if clean else None, "max": max(clean) if clean else None}
+    row = {
+        "goal": goal,
+        "name": name,
+        "values": values,
+        "rounds": len(values),
+        "error_rounds": len(values) - len(clean),
+        "note": note,
+        "target": None if target is None else (">= " if higher else "<= ") + f"{target:g}",
+        "median": statistics.median(clean) if clean else None,
+        "min": min(clean) if clean else None,
+        "max": max(clean) if clean else None,
+    }
     if len(clean) < len(values):
         row["status"] = "ERROR"
     elif target is None:
@@ -39,12 +56,24 @@ def ratio_row(goal: str, name: str, values: list[float | None], target: float | 
 
 
 def skipped(goal: str, name: str, note: str) -> dict:
-    return {"goal": goal, "name": name, "values": [], "rounds": 0, "error_rounds": 0, "note": note,
-            "target": None, "median": None, "min": None, "max": None, "status": "skip"}
+    return {
+        "goal": goal,
+        "name": name,
+        "values": [],
+        "rounds": 0,
+        "error_rounds": 0,
+        "note": note,
+        "target": None,
+        "median": None,
+        "min": None,
+        "max": None,
+        "status": "skip",
+    }
 
 
-def per_round(rounds: list[dict], top: str, bottom: str,
-              metric: str = "requests_per_s") -> list[float | None]:
+def per_round(
+    rounds: list[dict], top: str, bottom: str, metric: str = "requests_per_s"
+) -> list[float | None]:
     """top / bottom in each round; None where either had errors."""
     values = []
     for measured in rounds:
@@ -89,34 +118,58 @@ def ratios(results: dict) -> list[dict]:
                 where = f"{shape[0]}x{shape[1]} c={concurrency}"
                 for workload in ("client", "library", "library-unchecked"):
                     goal = 0.8 if shape == LARGE and workload != "library-unchecked" else None
-                    add("1 vs gRPC echo", f"{LABELS[workload]} {where}",
-                        per_round_paired(rounds, point_key(workload, shape, concurrency)), goal)
+                    add(
+                        "1 vs gRPC echo",
+                        f"{LABELS[workload]} {where}",
+                        per_round_paired(rounds, point_key(workload, shape, concurrency)),
+                        goal,
+                    )
         for shape, levels in THROUGHPUT_POINTS.items():
             for concurrency in levels:
                 where = f"{shape[0]}x{shape[1]} c={concurrency}"
                 naive = point_key("naive", shape, concurrency)
-                ceiling = statistics.median(1 / value for value in per_round_paired(rounds, naive)
-                                            if value) if shape == SMALL else None
+                ceiling = (
+                    statistics.median(1 / value for value in per_round_paired(rounds, naive) if value)
+                    if shape == SMALL
+                    else None
+                )
                 # For 8 values a request is all gRPC call overhead: even the echo ceiling is barely
                 # faster than the naive client there, so the goal applies to batches, which are data.
                 for workload in ("client", "library"):
-                    add("2 vs naive TF client", f"{LABELS[workload]} {where}",
+                    add(
+                        "2 vs naive TF client",
+                        f"{LABELS[workload]} {where}",
                         per_round_paired(rounds, point_key(workload, shape, concurrency), naive),
                         1.2 if shape == LARGE else None,
-                        note="" if ceiling is None else f"gRPC echo itself: {ceiling:.2f}")
+                        note="" if ceiling is None else f"gRPC echo itself: {ceiling:.2f}",
+                    )
     cold = results.get("cold_start")
     if cold:
         for name in ("client.predict --help", "client.predict one row"):
-            add("3 cold start vs import grpc, numpy", name,
-                per_round(cold["rounds"], name, "import grpc, numpy", "seconds"), 1.5, higher=False)
+            add(
+                "3 cold start vs import grpc, numpy",
+                name,
+                per_round(cold["rounds"], name, "import grpc, numpy", "seconds"),
+                1.5,
+                higher=False,
+            )
     memory = results.get("peak_memory")
     if memory:
         small, large = memory["sizes"]
-        add("4 peak RSS", f"client.predict peak RSS / file size, {large} .npy",
+        add(
+            "4 peak RSS",
+            f"client.predict peak RSS / file size, {large} .npy",
             [m[large]["peak_rss_bytes"] / m[large]["file_bytes"] for m in memory["rounds"]],
-            0.25, higher=False)
-        add("4 peak RSS", f"peak RSS on {large} / on {small} (flat: O(batch))",
-            per_round(memory["rounds"], large, small, "peak_rss_bytes"), 1.2, higher=False)
+            0.25,
+            higher=False,
+        )
+        add(
+            "4 peak RSS",
+            f"peak RSS on {large} / on {small} (flat: O(batch))",
+            per_round(memory["rounds"], large, small, "peak_rss_bytes"),
+            1.2,
+            higher=False,
+        )
     for packed in (results.get("compact"), results.get("compact_embedded")):
         if not packed:
             continue
@@ -124,35 +177,54 @@ def ratios(results: dict) -> list[dict]:
             rows.append(skipped("5 compact / float32", "requests/s", packed["skipped"]))
             continue
         sizes = packed["response_bytes"]
-        add("5 compact / float32", "response bytes", [sizes["compact"] / sizes["serving_default"]],
-            note=packed["server"])
+        add(
+            "5 compact / float32",
+            "response bytes",
+            [sizes["compact"] / sizes["serving_default"]],
+            note=packed["server"],
+        )
         for concurrency in (1, 4):
-            add("5 compact / float32", f"requests/s 1024x256 c={concurrency}",
+            add(
+                "5 compact / float32",
+                f"requests/s 1024x256 c={concurrency}",
                 per_round(packed["rounds"], f"compact c={concurrency}", f"serving_default c={concurrency}"),
-                note=packed["server"])
+                note=packed["server"],
+            )
     batching = results.get("batching")
     if batching and "skipped" not in batching:
-        add("6 embedded server batching on / off", f"requests/s 1x8 c={batching['concurrency']}",
-            per_round(batching["rounds"], "on", "off"))
+        add(
+            "6 embedded server batching on / off",
+            f"requests/s 1x8 c={batching['concurrency']}",
+            per_round(batching["rounds"], "on", "off"),
+        )
     elif batching:
         rows.append(skipped("6 embedded server batching on / off", "requests/s", batching["skipped"]))
     rows += scaleout.ratio_rows(results.get("scaleout"), quick=quick)
     typed = results.get("typed_fields")
     if typed:
-        for signature, what in (("serving_default", "float32 mask in float_val"),
-                                ("compact", "uint8 mask in int_val")):
-            add("8 typed-field answers / tensor_content", f"client.wire 1024x256 c=1, {what}",
-                per_round(typed["rounds"], f"typed {signature}", f"tensor_content {signature}"), 0.9)
+        for signature, what in (
+            ("serving_default", "float32 mask in float_val"),
+            ("compact", "uint8 mask in int_val"),
+        ):
+            add(
+                "8 typed-field answers / tensor_content",
+                f"client.wire 1024x256 c=1, {what}",
+                per_round(typed["rounds"], f"typed {signature}", f"tensor_content {signature}"),
+                0.9,
+            )
     e2e = results.get("cli_end_to_end")
     if e2e and "skipped" not in e2e:
         rows_, cols = e2e["request_shape"]
         mib = e2e["file_bytes"] / 2**20
         for encoding in results.get("embedded_encodings", []):
             for signature, what, goal in (("serving_default", "float32", 0.7), ("compact", "compact", None)):
-                add("9 client.predict CLI end to end / gRPC echo",
+                add(
+                    "9 client.predict CLI end to end / gRPC echo",
                     f"{mib:.0f} MiB .npy, {what}, server answers in {encoding}",
-                    per_round(e2e["rounds"], f"{encoding} {signature}", "echo", "values_per_s"), goal,
-                    note=f"echo of {rows_}x{cols} requests, c={e2e['concurrency']}")
+                    per_round(e2e["rounds"], f"{encoding} {signature}", "echo", "values_per_s"),
+                    goal,
+                    note=f"echo of {rows_}x{cols} requests, c={e2e['concurrency']}",
+                )
     elif e2e:
         rows.append(skipped("9 client.predict CLI end to end / gRPC echo", "values/s", e2e["skipped"]))
     return rows

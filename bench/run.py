@@ -30,33 +30,54 @@ from bench.sections import QUICK, Settings  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent
 README = OUT_DIR.parent / "README.md"
-SECTIONS = ("throughput", "typed_fields", "cold_start", "peak_memory", "compact", "cli_end_to_end",
-            "batching", "scaleout")
+SECTIONS = (
+    "throughput",
+    "typed_fields",
+    "cold_start",
+    "peak_memory",
+    "compact",
+    "cli_end_to_end",
+    "batching",
+    "scaleout",
+)
 
 
 def machine() -> dict:
     """Where the run happened, as results.md states it."""
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
 
 
 def run(settings: Settings, skip: set[str], log=print) -> dict:
     """Measure every section not in ``skip``; the results dict that results.json holds."""
-    results: dict = {"settings": dataclasses.asdict(settings), "machine": machine(),
-                     "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results: dict = {
+        "settings": dataclasses.asdict(settings),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
-        reference = stack.enter_context(processes.servers({
-            "replay": sections.reference_server_spec(workdir),
-            "typed": sections.reference_server_spec(workdir, typed=True),
-            "compute": sections.reference_server_spec(workdir, compute=True)}))
+        reference = stack.enter_context(
+            processes.servers(
+                {
+                    "replay": sections.reference_server_spec(workdir),
+                    "typed": sections.reference_server_spec(workdir, typed=True),
+                    "compute": sections.reference_server_spec(workdir, compute=True),
+                }
+            )
+        )
         if "throughput" not in skip:
             log("throughput: client vs echo vs naive (reference server, replayed answers)")
             results["throughput"] = sections.throughput(reference["replay"], settings, log=log)
         if "typed_fields" not in skip:
             log("typed-field answers (float_val / int_val) vs tensor_content (reference servers)")
             results["typed_fields"] = sections.typed_fields(
-                {"tensor_content": reference["replay"], "typed": reference["typed"]}, settings, log=log)
+                {"tensor_content": reference["replay"], "typed": reference["typed"]}, settings, log=log
+            )
         if "cold_start" not in skip:
             log("cold start: client.predict vs import grpc, numpy")
             results["cold_start"] = sections.cold_start(reference["compute"], settings, workdir)
@@ -72,7 +93,8 @@ def run(settings: Settings, skip: set[str], log=print) -> dict:
         if wanted and not sections.embedded_server_available():
             for name in wanted:
                 results[name + ("_embedded" if name == "compact" else "")] = {
-                    "skipped": "serving.local is not in this tree"}
+                    "skipped": "serving.local is not in this tree"
+                }
         elif wanted:
             embedded = _start_embedded(stack, workdir, wanted, log)
             results["embedded_encodings"] = list(embedded["encodings"])
@@ -86,7 +108,8 @@ def run(settings: Settings, skip: set[str], log=print) -> dict:
                 if not path.exists():
                     sections.write_large_npy(path, settings.rss_mib[0])
                 results["cli_end_to_end"] = sections.cli_end_to_end(
-                    embedded["encodings"], reference["replay"], path, settings, log=log)
+                    embedded["encodings"], reference["replay"], path, settings, log=log
+                )
             if "batching" in wanted:
                 log("embedded server: batching off vs on")
                 results["batching"] = sections.batching(embedded, settings, log=log)
@@ -115,8 +138,9 @@ def _start_embedded(stack: contextlib.ExitStack, workdir: Path, wanted: set[str]
     if "scaleout" in wanted:  # a twin of "off", for two-server runs
         specs["second"] = sections.embedded_server_spec(workdir, "second")
     if flag and "cli_end_to_end" in wanted:
-        specs["tensor_content"] = sections.embedded_server_spec(workdir, "tensor-content",
-                                                                 sections.TENSOR_CONTENT_FLAG)
+        specs["tensor_content"] = sections.embedded_server_spec(
+            workdir, "tensor-content", sections.TENSOR_CONTENT_FLAG
+        )
     addresses = dict(stack.enter_context(processes.servers(specs)))
     if flag:
         addresses["default"] = "typed fields (TF Serving's default)"
@@ -145,26 +169,39 @@ def replace_readme_table(markdown: str, readme: Path = README) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1",
-                        help="smoke run: 2 short rounds, small files, goals not judged (env BENCH_QUICK=1)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("BENCH_QUICK") == "1",
+        help="smoke run: 2 short rounds, small files, goals not judged (env BENCH_QUICK=1)",
+    )
     parser.add_argument("--rounds", type=int, help="rounds per comparison (default 5)")
     parser.add_argument("--duration", type=float, help="seconds per load point (default 1.0)")
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: " + ", ".join(SECTIONS))
-    parser.add_argument("--out", type=Path, help="results JSON path (default bench/results.json, "
-                                                 "bench/results-smoke.json for --quick)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results JSON path (default bench/results.json, bench/results-smoke.json for --quick)",
+    )
     parser.add_argument("--plot", type=Path, help="results PNG path (default beside --out)")
-    parser.add_argument("--no-readme", action="store_true",
-                        help="do not copy the table into README.md (a full run with the default --out does)")
+    parser.add_argument(
+        "--no-readme",
+        action="store_true",
+        help="do not copy the table into README.md (a full run with the default --out does)",
+    )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
     overrides = {k: v for k, v in (("rounds", args.rounds), ("duration", args.duration)) if v}
     settings = dataclasses.replace(settings, **overrides)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if skip - set(SECTIONS):
-        parser.error(f"--skip: unknown section(s) {', '.join(sorted(skip - set(SECTIONS)))}; "
-                     f"choose from {', '.join(SECTIONS)}")
+        parser.error(
+            f"--skip: unknown section(s) {', '.join(sorted(skip - set(SECTIONS)))}; "
+            f"choose from {', '.join(SECTIONS)}"
+        )
     out = args.out or OUT_DIR / ("results-smoke.json" if settings.quick else "results.json")
     started = time.perf_counter()
     results = run(settings, skip, log=lambda text: print(text, file=sys.stderr, flush=True))

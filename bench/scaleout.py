@@ -46,11 +46,23 @@ def _key(workers: int, servers: int) -> str:
 def _bulk_run(inputs: Path, outputs: Path, target: str, workers: int, log=print) -> float | None:
     """Wall seconds of one bulk run, or None if it failed (its JSON must say every input was written)."""
     shutil.rmtree(outputs, ignore_errors=True)
-    command = [processes.PYTHON, "-m", "client.predict", str(inputs), "-o", str(outputs), "--server", target,
-               "--workers", str(workers), "--json"]
+    command = [
+        processes.PYTHON,
+        "-m",
+        "client.predict",
+        str(inputs),
+        "-o",
+        str(outputs),
+        "--server",
+        target,
+        "--workers",
+        str(workers),
+        "--json",
+    ]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=processes.REPO, env=processes.env(), capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        command, cwd=processes.REPO, env=processes.env(), capture_output=True, text=True, timeout=600
+    )
     seconds = time.perf_counter() - started
     summary = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
     if result.returncode != 0 or not summary.get("ok"):
@@ -72,11 +84,14 @@ def measure(addresses: list[str], settings, workdir: Path, log=print) -> dict:
     rounds = []
     for round_index in range(settings.info_rounds):
         measured = {}
-        for workers, servers in CONFIGS[round_index % len(CONFIGS):] + CONFIGS[:round_index % len(CONFIGS)]:
+        for workers, servers in CONFIGS[round_index % len(CONFIGS) :] + CONFIGS[: round_index % len(CONFIGS)]:
             log(f"  round {round_index + 1}/{settings.info_rounds}: {workers} worker(s), {servers} server(s)")
             seconds = _bulk_run(inputs, workdir / "scaleout-out", targets[servers], workers, log)
-            measured[_key(workers, servers)] = {"values_per_s": values / seconds if seconds else 0.0,
-                                                "seconds": seconds, "errors": 0 if seconds else 1}
+            measured[_key(workers, servers)] = {
+                "values_per_s": values / seconds if seconds else 0.0,
+                "seconds": seconds,
+                "errors": 0 if seconds else 1,
+            }
         rounds.append(measured)
     shutil.rmtree(workdir / "scaleout-out", ignore_errors=True)
     shutil.rmtree(inputs, ignore_errors=True)
@@ -96,6 +111,13 @@ def ratio_rows(section: dict | None, quick: bool = False) -> list[dict]:
     rows = []
     for workers, servers in CONFIGS[1:]:
         name = f"{workers} worker{'s' * (workers > 1)}, {servers} server{'s' * (servers > 1)}"
-        rows.append(ratio_row(GOAL, name, per_round(section["rounds"], _key(workers, servers), _key(1, 1),
-                                                    "values_per_s"), note=note, quick=quick))
+        rows.append(
+            ratio_row(
+                GOAL,
+                name,
+                per_round(section["rounds"], _key(workers, servers), _key(1, 1), "values_per_s"),
+                note=note,
+                quick=quick,
+            )
+        )
     return rows

@@ -47,8 +47,17 @@ class Settings:
     quick: bool = False
 
 
-QUICK = Settings(rounds=2, info_rounds=2, duration=0.2, warmup=3, coldstart_reps=2, rss_mib=(16, 64),
-                 rss_repeats=1, batching_concurrency=8, quick=True)
+QUICK = Settings(
+    rounds=2,
+    info_rounds=2,
+    duration=0.2,
+    warmup=3,
+    coldstart_reps=2,
+    rss_mib=(16, 64),
+    rss_repeats=1,
+    batching_concurrency=8,
+    quick=True,
+)
 
 
 def rotated(items: tuple | list, round_index: int) -> list:
@@ -57,17 +66,35 @@ def rotated(items: tuple | list, round_index: int) -> list:
     return list(items[shift:]) + list(items[:shift])
 
 
-def loadgen(workload: str, address: str, shapes, concurrency, settings: Settings,
-            signatures: tuple[str, ...] = ("serving_default",), paired: str | None = None) -> list[dict]:
+def loadgen(
+    workload: str,
+    address: str,
+    shapes,
+    concurrency,
+    settings: Settings,
+    signatures: tuple[str, ...] = ("serving_default",),
+    paired: str | None = None,
+) -> list[dict]:
     """One ``bench.loadgen`` process: every (signature, shape, concurrency) point of one workload.
 
     ``concurrency`` is a tuple of levels for every shape, or a dict shape -> levels. With
     ``paired`` each point also measures that workload, in turns with this one, in the same process.
     """
     levels = concurrency if isinstance(concurrency, dict) else dict.fromkeys(shapes, concurrency)
-    args = ["-m", "bench.loadgen", "--workload", workload, "--server", address,
-            "--signature", ",".join(signatures),
-            "--duration", str(settings.duration), "--warmup", str(settings.warmup)]
+    args = [
+        "-m",
+        "bench.loadgen",
+        "--workload",
+        workload,
+        "--server",
+        address,
+        "--signature",
+        ",".join(signatures),
+        "--duration",
+        str(settings.duration),
+        "--warmup",
+        str(settings.warmup),
+    ]
     for (rows, cols), shape_levels in levels.items():
         args += ["--shape", f"{rows}x{cols}:{','.join(map(str, shape_levels))}"]
     if paired is not None:
@@ -78,8 +105,12 @@ def loadgen(workload: str, address: str, shapes, concurrency, settings: Settings
 
 
 def _point(record: dict) -> dict:
-    point = {"requests_per_s": record["requests_per_s"], "errors": record["errors"],
-             "p50_ms": record["p50_ms"], "p99_ms": record["p99_ms"]}
+    point = {
+        "requests_per_s": record["requests_per_s"],
+        "errors": record["errors"],
+        "p50_ms": record["p50_ms"],
+        "p99_ms": record["p99_ms"],
+    }
     if "paired" in record:
         point["paired"] = record["paired"]
     return point
@@ -103,8 +134,9 @@ def throughput(address: str, settings: Settings, workloads=WORKLOADS, log=print)
             log(f"  round {round_index + 1}/{settings.rounds}: {workload}")
             paired = "echo" if workload in PAIRED_WITH_ECHO else None
             for record in loadgen(workload, address, None, THROUGHPUT_POINTS, settings, paired=paired):
-                measured[point_key(workload, (record["rows"], record["cols"]), record["concurrency"])] = \
+                measured[point_key(workload, (record["rows"], record["cols"]), record["concurrency"])] = (
                     _point(record)
+                )
         rounds.append(measured)
     return {"rounds": rounds}
 
@@ -142,14 +174,24 @@ def cold_start(address: str, settings: Settings, workdir: Path) -> dict:
     }
     # grpc and numpy start from the bytecode pip compiled at install; give the client the same
     # (an editable checkout run under PYTHONDONTWRITEBYTECODE=1 would recompile it every start).
-    compiled = subprocess.run([processes.PYTHON, "-m", "compileall", "-q", "client"], cwd=processes.REPO,
-                              env=processes.env(), capture_output=True, text=True, timeout=120)
+    compiled = subprocess.run(
+        [processes.PYTHON, "-m", "compileall", "-q", "client"],
+        cwd=processes.REPO,
+        env=processes.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if compiled.returncode != 0:
         raise RuntimeError(f"compileall client failed:\n{compiled.stdout}{compiled.stderr}")
     rounds = []
     for round_index in range(settings.coldstart_reps):  # a busy moment hits all three alike
-        rounds.append({name: {"seconds": processes.timed(commands[name]), "errors": 0}
-                       for name in rotated(list(commands), round_index)})
+        rounds.append(
+            {
+                name: {"seconds": processes.timed(commands[name]), "errors": 0}
+                for name in rotated(list(commands), round_index)
+            }
+        )
     return {"rounds": rounds}
 
 
@@ -206,8 +248,9 @@ def compact(address: str, settings: Settings, log=print) -> dict:
     return {"rounds": rounds, "response_bytes": response_bytes}
 
 
-def cli_end_to_end(servers: dict[str, str], echo_address: str, path: Path, settings: Settings,
-                   log=print) -> dict:
+def cli_end_to_end(
+    servers: dict[str, str], echo_address: str, path: Path, settings: Settings, log=print
+) -> dict:
     """``python -m client.predict`` values/s on a file against a gRPC echo of the same requests.
 
     The CLI's own ``values_per_second`` (--json): reading the file, every request, the decode,
@@ -215,6 +258,7 @@ def cli_end_to_end(servers: dict[str, str], echo_address: str, path: Path, setti
     The echo sends the CLI's request size at the CLI's concurrency through the same channel
     options to a handler that replays its answer: the most any Python gRPC client could move.
     """
+
     def cli(address: str, compact_: bool) -> dict:
         args = ["-m", "client.predict", str(path), "--server", address, "--json"]
         try:  # a failed run (exit code, failed check) counts as an error, not a number
@@ -222,15 +266,22 @@ def cli_end_to_end(servers: dict[str, str], echo_address: str, path: Path, setti
         except RuntimeError as exc:
             log(f"  client.predict failed: {str(exc).strip().splitlines()[-1]}")
             return {"values_per_s": 0.0, "batch_rows": 0, "cols": 0, "errors": 1}
-        return {"values_per_s": summary["values_per_second"], "batch_rows": summary["batch_rows"],
-                "cols": summary["cols"], "errors": 0 if summary["ok"] else 1}
+        return {
+            "values_per_s": summary["values_per_second"],
+            "batch_rows": summary["batch_rows"],
+            "cols": summary["cols"],
+            "errors": 0 if summary["ok"] else 1,
+        }
 
     first = cli(next(iter(servers.values())), False)  # warms the server up; gives the request shape
     if first["errors"]:
         raise RuntimeError(f"python -m client.predict {path} failed against the embedded server")
     shape = (first["batch_rows"], first["cols"])
-    runs = {f"{name} {signature}": (address, signature == "compact")
-            for name, address in servers.items() for signature in SIGNATURES}
+    runs = {
+        f"{name} {signature}": (address, signature == "compact")
+        for name, address in servers.items()
+        for signature in SIGNATURES
+    }
     rounds = []
     for round_index in range(settings.rounds):
         measured = {}
@@ -238,13 +289,19 @@ def cli_end_to_end(servers: dict[str, str], echo_address: str, path: Path, setti
             log(f"  round {round_index + 1}/{settings.rounds}: {name}")
             if name == "echo":
                 record = loadgen("echo", echo_address, (shape,), (4,), settings)[0]
-                measured[name] = {"values_per_s": record["requests_per_s"] * shape[0] * shape[1],
-                                  "errors": record["errors"]}
+                measured[name] = {
+                    "values_per_s": record["requests_per_s"] * shape[0] * shape[1],
+                    "errors": record["errors"],
+                }
             else:
                 measured[name] = cli(*runs[name])
         rounds.append(measured)
-    return {"rounds": rounds, "request_shape": list(shape), "concurrency": 4,
-            "file_bytes": path.stat().st_size}
+    return {
+        "rounds": rounds,
+        "request_shape": list(shape),
+        "concurrency": 4,
+        "file_bytes": path.stat().st_size,
+    }
 
 
 def batching(servers: dict[str, str], settings: Settings, log=print) -> dict:
@@ -257,8 +314,12 @@ def batching(servers: dict[str, str], settings: Settings, log=print) -> dict:
             record = loadgen("client", servers[mode], (SMALL,), (settings.batching_concurrency,), settings)[0]
             measured[mode] = _point(record)
         rounds.append(measured)
-    return {"rounds": rounds, "concurrency": settings.batching_concurrency, "rows": SMALL[0],
-            "cols": SMALL[1]}
+    return {
+        "rounds": rounds,
+        "concurrency": settings.batching_concurrency,
+        "rows": SMALL[0],
+        "cols": SMALL[1],
+    }
 
 
 def embedded_server_available() -> bool:
@@ -268,8 +329,14 @@ def embedded_server_available() -> bool:
 
 def embedded_server_has_tensor_content_flag() -> bool:
     """Whether ``serving.local`` can be told to answer in tensor_content (else it always does)."""
-    result = subprocess.run([processes.PYTHON, "-m", "serving.local", "--help"], cwd=processes.REPO,
-                            env=processes.env(), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [processes.PYTHON, "-m", "serving.local", "--help"],
+        cwd=processes.REPO,
+        env=processes.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return TENSOR_CONTENT_FLAG in result.stdout
 
 
@@ -278,8 +345,9 @@ def export_model(workdir: Path) -> Path:
     models = workdir / "models"
     if not (models / "threshold").is_dir():
         command = [processes.PYTHON, "-m", "export", "--models-dir", str(models), "--no-tflite"]
-        exported = subprocess.run(command, cwd=processes.REPO, env=processes.env(), capture_output=True,
-                                  text=True, timeout=300)
+        exported = subprocess.run(
+            command, cwd=processes.REPO, env=processes.env(), capture_output=True, text=True, timeout=300
+        )
         if exported.returncode != 0:
             raise RuntimeError(f"export failed:\n{exported.stderr[-2000:]}")
     return models
@@ -288,22 +356,42 @@ def export_model(workdir: Path) -> Path:
 def embedded_server_spec(workdir: Path, name: str, *extra: str) -> processes.ServerSpec:
     """``python -m serving.local`` on a free port serving the exported model."""
     port = processes.free_port()
-    args = ["-m", "serving.local", "--host", "127.0.0.1", "--port", str(port), "--rest-port", "0",
-            "--models-dir", str(export_model(workdir)), *extra]
-    return processes.ServerSpec(args, "serving.local: listening on", address=f"127.0.0.1:{port}",
-                                log=workdir / f"serving-{name}.log")
+    args = [
+        "-m",
+        "serving.local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--rest-port",
+        "0",
+        "--models-dir",
+        str(export_model(workdir)),
+        *extra,
+    ]
+    return processes.ServerSpec(
+        args, "serving.local: listening on", address=f"127.0.0.1:{port}", log=workdir / f"serving-{name}.log"
+    )
 
 
 def reference_server_spec(workdir: Path, compute: bool = False, typed: bool = False) -> processes.ServerSpec:
     """The echo / Predict double (``bench.fake_tf_serving``) as a child process; it replays the
     first answer of each request size unless ``compute``."""
-    args = ["-m", "bench.fake_tf_serving", "--port", "0"] + ([] if compute else ["--replay"]) + (
-        ["--typed-fields"] if typed else [])
+    args = (
+        ["-m", "bench.fake_tf_serving", "--port", "0"]
+        + ([] if compute else ["--replay"])
+        + (["--typed-fields"] if typed else [])
+    )
     name = ("compute" if compute else "replay") + ("-typed" if typed else "")
     # numpy loads with the module, before its main runs: the one-BLAS-thread setting the client
     # CLIs make for themselves (client/blas.py) comes from the environment here
-    return processes.ServerSpec(args, "bench.fake_tf_serving: listening on", timeout=60,
-                                log=workdir / f"servers-{name}.log", env={"OPENBLAS_NUM_THREADS": "1"})
+    return processes.ServerSpec(
+        args,
+        "bench.fake_tf_serving: listening on",
+        timeout=60,
+        log=workdir / f"servers-{name}.log",
+        env={"OPENBLAS_NUM_THREADS": "1"},
+    )
 
 
 @contextlib.contextmanager

@@ -48,16 +48,43 @@ _EXPORTS = {
     "Mismatch": "client.checker",
     "RunStats": "client.stats",
     "SignatureNotFound": "client.model",
-    **{name: "client.errors" for name in (
-        "ThresholdClientError", "InputFileError", "InputFormatError", "InvalidInput", "ServerUnavailable",
-        "ModelNotFound", "DeadlineExceeded", "RequestRejected", "ResponseMismatch", "OutputFileError")},
+    **{
+        name: "client.errors"
+        for name in (
+            "ThresholdClientError",
+            "InputFileError",
+            "InputFormatError",
+            "InvalidInput",
+            "ServerUnavailable",
+            "ModelNotFound",
+            "DeadlineExceeded",
+            "RequestRejected",
+            "ResponseMismatch",
+            "OutputFileError",
+        )
+    },
 }
 
 # Spelled out, so type checkers read it too.
 __all__ = [
-    "CheckReport", "DeadlineExceeded", "InputFileError", "InputFormatError", "InvalidInput", "Mismatch",
-    "ModelInfo", "ModelNotFound", "OutputFileError", "PredictSummary", "RequestRejected", "ResponseMismatch",
-    "RunStats", "ServerUnavailable", "Signature", "SignatureNotFound", "TensorSpec", "ThresholdClient",
+    "CheckReport",
+    "DeadlineExceeded",
+    "InputFileError",
+    "InputFormatError",
+    "InvalidInput",
+    "Mismatch",
+    "ModelInfo",
+    "ModelNotFound",
+    "OutputFileError",
+    "PredictSummary",
+    "RequestRejected",
+    "ResponseMismatch",
+    "RunStats",
+    "ServerUnavailable",
+    "Signature",
+    "SignatureNotFound",
+    "TensorSpec",
+    "ThresholdClient",
     "ThresholdClientError",
 ]
 

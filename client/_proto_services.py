@@ -18,15 +18,27 @@ from client.names import PACKAGE
 
 # module -> (service, [(method, request class, response class)]), classes as "module.Message".
 _SERVICES = {
-    "prediction_service_pb2_grpc": ("PredictionService", [
-        ("Predict", "predict_pb2.PredictRequest", "predict_pb2.PredictResponse"),
-        ("GetModelMetadata", "get_model_metadata_pb2.GetModelMetadataRequest",
-         "get_model_metadata_pb2.GetModelMetadataResponse"),
-    ]),
-    "model_service_pb2_grpc": ("ModelService", [
-        ("GetModelStatus", "get_model_status_pb2.GetModelStatusRequest",
-         "get_model_status_pb2.GetModelStatusResponse"),
-    ]),
+    "prediction_service_pb2_grpc": (
+        "PredictionService",
+        [
+            ("Predict", "predict_pb2.PredictRequest", "predict_pb2.PredictResponse"),
+            (
+                "GetModelMetadata",
+                "get_model_metadata_pb2.GetModelMetadataRequest",
+                "get_model_metadata_pb2.GetModelMetadataResponse",
+            ),
+        ],
+    ),
+    "model_service_pb2_grpc": (
+        "ModelService",
+        [
+            (
+                "GetModelStatus",
+                "get_model_status_pb2.GetModelStatusRequest",
+                "get_model_status_pb2.GetModelStatusResponse",
+            ),
+        ],
+    ),
 }
 
 
@@ -36,27 +48,44 @@ def _unimplemented(self, request, context):
     raise NotImplementedError("Method not implemented!")
 
 
-def _service_module(module_name: str, service: str,
-                    methods: list[tuple[str, type, type]]) -> types.ModuleType:
+def _service_module(
+    module_name: str, service: str, methods: list[tuple[str, type, type]]
+) -> types.ModuleType:
     full_name = f"{PACKAGE}.{service}"
 
     def stub_init(self, channel: grpc.Channel) -> None:
         for method, request, response in methods:
-            setattr(self, method, channel.unary_unary(
-                f"/{full_name}/{method}", request_serializer=request.SerializeToString,
-                response_deserializer=response.FromString))
+            setattr(
+                self,
+                method,
+                channel.unary_unary(
+                    f"/{full_name}/{method}",
+                    request_serializer=request.SerializeToString,
+                    response_deserializer=response.FromString,
+                ),
+            )
 
     def add_to_server(servicer, server: grpc.Server) -> None:
-        handlers = {method: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method), request_deserializer=request.FromString,
-            response_serializer=response.SerializeToString) for method, request, response in methods}
+        handlers = {
+            method: grpc.unary_unary_rpc_method_handler(
+                getattr(servicer, method),
+                request_deserializer=request.FromString,
+                response_serializer=response.SerializeToString,
+            )
+            for method, request, response in methods
+        }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(full_name, handlers),))
 
     module = types.ModuleType(module_name, f"gRPC stub and servicer base of {full_name}.")
     stub = type(f"{service}Stub", (), {"__init__": stub_init, "__doc__": f"Client side of {full_name}."})
-    servicer = type(f"{service}Servicer", (), {
-        "__doc__": f"Server side of {full_name}: override the methods served.",
-        **{method: _unimplemented for method, _, _ in methods}})
+    servicer = type(
+        f"{service}Servicer",
+        (),
+        {
+            "__doc__": f"Server side of {full_name}: override the methods served.",
+            **{method: _unimplemented for method, _, _ in methods},
+        },
+    )
     add_to_server.__name__ = add_to_server.__qualname__ = f"add_{service}Servicer_to_server"
     for value in (stub, servicer):
         value.__module__ = module_name
@@ -73,7 +102,11 @@ def service_modules(message_modules: Mapping[str, object]) -> dict[str, types.Mo
         return getattr(message_modules[module], message)
 
     package = __name__.rsplit(".", 1)[0]
-    return {name: _service_module(f"{package}.protos.{name}", service,
-                                  [(method, resolve(request), resolve(response))
-                                   for method, request, response in methods])
-            for name, (service, methods) in _SERVICES.items()}
+    return {
+        name: _service_module(
+            f"{package}.protos.{name}",
+            service,
+            [(method, resolve(request), resolve(response)) for method, request, response in methods],
+        )
+        for name, (service, methods) in _SERVICES.items()
+    }

@@ -95,13 +95,23 @@ class PredictSummary:
     def as_dict(self) -> dict:
         """JSON-ready: what the CLI prints with --json."""
         return {
-            "ok": self.check is None or self.check.ok, "server": self.address, "model": self.model,
-            "version": self.version, "signature": self.signature, "low": self.low, "high": self.high,
-            "rows": self.rows, "cols": self.cols, "values": self.values, "batch_rows": self.batch_rows,
+            "ok": self.check is None or self.check.ok,
+            "server": self.address,
+            "model": self.model,
+            "version": self.version,
+            "signature": self.signature,
+            "low": self.low,
+            "high": self.high,
+            "rows": self.rows,
+            "cols": self.cols,
+            "values": self.values,
+            "batch_rows": self.batch_rows,
             **self.stats.as_dict(self.values),
             "mismatches": None if self.check is None else self.check.mismatches,
             "check": None if self.check is None else self.check.as_dict(),
-            "cast_note": self.cast_note, "plan_note": self.plan_note, "version_note": self.version_note,
+            "cast_note": self.cast_note,
+            "plan_note": self.plan_note,
+            "version_note": self.version_note,
             "versions": self.versions,
             "output": None if self.output is None else str(self.output),
             "answered_by": self.answered_by,
@@ -111,14 +121,26 @@ class PredictSummary:
 class ThresholdClient:
     """A connection to one model on a TF Serving-compatible server."""
 
-    def __init__(self, address: str = DEFAULT_SERVER, *, model: str = DEFAULT_MODEL,
-                 version: int | None = None, label: str | None = None, tls: bool = False,
-                 ca_cert: str | Path | None = None, server_name: str | None = None,
-                 client_cert: str | Path | None = None, client_key: str | Path | None = None,
-                 authority: str | None = None, metadata: tuple[tuple[str, str], ...] = (),
-                 known_models: tuple[str, ...] = (DEFAULT_MODEL,),
-                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, lb_policy: str | None = None):
+    def __init__(
+        self,
+        address: str = DEFAULT_SERVER,
+        *,
+        model: str = DEFAULT_MODEL,
+        version: int | None = None,
+        label: str | None = None,
+        tls: bool = False,
+        ca_cert: str | Path | None = None,
+        server_name: str | None = None,
+        client_cert: str | Path | None = None,
+        client_key: str | Path | None = None,
+        authority: str | None = None,
+        metadata: tuple[tuple[str, str], ...] = (),
+        known_models: tuple[str, ...] = (DEFAULT_MODEL,),
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        lb_policy: str | None = None,
+    ):
         if version is not None and label is not None:
             raise ValueError("give a version or a label, not both")
         if not (timeout > 0 and math.isfinite(timeout)):  # grpc would expire an infinite deadline at once
@@ -129,19 +151,30 @@ class ThresholdClient:
         # One target may name many replicas (client.replicas): round_robin spreads the calls.
         self.lb_policy = choose_lb_policy(self.address, lb_policy)
         older_channels = channel_ids(self.address)
-        self._channel = open_channel(self.address, tls=tls, ca_cert=ca_cert, server_name=server_name,
-                                     client_cert=client_cert, client_key=client_key, authority=authority,
-                                     metadata=metadata, options=channel_options(self.lb_policy))
+        self._channel = open_channel(
+            self.address,
+            tls=tls,
+            ca_cert=ca_cert,
+            server_name=server_name,
+            client_cert=client_cert,
+            client_key=client_key,
+            authority=authority,
+            metadata=metadata,
+            options=channel_options(self.lb_policy),
+        )
         self._tally = AddressTally(channel_id(self.address, older_channels))
         self.known_models = known_models  # names to ask for when the model is not found
         # Plain method handles, not PredictionServiceStub: its module loads every other service's protos.
         self._get_metadata = self._channel.unary_unary(
             GET_MODEL_METADATA_METHOD,
             request_serializer=get_model_metadata_pb2.GetModelMetadataRequest.SerializeToString,
-            response_deserializer=get_model_metadata_pb2.GetModelMetadataResponse.FromString)
+            response_deserializer=get_model_metadata_pb2.GetModelMetadataResponse.FromString,
+        )
         self._proto_predict = self._channel.unary_unary(
-            PREDICT_METHOD, request_serializer=predict_pb2.PredictRequest.SerializeToString,
-            response_deserializer=predict_pb2.PredictResponse.FromString)
+            PREDICT_METHOD,
+            request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_pb2.PredictResponse.FromString,
+        )
         self._raw_predict = self._channel.unary_unary(PREDICT_METHOD)  # bytes both ways: client.wire
         self._frames: dict[tuple, wire.RequestFrame] = {}
         self._info: ModelInfo | None = None
@@ -188,11 +221,13 @@ class ThresholdClient:
             spec.version.value = self.version
         elif self.label is not None:
             spec.version_label = self.label
-        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec,
-                                                                 metadata_field=[SIGNATURE_DEF_FIELD])
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=spec, metadata_field=[SIGNATURE_DEF_FIELD]
+        )
         try:
-            response = self._rpc(self._describe_model(), lambda: self._get_metadata(
-                request, timeout=self.timeout))
+            response = self._rpc(
+                self._describe_model(), lambda: self._get_metadata(request, timeout=self.timeout)
+            )
         except ModelNotFound as error:
             raise ModelNotFound(f"{error}{self._available_versions() or self._other_models()}") from None
         return parse_metadata(response)
@@ -217,10 +252,14 @@ class ThresholdClient:
         found = self.models_available(candidates)
         asked = ", ".join(repr(name) for name in candidates)
         if found:
-            return (f"; the server has {', '.join(repr(name) for name in found)} (of the names asked for: "
-                    f"{asked}; TF Serving has no call that lists every model)")
-        return ("; TF Serving has no call that lists its models: the names are in the --model_config_file "
-                "the server was started with (`make status` shows them for a server make serve started)")
+            return (
+                f"; the server has {', '.join(repr(name) for name in found)} (of the names asked for: "
+                f"{asked}; TF Serving has no call that lists every model)"
+            )
+        return (
+            "; TF Serving has no call that lists its models: the names are in the --model_config_file "
+            "the server was started with (`make status` shows them for a server make serve started)"
+        )
 
     def models_available(self, names) -> list[str]:
         """Which of names the server knows (GetModelStatus answers with versions)."""
@@ -249,25 +288,37 @@ class ThresholdClient:
         shape = (0, 0) if spec.shape is None else tuple(max(size, 0) for size in spec.shape)
         request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name, info))
         fill_tensor_proto(request.inputs[spec.key], np.zeros(shape, spec.numpy_dtype()))
-        response = self._rpc(f"{self._describe_model()} signature {signature.name!r}",
-                             lambda: self._proto_predict(request, timeout=self.timeout))
+        response = self._rpc(
+            f"{self._describe_model()} signature {signature.name!r}",
+            lambda: self._proto_predict(request, timeout=self.timeout),
+        )
         try:
             # Shape () as the signature declares: one value, whatever shape a response claims.
-            low, high = (from_tensor_proto(response.outputs[key], expected_shape=(), name=key)
-                         for key in BOUNDS_OUTPUTS)
+            low, high = (
+                from_tensor_proto(response.outputs[key], expected_shape=(), name=key)
+                for key in BOUNDS_OUTPUTS
+            )
             low, high = float(low), float(high)
         except (KeyError, IndexError, TensorDecodeError) as exc:
-            raise RequestRejected(f"the bounds signature {signature.name!r} answered without "
-                                  f"scalar low and high ({exc})") from None
+            raise RequestRejected(
+                f"the bounds signature {signature.name!r} answered without scalar low and high ({exc})"
+            ) from None
         if not (math.isfinite(low) and math.isfinite(high) and low <= high):
             raise RequestRejected(f"the server reported unusable bounds low={low}, high={high}")
         return low, high
 
     # -- prediction --------------------------------------------------------------------------
 
-    def predict(self, array, *, signature: str | None = None, compact: bool = False,
-                check: bool = True, batch_size: int | None = None,
-                concurrency: int = DEFAULT_CONCURRENCY) -> np.ndarray:
+    def predict(
+        self,
+        array,
+        *,
+        signature: str | None = None,
+        compact: bool = False,
+        check: bool = True,
+        batch_size: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> np.ndarray:
         """The mask for a 1-D or 2-D numeric array, in its shape; ResponseMismatch if an answer is wrong.
 
         Without ``batch_size`` the array goes in as few requests as fit the message budget (one
@@ -275,14 +326,31 @@ class ThresholdClient:
         already, so there is no reading to overlap and every extra request is pure overhead.
         """
         with from_array(array) as source:
-            summary = self._run(source, ArrayOutput, signature=signature, compact=compact, check=check,
-                                batch_size=batch_size, concurrency=concurrency, in_memory=True)
+            summary = self._run(
+                source,
+                ArrayOutput,
+                signature=signature,
+                compact=compact,
+                check=check,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                in_memory=True,
+            )
         return summary.result
 
-    def predict_file(self, path: str | Path, *, key: str | None = None, output: str | Path | None = None,
-                     signature: str | None = None, compact: bool = False, check: bool = True,
-                     batch_size: int | None = None, concurrency: int = DEFAULT_CONCURRENCY,
-                     progress: Callable[[int], object] | None = None) -> PredictSummary:
+    def predict_file(
+        self,
+        path: str | Path,
+        *,
+        key: str | None = None,
+        output: str | Path | None = None,
+        signature: str | None = None,
+        compact: bool = False,
+        check: bool = True,
+        batch_size: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        progress: Callable[[int], object] | None = None,
+    ) -> PredictSummary:
         """Filter a .npy (or .npz member ``key``) in streamed batches.
 
         With ``output`` the mask is written there (atomically, input shape); without it only a
@@ -294,13 +362,34 @@ class ThresholdClient:
             if output is None:
                 make_output = PreviewOutput
             else:
+
                 def make_output(*args):
                     return NpyOutput(output, *args)
-            return self._run(source, make_output, signature=signature, compact=compact, check=check,
-                             batch_size=batch_size, concurrency=concurrency, progress=progress)
 
-    def _run(self, source: InputArray, make_output, *, signature, compact, check, batch_size,
-             concurrency, progress=None, in_memory: bool = False) -> PredictSummary:
+            return self._run(
+                source,
+                make_output,
+                signature=signature,
+                compact=compact,
+                check=check,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                progress=progress,
+            )
+
+    def _run(
+        self,
+        source: InputArray,
+        make_output,
+        *,
+        signature,
+        compact,
+        check,
+        batch_size,
+        concurrency,
+        progress=None,
+        in_memory: bool = False,
+    ) -> PredictSummary:
         if concurrency < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError("concurrency and batch_size must be positive")
         retries_before = self._retries.count  # discovery's retries count too
@@ -312,10 +401,25 @@ class ThresholdClient:
         except TensorDecodeError as exc:
             raise SignatureNotFound(f"signature {chosen.name!r}: {exc}") from None
         checker = ResponseChecker(*self.bounds(), out_dtype, version=info.version) if check else None
-        plan = plan_batches(source.cols, out_dtype.itemsize, self.max_message_bytes, batch_size,
-                            rows=None if in_memory else source.rows, concurrency=concurrency)
-        summary = PredictSummary(self.address, self.model, info.version, chosen.name, source.rows,
-                                 source.cols, min(plan.rows, source.rows), RunStats(), plan_note=plan.note)
+        plan = plan_batches(
+            source.cols,
+            out_dtype.itemsize,
+            self.max_message_bytes,
+            batch_size,
+            rows=None if in_memory else source.rows,
+            concurrency=concurrency,
+        )
+        summary = PredictSummary(
+            self.address,
+            self.model,
+            info.version,
+            chosen.name,
+            source.rows,
+            source.cols,
+            min(plan.rows, source.rows),
+            RunStats(),
+            plan_note=plan.note,
+        )
         if checker is not None:
             summary.low, summary.high, summary.check = checker.low, checker.high, checker.report
         sink = make_output(source.shape, out_dtype, source.rows, source.cols)
@@ -326,9 +430,17 @@ class ThresholdClient:
             what = f"{self._describe_model()} signature {chosen.name!r}"
             follower = _ReloadFollower(self, chosen, checker)
             stream = BatchStream(
-                lambda x: self._send(chosen, x), out_key, plan, concurrency, checker, sink, summary, progress,
+                lambda x: self._send(chosen, x),
+                out_key,
+                plan,
+                concurrency,
+                checker,
+                sink,
+                summary,
+                progress,
                 lambda error: from_rpc_error(error, address=self.address, what=what, timeout=self.timeout),
-                versions=follower)
+                versions=follower,
+            )
             stream.run(source)
             summary.version_note, summary.versions = follower.describe(stream.version_ranges(), checker)
             summary.stats.retries = self._retries.count - retries_before
@@ -357,8 +469,9 @@ class ThresholdClient:
         if frame is None:
             if len(self._frames) > 16:  # a run makes at most three shapes; programs may make more
                 self._frames.clear()
-            frame = wire.request_frame(self._model_spec(signature.name, info), in_spec.key, x.shape, x.dtype,
-                                       output_filter=[out_key])
+            frame = wire.request_frame(
+                self._model_spec(signature.name, info), in_spec.key, x.shape, x.dtype, output_filter=[out_key]
+            )
             self._frames[key] = frame
         request = frame.encode(x)
 
@@ -367,6 +480,7 @@ class ThresholdClient:
             response = self._raw_predict(request, timeout=self.timeout)
             self._tally.refresh_soon()
             return response, time.perf_counter() - start
+
         return call_with_retries(attempt, retries=self.retries, counter=self._retries)
 
     def close(self) -> None:
@@ -418,15 +532,20 @@ class _ReloadFollower:
             old_in, old_out = self.signature.only("input"), self.signature.only("output")
             new_in, new_out = signature.only("input"), signature.only("output")
             if (new_in.key, new_in.dtype, new_out.key, new_out.dtype) != (
-                    old_in.key, old_in.dtype, old_out.key, old_out.dtype):
+                old_in.key,
+                old_in.dtype,
+                old_out.key,
+                old_out.dtype,
+            ):
                 return False
             if self.checker is not None:
                 self.checker.add_version(fresh.version, *client._fetch_bounds(fresh))
             client._info, client._bounds = fresh, None
             return True
 
-    def describe(self, ranges: dict[int | None, str], checker: ResponseChecker | None
-                 ) -> tuple[str | None, list[dict] | None]:
+    def describe(
+        self, ranges: dict[int | None, str], checker: ResponseChecker | None
+    ) -> tuple[str | None, list[dict] | None]:
         """(note, per-version list) when more than one version answered; (None, None) otherwise."""
         if len(ranges) < 2 and self.pinned() == self.first:
             return None, None
@@ -437,7 +556,8 @@ class _ReloadFollower:
                 entry["low"], entry["high"] = checker.bounds[version]
             versions.append(entry)
         parts = "; ".join(f"version {entry['version']} answered rows {entry['rows']}" for entry in versions)
-        note = (f"version {self.first} was unloaded mid-run (hot reload); the run went on with version "
-                f"{self.pinned()}, each answer checked against its own version's bounds: {parts}")
+        note = (
+            f"version {self.first} was unloaded mid-run (hot reload); the run went on with version "
+            f"{self.pinned()}, each answer checked against its own version's bounds: {parts}"
+        )
         return note, versions
-

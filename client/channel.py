@@ -85,11 +85,18 @@ def _read_pem(path: str | Path, flag: str) -> bytes:
         raise InputFileError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
 
 
-def open_channel(address: str, *, tls: bool = False, ca_cert: str | Path | None = None,
-                 server_name: str | None = None, client_cert: str | Path | None = None,
-                 client_key: str | Path | None = None, authority: str | None = None,
-                 metadata: tuple[tuple[str, str], ...] = (),
-                 options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
+def open_channel(
+    address: str,
+    *,
+    tls: bool = False,
+    ca_cert: str | Path | None = None,
+    server_name: str | None = None,
+    client_cert: str | Path | None = None,
+    client_key: str | Path | None = None,
+    authority: str | None = None,
+    metadata: tuple[tuple[str, str], ...] = (),
+    options: Sequence[tuple[str, object]] = (),
+) -> grpc.Channel:
     """A channel to address: plaintext, or TLS when tls, ca_cert or a client certificate is given.
 
     Args:
@@ -113,8 +120,9 @@ def open_channel(address: str, *, tls: bool = False, ca_cert: str | Path | None 
         key = _read_pem(client_key, "--client-key") if client_key is not None else None
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
-        credentials = grpc.ssl_channel_credentials(root_certificates=root, private_key=key,
-                                                   certificate_chain=chain)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=root, private_key=key, certificate_chain=chain
+        )
         channel = grpc.secure_channel(address, credentials, options=options)
     if metadata:
         # An interceptor, not call credentials: those are refused on plaintext channels, and a
@@ -135,8 +143,14 @@ class RetryCounter:
         self.count = 0
 
 
-def call_with_retries(call: Callable[[], T], *, retries: int, counter: RetryCounter | None = None,
-                      base_delay: float = 0.1, max_delay: float = 2.0) -> T:
+def call_with_retries(
+    call: Callable[[], T],
+    *,
+    retries: int,
+    counter: RetryCounter | None = None,
+    base_delay: float = 0.1,
+    max_delay: float = 2.0,
+) -> T:
     """call(), retried with jittered exponential backoff while it fails with UNAVAILABLE or CANCELLED.
 
     Only for idempotent calls (Predict on this model, metadata): a retried request may have
@@ -150,5 +164,5 @@ def call_with_retries(call: Callable[[], T], *, retries: int, counter: RetryCoun
                 raise
             if counter is not None:
                 counter.count += 1
-            time.sleep(min(max_delay, base_delay * 2 ** attempt) * random.uniform(0.5, 1.0))
+            time.sleep(min(max_delay, base_delay * 2**attempt) * random.uniform(0.5, 1.0))
     raise AssertionError("unreachable")

@@ -47,8 +47,10 @@ class Mismatch:
     expected: int
 
     def __str__(self) -> str:
-        return (f"row {self.row}, col {self.col}: x={float32_text(self.x)} got {self.got!r}, "
-                f"expected {self.expected}")
+        return (
+            f"row {self.row}, col {self.col}: x={float32_text(self.x)} got {self.got!r}, "
+            f"expected {self.expected}"
+        )
 
 
 @dataclass
@@ -79,8 +81,10 @@ class CheckReport:
         if self.problem_count:
             parts.append(f"{self.problem_count} response(s) with the wrong shape or dtype")
         if self.mismatches:
-            parts.append(f"{self.mismatches} of {self.checked} checked values differ from "
-                         f"(x < {float32_text(self.low)}) | (x > {float32_text(self.high)})")
+            parts.append(
+                f"{self.mismatches} of {self.checked} checked values differ from "
+                f"(x < {float32_text(self.low)}) | (x > {float32_text(self.high)})"
+            )
         if self.not_binary:
             parts.append(f"{self.not_binary} not 0 or 1")
         return "check failed: " + "; ".join(parts) if parts else "check passed"
@@ -95,10 +99,15 @@ class CheckReport:
         return lines
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "checked": self.checked, "mismatches": self.mismatches,
-                "not_binary": self.not_binary, "bad_responses": self.problem_count,
-                "problems": list(self.problems),
-                "examples": [vars(example) for example in self.examples]}
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "mismatches": self.mismatches,
+            "not_binary": self.not_binary,
+            "bad_responses": self.problem_count,
+            "problems": list(self.problems),
+            "examples": [vars(example) for example in self.examples],
+        }
 
 
 class ResponseChecker:
@@ -147,9 +156,15 @@ class ResponseChecker:
         """
         return expected_mask(x, *(bounds or (self.low, self.high)))
 
-    def verify(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
-               bounds: tuple[float, float] | None = None, expected: np.ndarray | None = None
-               ) -> np.ndarray | None:
+    def verify(
+        self,
+        row: int,
+        col: int,
+        x: np.ndarray,
+        got: np.ndarray,
+        bounds: tuple[float, float] | None = None,
+        expected: np.ndarray | None = None,
+    ) -> np.ndarray | None:
         """Check got (a block starting at (row, col)) against the rule on x, as ``check_values``.
 
         Returns the rule's answer in got's dtype when it is got bit for bit (every answer right,
@@ -159,8 +174,11 @@ class ResponseChecker:
         """
         if expected is None:
             expected = self.rule(x, bounds)
-        if (got.dtype.kind not in "uibf" or got.dtype.itemsize not in (1, 2, 4, 8)
-                or not got.flags.c_contiguous):
+        if (
+            got.dtype.kind not in "uibf"
+            or got.dtype.itemsize not in (1, 2, 4, 8)
+            or not got.flags.c_contiguous
+        ):
             self.check_values(row, col, x, got, bounds, expected)
             return None
         if got.dtype.itemsize == 1:
@@ -174,8 +192,15 @@ class ResponseChecker:
         self.check_values(row, col, x, got, bounds, expected)
         return None
 
-    def check_values(self, row: int, col: int, x: np.ndarray, got: np.ndarray,
-                     bounds: tuple[float, float] | None = None, expected: np.ndarray | None = None) -> int:
+    def check_values(
+        self,
+        row: int,
+        col: int,
+        x: np.ndarray,
+        got: np.ndarray,
+        bounds: tuple[float, float] | None = None,
+        expected: np.ndarray | None = None,
+    ) -> int:
         """Compare got with the rule on x (a block starting at (row, col)); return the mismatch count.
 
         ``bounds`` default to the first version's; ``expected`` is ``rule(x, bounds)`` if the
@@ -196,14 +221,17 @@ class ResponseChecker:
             with np.errstate(invalid="ignore"):
                 binary = (got == 0) | (got == 1)
             not_binary = x.size - int(np.count_nonzero(binary))
-            found = [Mismatch(row + int(r), col + int(c), float(x[r, c]), got[r, c].item(),
-                              int(expected[r, c])) for r, c in np.argwhere(wrong)[:MAX_EXAMPLES]]
+            found = [
+                Mismatch(row + int(r), col + int(c), float(x[r, c]), got[r, c].item(), int(expected[r, c]))
+                for r, c in np.argwhere(wrong)[:MAX_EXAMPLES]
+            ]
         with self._lock:
             self.report.checked += x.size
             if count:
                 self.report.not_binary += not_binary
                 self.report.mismatches += count
                 # Blocks are checked in completion order; keep the first few in input order instead.
-                self.report.examples = sorted(self.report.examples + found,
-                                              key=lambda m: (m.row, m.col))[:MAX_EXAMPLES]
+                self.report.examples = sorted(self.report.examples + found, key=lambda m: (m.row, m.col))[
+                    :MAX_EXAMPLES
+                ]
         return count

@@ -14,7 +14,7 @@ HINTS = {
     "tls_handshake": "check that the server speaks TLS on this port, and --ca-cert / --tls-server-name",
     "deadline": "raise --timeout or lower --batch-size",
     "credentials": "send credentials with THRESHOLD_TOKEN=<token>, --header 'authorization: Bearer <token>' "
-                   "or --client-cert/--client-key",
+    "or --client-cert/--client-key",
     "too_large": "lower --max-message-bytes or --batch-size",
     "no_bounds": "use --no-check to skip the check",
     "choose_key": "choose one with --key",

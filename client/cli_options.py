@@ -150,12 +150,15 @@ def byte_size(text: str) -> int:
 
 def at_least(parse: Callable[[str], Any], minimum: Any, why: str = "") -> Callable[[str], Any]:
     """``parse``, refusing values below ``minimum``."""
+
     def parse_bounded(text: str) -> Any:
         value = parse(text)
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}{f' ({why})' if why else ''}, "
-                                             f"got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be at least {minimum}{f' ({why})' if why else ''}, got {text!r}"
+            )
         return value
+
     parse_bounded.__name__ = getattr(parse, "__name__", "value")
     return parse_bounded
 
@@ -187,12 +190,22 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
         try:
             setattr(args, action.dest, _convert(action, value.raw))
         except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
-            parser.exit(2, f"{parser.prog}: error: {value.name}={value.raw!r}: {exc} "
-                           f"(the default of {_flag_of(action)})\n")
+            parser.exit(
+                2,
+                f"{parser.prog}: error: {value.name}={value.raw!r}: {exc} "
+                f"(the default of {_flag_of(action)})\n",
+            )
     return args
 
 
 def add_hidden_alias(container: argparse._ActionsContainer, alias: str, action: argparse.Action) -> None:
     """Accept ``alias`` as another spelling of ``action``'s flag, left out of --help (an old name)."""
-    container.add_argument(alias, dest=action.dest, type=action.type, choices=action.choices,
-                           metavar=action.metavar, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    container.add_argument(
+        alias,
+        dest=action.dest,
+        type=action.type,
+        choices=action.choices,
+        metavar=action.metavar,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )

@@ -128,12 +128,16 @@ def tls_failure(error: grpc.RpcError) -> str | None:
     if "handshake failed" not in text.lower():
         return None
     reason = text.strip().splitlines()[0].removesuffix(": OK")
-    return reason.split("OPENSSL_internal:", 1)[-1] if "OPENSSL_internal:" in reason else reason.rsplit(
-        ": ", 1)[-1]
+    return (
+        reason.split("OPENSSL_internal:", 1)[-1]
+        if "OPENSSL_internal:" in reason
+        else reason.rsplit(": ", 1)[-1]
+    )
 
 
-def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: float | None = None
-                   ) -> ThresholdClientError:
+def from_rpc_error(
+    error: grpc.RpcError, *, address: str, what: str, timeout: float | None = None
+) -> ThresholdClientError:
     """Translate a failed RPC into the error class a user can act on."""
     import grpc
 
@@ -142,26 +146,33 @@ def from_rpc_error(error: grpc.RpcError, *, address: str, what: str, timeout: fl
     if code == grpc.StatusCode.CANCELLED:  # we never cancel a call we still wait on: the server did
         return ServerUnavailable(
             f"the model server at {address} cancelled the call ({details or 'cancelled'}): it is shutting "
-            "down or restarting", kind="unreachable")
+            "down or restarting",
+            kind="unreachable",
+        )
     tls = tls_failure(error) if code == grpc.StatusCode.UNAVAILABLE else None
     if tls is not None and "CERTIFICATE_VERIFY_FAILED" in tls:
         return ServerUnavailable(
             f"TLS handshake with {address} failed: the server's certificate is not signed by a CA this "
-            f"client trusts ({tls})", kind="untrusted_certificate")
+            f"client trusts ({tls})",
+            kind="untrusted_certificate",
+        )
     if tls is not None:
         return ServerUnavailable(f"TLS handshake with {address} failed ({tls})", kind="tls_handshake")
     if code == grpc.StatusCode.UNAVAILABLE:
-        return ServerUnavailable(f"cannot reach a model server at {address} ({details or 'unavailable'})",
-                                 kind="unreachable")
+        return ServerUnavailable(
+            f"cannot reach a model server at {address} ({details or 'unavailable'})", kind="unreachable"
+        )
     if code == grpc.StatusCode.NOT_FOUND:
         return ModelNotFound(f"{what}: not found on {address} ({details})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         limit = f" of {timeout:g} s" if timeout is not None else ""
-        return DeadlineExceeded(f"{what}: no answer from {address} within the timeout{limit}",
-                                kind="deadline")
+        return DeadlineExceeded(
+            f"{what}: no answer from {address} within the timeout{limit}", kind="deadline"
+        )
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        return RequestRejected(f"{what}: server at {address} answered {code.name} ({details})",
-                               kind="credentials")
+        return RequestRejected(
+            f"{what}: server at {address} answered {code.name} ({details})", kind="credentials"
+        )
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return RequestRejected(f"{what}: message too large for {address} ({details})", kind="too_large")
     return RequestRejected(f"{what}: server at {address} answered {code.name} ({details})")

@@ -55,7 +55,7 @@ class Shard:
 
     def select(self, jobs: list[InputJob]) -> list[InputJob]:
         """This worker's jobs: every count-th one from index on."""
-        return jobs[self.index::self.count]
+        return jobs[self.index :: self.count]
 
 
 def parse_shard(text: str) -> Shard:
@@ -79,8 +79,10 @@ def shard_from_env(environ: Mapping[str, str] = os.environ) -> Shard | None:
     if count and index is not None:
         return parse_shard(f"{index}/{count}")
     if count:
-        raise InputListError(f"{SHARD_COUNT_ENV} is set but not {JOB_INDEX_ENV} (set by an indexed Job); "
-                             "pass --shard K/N instead")
+        raise InputListError(
+            f"{SHARD_COUNT_ENV} is set but not {JOB_INDEX_ENV} (set by an indexed Job); "
+            "pass --shard K/N instead"
+        )
     return None
 
 
@@ -96,8 +98,11 @@ def is_bulk(specs: Iterable[str]) -> bool:
 
 def _directory_members(directory: Path) -> list[Path]:
     # Top level only; hidden files are skipped (a partial output is '.<name>.partial-<pid>').
-    members = sorted(path for path in directory.iterdir()
-                     if path.suffix in INPUT_SUFFIXES and not path.name.startswith(".") and path.is_file())
+    members = sorted(
+        path
+        for path in directory.iterdir()
+        if path.suffix in INPUT_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    )
     if not members:
         raise InputFileError(f"input directory {directory} holds no .npy or .npz files")
     return members
@@ -129,10 +134,13 @@ def expand_inputs(specs: Iterable[str], output_dir: str | os.PathLike) -> list[I
     for resolved, source in sources.items():
         output = output_dir / f"{source.stem}.npy"
         if output.name in jobs:
-            raise InputListError(f"{jobs[output.name].source} and {source} would both write {output}; "
-                                 "rename one, or run them with different -o directories")
+            raise InputListError(
+                f"{jobs[output.name].source} and {source} would both write {output}; "
+                "rename one, or run them with different -o directories"
+            )
         if output.resolve() == resolved:
-            raise InputListError(f"-o {output_dir} would overwrite the input {source}; choose another "
-                                 "output directory")
+            raise InputListError(
+                f"-o {output_dir} would overwrite the input {source}; choose another output directory"
+            )
         jobs[output.name] = InputJob(source, output)
     return [jobs[name] for name in sorted(jobs)]

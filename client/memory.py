@@ -39,4 +39,5 @@ def reuse_freed_buffers() -> bool:
     mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success, 0 for a value it refuses; musl has no mallopt at all
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )

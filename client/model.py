@@ -53,8 +53,10 @@ class Signature:
         """The single input or output; raise if the signature has several."""
         specs = self.inputs if side == "input" else self.outputs
         if len(specs) != 1:
-            raise SignatureNotFound(f"signature {self.name!r} has {len(specs)} {side}s "
-                                    f"({', '.join(specs) or 'none'}); the filter needs exactly one")
+            raise SignatureNotFound(
+                f"signature {self.name!r} has {len(specs)} {side}s "
+                f"({', '.join(specs) or 'none'}); the filter needs exactly one"
+            )
         return next(iter(specs.values()))
 
 
@@ -72,30 +74,44 @@ class ModelInfo:
             return self._compact_signature()
         name = name or DEFAULT_SIGNATURE
         if name not in self.signatures:
-            raise SignatureNotFound(f"model {self.name!r} (version {self.version}) has no signature "
-                                    f"{name!r}; it has: {', '.join(sorted(self.signatures))}")
+            raise SignatureNotFound(
+                f"model {self.name!r} (version {self.version}) has no signature "
+                f"{name!r}; it has: {', '.join(sorted(self.signatures))}"
+            )
         signature = self.signatures[name]
         signature.only("input")
         signature.only("output")
         return signature
 
     def _compact_signature(self) -> Signature:
-        candidates = [sig for sig in self.signatures.values()
-                      if len(sig.inputs) == 1 and len(sig.outputs) == 1
-                      and sig.only("output").dtype == types_pb2.DT_UINT8]
+        candidates = [
+            sig
+            for sig in self.signatures.values()
+            if len(sig.inputs) == 1
+            and len(sig.outputs) == 1
+            and sig.only("output").dtype == types_pb2.DT_UINT8
+        ]
         if not candidates:
-            raise SignatureNotFound(f"model {self.name!r} has no signature with a uint8 output (the compact "
-                                    f"mask); it has: {', '.join(sorted(self.signatures))}")
+            raise SignatureNotFound(
+                f"model {self.name!r} has no signature with a uint8 output (the compact "
+                f"mask); it has: {', '.join(sorted(self.signatures))}"
+            )
         candidates.sort(key=lambda sig: (sig.name != "compact", sig.name))
         return candidates[0]
 
     def bounds_signature(self) -> Signature:
         """The signature whose outputs are the model's bounds (``low`` and ``high``)."""
-        candidates = [sig for sig in self.signatures.values()
-                      if set(sig.outputs) == set(BOUNDS_OUTPUTS) and len(sig.inputs) == 1]
+        candidates = [
+            sig
+            for sig in self.signatures.values()
+            if set(sig.outputs) == set(BOUNDS_OUTPUTS) and len(sig.inputs) == 1
+        ]
         if not candidates:
-            raise SignatureNotFound(f"model {self.name!r} has no signature with outputs low and high, "
-                                    "so its answers cannot be checked", kind="no_bounds")
+            raise SignatureNotFound(
+                f"model {self.name!r} has no signature with outputs low and high, "
+                "so its answers cannot be checked",
+                kind="no_bounds",
+            )
         candidates.sort(key=lambda sig: (sig.name != "bounds", sig.name))
         return candidates[0]
 
@@ -110,14 +126,19 @@ def parse_metadata(response: get_model_metadata_pb2.GetModelMetadataResponse) ->
     packed = response.metadata.get(SIGNATURE_DEF_FIELD)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     if packed is None or not packed.Unpack(signature_map):
-        raise RequestRejected("the server's model metadata has no signature_def map; "
-                              "is it a TF Serving-compatible server?")
+        raise RequestRejected(
+            "the server's model metadata has no signature_def map; is it a TF Serving-compatible server?"
+        )
     version = response.model_spec.version.value if response.model_spec.HasField("version") else None
     signatures = {
-        name: Signature(name, sig.method_name,
-                        {key: _tensor_spec(key, info) for key, info in sig.inputs.items()},
-                        {key: _tensor_spec(key, info) for key, info in sig.outputs.items()})
-        for name, sig in signature_map.signature_def.items()}
+        name: Signature(
+            name,
+            sig.method_name,
+            {key: _tensor_spec(key, info) for key, info in sig.inputs.items()},
+            {key: _tensor_spec(key, info) for key, info in sig.outputs.items()},
+        )
+        for name, sig in signature_map.signature_def.items()
+    }
     return ModelInfo(response.model_spec.name, version, signatures)
 
 
@@ -127,12 +148,16 @@ def check_input_fits(signature: Signature, cols: int) -> None:
     try:
         spec.numpy_dtype()
     except TensorDecodeError:
-        raise SignatureNotFound(f"signature {signature.name!r} takes {spec.dtype_name}, "
-                                "not a numeric tensor this client can send") from None
+        raise SignatureNotFound(
+            f"signature {signature.name!r} takes {spec.dtype_name}, not a numeric tensor this client can send"
+        ) from None
     if spec.shape is not None:
         if len(spec.shape) != 2:
-            raise SignatureNotFound(f"signature {signature.name!r} takes rank-{len(spec.shape)} "
-                                    f"input {spec.shape}; this client sends [rows, cols]")
+            raise SignatureNotFound(
+                f"signature {signature.name!r} takes rank-{len(spec.shape)} "
+                f"input {spec.shape}; this client sends [rows, cols]"
+            )
         if spec.shape[1] not in (-1, cols):
-            raise InvalidInput(f"signature {signature.name!r} takes rows of {spec.shape[1]} values; "
-                               f"the input has {cols}")
+            raise InvalidInput(
+                f"signature {signature.name!r} takes rows of {spec.shape[1]} values; the input has {cols}"
+            )

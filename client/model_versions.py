@@ -84,7 +84,7 @@ def container_relative(base_path: str) -> str | None:
     prefix = CONTAINER_MODELS_ROOT + "/"
     if not base_path.startswith(prefix) or ".." in Path(base_path).parts:
         return None
-    return base_path[len(prefix):]
+    return base_path[len(prefix) :]
 
 
 def local_base_path(base_path: str, models_dir: Path) -> Path:

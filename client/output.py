@@ -65,7 +65,7 @@ class ArrayOutput:
                 self.array = block
                 return
             self.array = np.empty(self.size, dtype=self.dtype)
-        self.array[row:row + block.shape[0], col:col + block.shape[1]] = block
+        self.array[row : row + block.shape[0], col : col + block.shape[1]] = block
 
     def commit(self) -> np.ndarray:
         if self.array is None:  # no rows: nothing was written
@@ -89,8 +89,8 @@ class PreviewOutput:
     def write(self, row: int, col: int, block: np.ndarray, owned: bool = False) -> None:
         rows, cols = self.array.shape
         if row < rows and col < cols:
-            part = block[:rows - row, :cols - col]
-            self.array[row:row + part.shape[0], col:col + part.shape[1]] = part
+            part = block[: rows - row, : cols - col]
+            self.array[row : row + part.shape[0], col : col + part.shape[1]] = part
 
     def commit(self) -> np.ndarray:
         return self.array[0] if self.one_row else self.array
@@ -109,8 +109,10 @@ def refuse_output_over_input(source: str | os.PathLike, output: str | os.PathLik
     except OSError:  # the output does not exist yet (or cannot be looked at: NpyOutput will say)
         return
     if same:
-        raise OutputFileError(f"output {output} is the input file {source}; "
-                              "choose another -o, the input would be replaced by its mask")
+        raise OutputFileError(
+            f"output {output} is the input file {source}; "
+            "choose another -o, the input would be replaced by its mask"
+        )
 
 
 def _process_alive(pid: int) -> bool:
@@ -136,7 +138,7 @@ def remove_stale_partials(path: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in candidates:
-        pid = entry.name[len(prefix):]
+        pid = entry.name[len(prefix) :]
         if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
@@ -148,8 +150,9 @@ def remove_stale_partials(path: Path) -> list[Path]:
 class NpyOutput:
     """A .npy file of the input's shape, written through a temp file and renamed into place."""
 
-    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype, rows: int,
-                 cols: int):
+    def __init__(
+        self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype, rows: int, cols: int
+    ):
         self.path = Path(path)
         self.cols = cols
         self.dtype = np.dtype(dtype)

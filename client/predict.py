@@ -58,75 +58,138 @@ def _header(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m client.predict", description=DESCRIPTION, epilog=_exit_code_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", metavar="input",
-                        help=".npy file, or .npz archive (with --key if it holds several arrays); several "
-                             "files, a directory (its .npy/.npz) or a quoted glob make a bulk run")
+        prog="python -m client.predict",
+        description=DESCRIPTION,
+        epilog=_exit_code_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="input",
+        help=".npy file, or .npz archive (with --key if it holds several arrays); several "
+        "files, a directory (its .npy/.npz) or a quoted glob make a bulk run",
+    )
     parser.add_argument("--key", help="which array of a .npz to filter")
-    parser.add_argument("-o", "--output", help="write the mask here as .npy, input's shape (atomically: "
-                                               "nothing is left on failure). Default: print a preview. "
-                                               "In a bulk run: the directory for <name>.npy outputs")
+    parser.add_argument(
+        "-o",
+        "--output",
+        help="write the mask here as .npy, input's shape (atomically: "
+        "nothing is left on failure). Default: print a preview. "
+        "In a bulk run: the directory for <name>.npy outputs",
+    )
     server = parser.add_argument_group("server")
-    server.add_argument("--server", default=cli_options.env_default(defaults.SERVER_ENV),
-                        help=f"gRPC host:port, or a gRPC target naming several replicas: "
-                             f"dns:///name:8500 (e.g. a headless Service), ipv4:HOST:PORT,HOST:PORT "
-                             f"(env {defaults.SERVER_ENV}; default: the server `make serve` recorded in "
-                             f".serve/ when run from the checkout, else {defaults.DEFAULT_SERVER})")
-    server.add_argument("--lb-policy", choices=("pick_first", "round_robin"),
-                        help="how calls spread over the addresses the target resolves to (default "
-                             "round_robin for dns:/// and ipv4:/ipv6: lists, else pick_first)")
+    server.add_argument(
+        "--server",
+        default=cli_options.env_default(defaults.SERVER_ENV),
+        help=f"gRPC host:port, or a gRPC target naming several replicas: "
+        f"dns:///name:8500 (e.g. a headless Service), ipv4:HOST:PORT,HOST:PORT "
+        f"(env {defaults.SERVER_ENV}; default: the server `make serve` recorded in "
+        f".serve/ when run from the checkout, else {defaults.DEFAULT_SERVER})",
+    )
+    server.add_argument(
+        "--lb-policy",
+        choices=("pick_first", "round_robin"),
+        help="how calls spread over the addresses the target resolves to (default "
+        "round_robin for dns:/// and ipv4:/ipv6: lists, else pick_first)",
+    )
     model = server.add_argument(
-        "--model-name", default=cli_options.env_default(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
-        help=f"model name (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+        "--model-name",
+        default=cli_options.env_default(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
+        help=f"model name (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})",
+    )
     cli_options.add_hidden_alias(server, "--model", model)
     which = server.add_mutually_exclusive_group()
     which.add_argument("--version", type=positive_int, help="model version (default: the server's choice)")
     which.add_argument("--label", help="model version label, e.g. stable")
-    server.add_argument("--signature", help="signature to call (default serving_default, or the uint8 one "
-                                            "with --compact)")
-    server.add_argument("--compact", action="store_true", help="ask for the uint8 mask: a quarter of "
-                                                              "the response bytes")
+    server.add_argument(
+        "--signature", help="signature to call (default serving_default, or the uint8 one with --compact)"
+    )
+    server.add_argument(
+        "--compact", action="store_true", help="ask for the uint8 mask: a quarter of the response bytes"
+    )
     server.add_argument("--tls", action="store_true", help="connect with TLS (system root certificates)")
-    server.add_argument("--ca-cert", help="PEM file of the CA that signed the server's certificate "
-                                          "(implies --tls)")
-    server.add_argument("--tls-server-name", help="name to verify in the server's certificate, when it "
-                                                  "differs from the host in --server")
-    server.add_argument("--client-cert", help="PEM certificate this client presents (mutual TLS; implies "
-                                              "--tls, needs --client-key)")
+    server.add_argument(
+        "--ca-cert", help="PEM file of the CA that signed the server's certificate (implies --tls)"
+    )
+    server.add_argument(
+        "--tls-server-name",
+        help="name to verify in the server's certificate, when it differs from the host in --server",
+    )
+    server.add_argument(
+        "--client-cert",
+        help="PEM certificate this client presents (mutual TLS; implies --tls, needs --client-key)",
+    )
     server.add_argument("--client-key", help="PEM private key of --client-cert")
-    server.add_argument("--authority", help="host name to send as :authority, e.g. the name an ingress "
-                                            "(Istio, KServe) routes on when --server is its address")
-    server.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'",
-                        help="gRPC metadata sent with every call, repeatable, e.g. 'x-tenant: a'. "
-                             f"For secrets use env {defaults.TOKEN_ENV}=<token> (sends 'authorization: "
-                             "Bearer <token>'), which stays out of the process list")
+    server.add_argument(
+        "--authority",
+        help="host name to send as :authority, e.g. the name an ingress "
+        "(Istio, KServe) routes on when --server is its address",
+    )
+    server.add_argument(
+        "--header",
+        action="append",
+        type=_header,
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="gRPC metadata sent with every call, repeatable, e.g. 'x-tenant: a'. "
+        f"For secrets use env {defaults.TOKEN_ENV}=<token> (sends 'authorization: "
+        "Bearer <token>'), which stays out of the process list",
+    )
     sending = parser.add_argument_group("sending")
-    sending.add_argument("--batch-size", type=positive_int,
-                         help="rows per request (default: sized to fit --max-message-bytes and keep "
-                              "--concurrency requests busy)")
-    sending.add_argument("--max-message-bytes", type=_message_size,
-                         default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
-                         help="largest request/response to send, e.g. 64M (default 4M, gRPC's default "
-                              "limit; TF Serving itself accepts up to 2G)")
-    sending.add_argument("--concurrency", type=positive_int, default=defaults.DEFAULT_CONCURRENCY,
-                         help=f"requests in flight at once (default {defaults.DEFAULT_CONCURRENCY})")
-    sending.add_argument("--timeout", type=positive_seconds, default=defaults.DEFAULT_TIMEOUT,
-                         help=f"seconds per request before giving up: a positive, finite number, as grpc "
-                              f"deadlines are (default {defaults.DEFAULT_TIMEOUT:g})")
-    sending.add_argument("--retries", type=non_negative_int, default=defaults.DEFAULT_RETRIES,
-                         help=f"retries with backoff while the server is UNAVAILABLE or cancels calls "
-                              f"(default {defaults.DEFAULT_RETRIES})")
+    sending.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="rows per request (default: sized to fit --max-message-bytes and keep "
+        "--concurrency requests busy)",
+    )
+    sending.add_argument(
+        "--max-message-bytes",
+        type=_message_size,
+        default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest request/response to send, e.g. 64M (default 4M, gRPC's default "
+        "limit; TF Serving itself accepts up to 2G)",
+    )
+    sending.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=defaults.DEFAULT_CONCURRENCY,
+        help=f"requests in flight at once (default {defaults.DEFAULT_CONCURRENCY})",
+    )
+    sending.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=defaults.DEFAULT_TIMEOUT,
+        help=f"seconds per request before giving up: a positive, finite number, as grpc "
+        f"deadlines are (default {defaults.DEFAULT_TIMEOUT:g})",
+    )
+    sending.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=defaults.DEFAULT_RETRIES,
+        help=f"retries with backoff while the server is UNAVAILABLE or cancels calls "
+        f"(default {defaults.DEFAULT_RETRIES})",
+    )
     bulk = parser.add_argument_group("bulk runs (several inputs)")
-    bulk.add_argument("--shard", metavar="K/N",
-                      help="take worker K's share (K from 0) of N workers that split the inputs, e.g. 0/4 "
-                           "(env THRESHOLD_SHARD, or an indexed Job's JOB_COMPLETION_INDEX with "
-                           "THRESHOLD_SHARD_COUNT=N); inputs whose output exists are skipped")
-    bulk.add_argument("--workers", type=positive_int, default=1,
-                      help="processes on this machine, each with its own connection (default 1)")
+    bulk.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="take worker K's share (K from 0) of N workers that split the inputs, e.g. 0/4 "
+        "(env THRESHOLD_SHARD, or an indexed Job's JOB_COMPLETION_INDEX with "
+        "THRESHOLD_SHARD_COUNT=N); inputs whose output exists are skipped",
+    )
+    bulk.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes on this machine, each with its own connection (default 1)",
+    )
     report = parser.add_argument_group("checking and reporting")
-    report.add_argument("--no-check", action="store_true",
-                        help="skip checking the answers against the rule (and fetching the bounds)")
+    report.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip checking the answers against the rule (and fetching the bounds)",
+    )
     report.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     return parser
 
@@ -138,14 +201,20 @@ def _print_preview(summary) -> None:
     import numpy as np
 
     preview = summary.result[..., :PRINTED_COLS]
-    text = np.array2string(preview, separator=" ", threshold=preview.size + 1,
-                           formatter={"float_kind": lambda value: f"{value:g}"})
+    text = np.array2string(
+        preview,
+        separator=" ",
+        threshold=preview.size + 1,
+        formatter={"float_kind": lambda value: f"{value:g}"},
+    )
     print(text)
     shown_rows = 1 if preview.ndim == 1 else preview.shape[0]
     shown_cols = preview.shape[-1]
     if shown_rows < summary.rows or shown_cols < summary.cols:
-        print(f"(the first {shown_rows} of {summary.rows} rows and the first {shown_cols} of {summary.cols} "
-              "columns; --output FILE saves it all)")
+        print(
+            f"(the first {shown_rows} of {summary.rows} rows and the first {shown_cols} of {summary.cols} "
+            "columns; --output FILE saves it all)"
+        )
 
 
 def _print_summary(summary) -> None:
@@ -153,8 +222,10 @@ def _print_summary(summary) -> None:
 
     data = summary.as_dict()
     if summary.check is not None and summary.check.ok:
-        verdict = (f"all {summary.check.checked} values match (x < {float32_text(summary.low)}) | "
-                   f"(x > {float32_text(summary.high)})")
+        verdict = (
+            f"all {summary.check.checked} values match (x < {float32_text(summary.low)}) | "
+            f"(x > {float32_text(summary.high)})"
+        )
     elif summary.check is None:
         verdict = "not checked (--no-check)"
     else:
@@ -163,11 +234,17 @@ def _print_summary(summary) -> None:
     p50, p99 = data["latency_p50_ms"], data["latency_p99_ms"]
     latency = f"p50 {p50:.2f} ms, p99 {p99:.2f} ms" if p50 is not None else "n/a"
     rate = data["values_per_second"]
-    print(f"{summary.model}{version} {summary.signature}: {summary.rows} rows x {summary.cols} "
-          f"= {summary.values} values, {verdict}", file=sys.stderr)
-    print(f"  {data['batches']} batches of <= {summary.batch_rows} rows in {data['seconds']:.3f} s "
-          f"({rate or 0:,.0f} values/s), latency {latency}, {data['retries']} retries"
-          + (f", written to {summary.output}" if summary.output else ""), file=sys.stderr)
+    print(
+        f"{summary.model}{version} {summary.signature}: {summary.rows} rows x {summary.cols} "
+        f"= {summary.values} values, {verdict}",
+        file=sys.stderr,
+    )
+    print(
+        f"  {data['batches']} batches of <= {summary.batch_rows} rows in {data['seconds']:.3f} s "
+        f"({rate or 0:,.0f} values/s), latency {latency}, {data['retries']} retries"
+        + (f", written to {summary.output}" if summary.output else ""),
+        file=sys.stderr,
+    )
     if len(summary.answered_by) > 1:
         print(f"  answered by {answered_by_text(summary.answered_by)}", file=sys.stderr)
 
@@ -207,8 +284,15 @@ def _progress_bar(args):
         return contextlib.nullcontext()
     from tqdm import tqdm  # 30 ms of imports a one-row run in a pipe need not pay
 
-    return tqdm(total=_input_values(args), unit="value", unit_scale=True, delay=1.0, leave=False,
-                file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=_input_values(args),
+        unit="value",
+        unit_scale=True,
+        delay=1.0,
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 def _server(args) -> tuple[str, tuple[str, ...]]:
@@ -223,9 +307,12 @@ def _server(args) -> tuple[str, tuple[str, ...]]:
     if recorded is None:
         return defaults.DEFAULT_SERVER, ()
     if recorded != defaults.DEFAULT_SERVER:
-        print(f"note: using {recorded}, the server `make serve` started here "
-              f"({serve_state.state_dir() / serve_state.STATE_FILE}); --server or "
-              f"{defaults.SERVER_ENV} picks another", file=sys.stderr)
+        print(
+            f"note: using {recorded}, the server `make serve` started here "
+            f"({serve_state.state_dir() / serve_state.STATE_FILE}); --server or "
+            f"{defaults.SERVER_ENV} picks another",
+            file=sys.stderr,
+        )
     return recorded, serve_state.recorded_models()
 
 
@@ -259,23 +346,45 @@ def run(args: argparse.Namespace) -> int:
     from client.errors import ResponseMismatch
 
     try:
-        with ThresholdClient(args.server, model=args.model_name, version=args.version, label=args.label,
-                             tls=args.tls, ca_cert=args.ca_cert, server_name=args.tls_server_name,
-                             client_cert=args.client_cert, client_key=args.client_key,
-                             authority=args.authority, metadata=args.metadata,
-                             known_models=(*configured_models, defaults.DEFAULT_MODEL),
-                             timeout=args.timeout, retries=args.retries,
-                             max_message_bytes=args.max_message_bytes,
-                             lb_policy=args.lb_policy) as client, \
-                _progress_bar(args) as bar:
+        with (
+            ThresholdClient(
+                args.server,
+                model=args.model_name,
+                version=args.version,
+                label=args.label,
+                tls=args.tls,
+                ca_cert=args.ca_cert,
+                server_name=args.tls_server_name,
+                client_cert=args.client_cert,
+                client_key=args.client_key,
+                authority=args.authority,
+                metadata=args.metadata,
+                known_models=(*configured_models, defaults.DEFAULT_MODEL),
+                timeout=args.timeout,
+                retries=args.retries,
+                max_message_bytes=args.max_message_bytes,
+                lb_policy=args.lb_policy,
+            ) as client,
+            _progress_bar(args) as bar,
+        ):
             summary = client.predict_file(
-                args.input, key=args.key, output=args.output, signature=args.signature,
-                compact=args.compact, check=not args.no_check, batch_size=args.batch_size,
-                concurrency=args.concurrency, progress=None if bar is None else bar.update)
+                args.input,
+                key=args.key,
+                output=args.output,
+                signature=args.signature,
+                compact=args.compact,
+                check=not args.no_check,
+                batch_size=args.batch_size,
+                concurrency=args.concurrency,
+                progress=None if bar is None else bar.update,
+            )
     except ResponseMismatch as error:
         details = error.report.details() if error.report is not None else []
-        details.append("no output written: the answers failed the check (--no-check keeps them)"
-                       if args.output else "the answers failed the check")
+        details.append(
+            "no output written: the answers failed the check (--no-check keeps them)"
+            if args.output
+            else "the answers failed the check"
+        )
         return _fail(args, error.exit_code, with_hint(error), details, getattr(error, "summary", None))
     except ThresholdClientError as error:
         return _fail(args, error.exit_code, with_hint(error))

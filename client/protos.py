@@ -66,8 +66,11 @@ def _build_pool() -> descriptor_pool.DescriptorPool:
     from google.protobuf import any_pb2, wrappers_pb2
 
     pool = descriptor_pool.DescriptorPool()
-    for serialized in (any_pb2.DESCRIPTOR.serialized_pb, wrappers_pb2.DESCRIPTOR.serialized_pb,
-                       *_proto_descriptors.FILES):
+    for serialized in (
+        any_pb2.DESCRIPTOR.serialized_pb,
+        wrappers_pb2.DESCRIPTOR.serialized_pb,
+        *_proto_descriptors.FILES,
+    ):
         pool.AddSerializedFile(serialized)
     return pool
 

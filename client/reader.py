@@ -55,14 +55,18 @@ class CastNote:
     def __str__(self) -> str:
         parts = []
         if self.rounded:
-            parts.append(f"{self.rounded} rounded to the nearest float32, by at most "
-                         f"{self.max_abs_change:.3g} ({self.max_rel_change:.3g} relative)")
+            parts.append(
+                f"{self.rounded} rounded to the nearest float32, by at most "
+                f"{self.max_abs_change:.3g} ({self.max_rel_change:.3g} relative)"
+            )
         if self.to_inf:
             parts.append(f"{self.to_inf} beyond float32's range (|x| > 3.4e38) became inf")
         if self.to_zero:
             parts.append(f"{self.to_zero} too small for float32 (|x| < 1.4e-45) became 0")
-        text = (f"cast from {self.source_dtype} to float32 changed {self.changed} of {self.values} values: "
-                + "; ".join(parts))
+        text = (
+            f"cast from {self.source_dtype} to float32 changed {self.changed} of {self.values} values: "
+            + "; ".join(parts)
+        )
         if self.first_lost is not None:
             row, col, before, after = self.first_lost
             text += f" (the first at row {row}, col {col}: {before!r} -> {after!r})"
@@ -103,18 +107,30 @@ def check_array_spec(shape: tuple[int, ...], dtype: np.dtype, what: str) -> tupl
     if any(size < 0 for size in shape):
         raise InputFormatError(f"{what} is corrupt: its header declares a negative dimension {tuple(shape)}")
     if dtype.hasobject:
-        raise InputFormatError(f"{what} holds Python objects (pickled data); it is never unpickled. "
-                               "Save a numeric array with np.save")
-    kind = {"c": "complex", "U": "string", "S": "bytes", "V": "structured", "M": "datetime",
-            "m": "timedelta"}.get(dtype.kind)
+        raise InputFormatError(
+            f"{what} holds Python objects (pickled data); it is never unpickled. "
+            "Save a numeric array with np.save"
+        )
+    kind = {
+        "c": "complex",
+        "U": "string",
+        "S": "bytes",
+        "V": "structured",
+        "M": "datetime",
+        "m": "timedelta",
+    }.get(dtype.kind)
     if kind is not None or dtype.kind not in "fiub":
-        raise InvalidInput(f"{what} has {kind or 'unsupported'} dtype {dtype}; "
-                           "the filter takes real numbers (cast to float32)")
+        raise InvalidInput(
+            f"{what} has {kind or 'unsupported'} dtype {dtype}; "
+            "the filter takes real numbers (cast to float32)"
+        )
     if len(shape) == 0:
         raise InvalidInput(f"{what} is a scalar; give a 1-D array (one row) or a 2-D array (rows)")
     if len(shape) > 2:
-        raise InvalidInput(f"{what} is {len(shape)}-D with shape {shape}; "
-                           "give a 1-D array (one row) or a 2-D array (rows), e.g. reshape(len(a), -1)")
+        raise InvalidInput(
+            f"{what} is {len(shape)}-D with shape {shape}; "
+            "give a 1-D array (one row) or a 2-D array (rows), e.g. reshape(len(a), -1)"
+        )
     if shape[-1] == 0:
         raise InvalidInput(f"{what} is empty with shape {shape}: rows need at least one value")
     return (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
@@ -123,9 +139,16 @@ def check_array_spec(shape: tuple[int, ...], dtype: np.dtype, what: str) -> tupl
 class InputArray:
     """A validated 1-D/2-D numeric input, read as float32 row blocks of its 2-D view."""
 
-    def __init__(self, name: str, shape: tuple[int, ...], dtype: np.dtype, *,
-                 stream: BinaryIO | None = None, array: np.ndarray | None = None,
-                 closers: tuple = ()):
+    def __init__(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        *,
+        stream: BinaryIO | None = None,
+        array: np.ndarray | None = None,
+        closers: tuple = (),
+    ):
         self.name = name
         self.shape = tuple(int(size) for size in shape)
         self.dtype = dtype
@@ -151,7 +174,7 @@ class InputArray:
 
     def _read(self, start: int, count: int) -> np.ndarray:
         if self._array is not None:
-            return self._array[start:start + count]
+            return self._array[start : start + count]
         nbytes = count * self.cols * self.dtype.itemsize
         buffer = np.empty(nbytes, dtype=np.uint8)  # not zero-filled: every byte is read into
         view, filled = memoryview(buffer), 0
@@ -210,8 +233,10 @@ def open_input(path: str | os.PathLike, key: str | None = None) -> InputArray:
         if magic[:4] in _ZIP_MAGICS:
             return _open_npz_member(path, handle, key)
         if magic.startswith(_PICKLE_PROTOCOL):
-            raise InputFormatError(f"{path} is a pickle, not a .npy/.npz array; it is never unpickled. "
-                                   "Save the data with np.save")
+            raise InputFormatError(
+                f"{path} is a pickle, not a .npy/.npz array; it is never unpickled. "
+                "Save the data with np.save"
+            )
         raise InputFormatError(f"{path} is not a .npy or .npz file (no NumPy or zip header)")
     except BaseException:
         handle.close()
@@ -238,8 +263,10 @@ def _open_regular_file(path: Path) -> BinaryIO:
             raise InputFileError(f"input is a directory, not a .npy/.npz file: {path}")
         if not stat.S_ISREG(mode):
             kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
-            raise InputFileError(f"input {path} is {kind}; give a .npy/.npz file (sizes and offsets "
-                                 "are read from it, so a pipe or device cannot be streamed)")
+            raise InputFileError(
+                f"input {path} is {kind}; give a .npy/.npz file (sizes and offsets "
+                "are read from it, so a pipe or device cannot be streamed)"
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -265,8 +292,10 @@ def _read_header(stream: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np
 def _check_size(name: str, shape, dtype: np.dtype, available: int) -> None:
     needed = math.prod(shape) * dtype.itemsize
     if available < needed:
-        raise InputFormatError(f"{name} is truncated: shape {tuple(shape)} of {dtype} needs "
-                               f"{needed} data bytes, the file has {available}")
+        raise InputFormatError(
+            f"{name} is truncated: shape {tuple(shape)} of {dtype} needs "
+            f"{needed} data bytes, the file has {available}"
+        )
 
 
 def _open_npy(path: Path, handle: BinaryIO) -> InputArray:
@@ -290,8 +319,9 @@ def _open_npz_member(path: Path, handle: BinaryIO, key: str | None) -> InputArra
         if key is None:
             if len(keys) != 1:
                 listed = ", ".join(keys) or "none"
-                raise InputFormatError(f"{path} holds {len(keys)} arrays ({listed}) and no key says which",
-                                       kind="choose_key")
+                raise InputFormatError(
+                    f"{path} holds {len(keys)} arrays ({listed}) and no key says which", kind="choose_key"
+                )
             key = keys[0]
         elif key not in keys:
             raise InputFormatError(f"{path} has no array {key!r}; it holds: {', '.join(keys) or 'none'}")
@@ -307,15 +337,17 @@ def _open_npz_member(path: Path, handle: BinaryIO, key: str | None) -> InputArra
         if fortran_order and len(shape) == 2:
             member.close()
             return _extract_and_map(archive, info, name, shape, dtype, closers=(archive.close, handle.close))
-        return InputArray(name, shape, dtype, stream=member,
-                          closers=(handle.close, archive.close, member.close))
+        return InputArray(
+            name, shape, dtype, stream=member, closers=(handle.close, archive.close, member.close)
+        )
     except BaseException:
         archive.close()
         raise
 
 
-def _extract_and_map(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, shape, dtype,
-                     closers: tuple) -> InputArray:
+def _extract_and_map(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, shape, dtype, closers: tuple
+) -> InputArray:
     directory = tempfile.mkdtemp(prefix="threshold-npz-")
     target = Path(directory) / "member.npy"
     try:

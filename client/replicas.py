@@ -51,15 +51,18 @@ def channel_options(lb_policy: str) -> list[tuple[str, object]]:
     A local subchannel pool keeps this channel's connections (and their call counts) its own
     instead of sharing them with other channels of the process to the same address.
     """
-    return [("grpc.lb_policy_name", lb_policy), ("grpc.use_local_subchannel_pool", 1),
-            ("grpc.enable_channelz", 1)]
+    return [
+        ("grpc.lb_policy_name", lb_policy),
+        ("grpc.use_local_subchannel_pool", 1),
+        ("grpc.enable_channelz", 1),
+    ]
 
 
 def display_address(subchannel_target: str) -> str:
     """'127.0.0.1:8500' from gRPC's resolved 'ipv4:127.0.0.1:8500' ('[::1]:8500' from 'ipv6:...')."""
     for scheme in ("ipv4:", "ipv6:"):
         if subchannel_target.startswith(scheme):
-            return subchannel_target[len(scheme):]
+            return subchannel_target[len(scheme) :]
     return subchannel_target
 
 
@@ -83,8 +86,11 @@ def _top_channels() -> list[dict]:
 def channel_id(target: str, known: set[int]) -> int | None:
     """The channelz id of the newest channel to target not in known (None when channelz is off)."""
     try:
-        ids = [int(c["ref"]["channelId"]) for c in _top_channels()
-               if c.get("data", {}).get("target") == target and int(c["ref"]["channelId"]) not in known]
+        ids = [
+            int(c["ref"]["channelId"])
+            for c in _top_channels()
+            if c.get("data", {}).get("target") == target and int(c["ref"]["channelId"]) not in known
+        ]
     except Exception:  # noqa: BLE001 - counting is a report, never a reason to fail a run
         return None
     return max(ids, default=None)

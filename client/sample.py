@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot write {args.path}: {exc.strerror or exc}", file=sys.stderr)
         return 11
-    print(f"wrote {path}: float32 [{args.rows}, {args.cols}], row 0 starts with the reference vector "
-          f"{list(REFERENCE_INPUT)}\nnext: python -m client.predict {path}")
+    print(
+        f"wrote {path}: float32 [{args.rows}, {args.cols}], row 0 starts with the reference vector "
+        f"{list(REFERENCE_INPUT)}\nnext: python -m client.predict {path}"
+    )
     return 0
 
 

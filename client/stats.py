@@ -70,8 +70,11 @@ class RunStats:
     def as_dict(self, total_values: int) -> dict:
         seconds = self.seconds
         return {
-            "batches": self.requests, "seconds": round(seconds, 6),
+            "batches": self.requests,
+            "seconds": round(seconds, 6),
             "values_per_second": round(total_values / seconds, 1) if seconds > 0 else None,
-            "latency_p50_ms": self.latency_ms(50), "latency_p99_ms": self.latency_ms(99),
-            "retries": self.retries, "peak_rss_mb": peak_rss_mb(),
+            "latency_p50_ms": self.latency_ms(50),
+            "latency_p99_ms": self.latency_ms(99),
+            "retries": self.retries,
+            "peak_rss_mb": peak_rss_mb(),
         }

@@ -37,8 +37,14 @@ class BatchPlan:
     note: str | None = None
 
 
-def plan_batches(cols: int, out_itemsize: int, max_message_bytes: int, batch_size: int | None = None,
-                 rows: int | None = None, concurrency: int = 1) -> BatchPlan:
+def plan_batches(
+    cols: int,
+    out_itemsize: int,
+    max_message_bytes: int,
+    batch_size: int | None = None,
+    rows: int | None = None,
+    concurrency: int = 1,
+) -> BatchPlan:
     """Rows (and columns) per request so that request and response fit max_message_bytes.
 
     Without a batch_size, requests are as large as fit, but small enough that a run of ``rows``
@@ -49,9 +55,12 @@ def plan_batches(cols: int, out_itemsize: int, max_message_bytes: int, batch_siz
     per_value = max(4, out_itemsize)
     fit = budget // (cols * per_value)
     if fit == 0:  # the rule is elementwise, so a row can be split across requests
-        return BatchPlan(1, budget // per_value,
-                         f"rows of {cols} values exceed the {max_message_bytes}-byte message budget; "
-                         "each row is sent in slices")
+        return BatchPlan(
+            1,
+            budget // per_value,
+            f"rows of {cols} values exceed the {max_message_bytes}-byte message budget; "
+            "each row is sent in slices",
+        )
     if batch_size is None:
         if rows is None:
             return BatchPlan(fit, cols)
@@ -59,8 +68,12 @@ def plan_batches(cols: int, out_itemsize: int, max_message_bytes: int, batch_siz
         floor = max(1, MIN_REQUEST_BYTES // (cols * per_value))
         return BatchPlan(max(1, min(fit, max(spread, floor))), cols)
     if batch_size > fit:
-        return BatchPlan(fit, cols, f"--batch-size {batch_size} would exceed the {max_message_bytes}-byte "
-                                    f"message budget; using {fit} rows per request")
+        return BatchPlan(
+            fit,
+            cols,
+            f"--batch-size {batch_size} would exceed the {max_message_bytes}-byte "
+            f"message budget; using {fit} rows per request",
+        )
     return BatchPlan(batch_size, cols)
 
 
@@ -82,11 +95,19 @@ class BatchStream:
     view of the response to copy.
     """
 
-    def __init__(self, send: Callable[[np.ndarray], tuple[bytes, float]], out_key: str, plan: BatchPlan,
-                 concurrency: int, checker: ResponseChecker | None, sink: Output, summary,
-                 progress: Callable[[int], object] | None,
-                 describe_failure: Callable[[grpc.RpcError], ThresholdClientError],
-                 versions: VersionFollower | None = None):
+    def __init__(
+        self,
+        send: Callable[[np.ndarray], tuple[bytes, float]],
+        out_key: str,
+        plan: BatchPlan,
+        concurrency: int,
+        checker: ResponseChecker | None,
+        sink: Output,
+        summary,
+        progress: Callable[[int], object] | None,
+        describe_failure: Callable[[grpc.RpcError], ThresholdClientError],
+        versions: VersionFollower | None = None,
+    ):
         self.send, self.out_key, self.plan = send, out_key, plan
         self.concurrency, self.checker, self.sink = concurrency, checker, sink
         self.summary, self.stats, self.progress = summary, summary.stats, progress
@@ -124,7 +145,7 @@ class BatchStream:
         """A _Batch (row, col, C-contiguous block, version pinned) for every request, in input order."""
         for row, block in source.batches(self.plan.rows):
             for col in range(0, source.cols, self.plan.cols):
-                x = block if self.plan.cols >= source.cols else block[:, col:col + self.plan.cols]
+                x = block if self.plan.cols >= source.cols else block[:, col : col + self.plan.cols]
                 yield self._batch(row, col, np.ascontiguousarray(x))
 
     def _collect(self, futures) -> None:
@@ -148,8 +169,11 @@ class BatchStream:
             except grpc.RpcError as error:
                 # The pinned version was unloaded (a hot reload): go on with the version the server
                 # now serves if the client may (see VersionFollower), resending this batch there.
-                if not (error.code() == grpc.StatusCode.NOT_FOUND and self.versions is not None
-                        and self.versions.follow(batch.version)):
+                if not (
+                    error.code() == grpc.StatusCode.NOT_FOUND
+                    and self.versions is not None
+                    and self.versions.follow(batch.version)
+                ):
                     raise
                 batch = self._batch(batch.row, batch.col, batch.x)
                 _, latency, verified = self._send_and_verify(batch)
@@ -168,7 +192,8 @@ class BatchStream:
         if isinstance(failure, ServerUnavailable) and self.stats.requests:
             failure = ServerUnavailable(
                 f"lost the model server at {self.summary.address} mid-run, after {self.stats.values} of "
-                f"{self.summary.values} values ({rpc_details(error) or 'unavailable'}); no output written")
+                f"{self.summary.values} values ({rpc_details(error) or 'unavailable'}); no output written"
+            )
         return failure
 
     def _verify(self, batch: _Batch, raw: bytes, rule: np.ndarray | None = None) -> _Verified:
@@ -176,8 +201,9 @@ class BatchStream:
         that answered; whether the mask is an array of its own, not a view of the response).
         Safe on any thread: the checker locks its report."""
         row, col, x = batch.row, batch.col, batch.x
-        where = f"rows {row}-{row + x.shape[0] - 1}" + (f", cols {col}-{col + x.shape[1] - 1}"
-                                                         if self.plan.cols < self.summary.cols else "")
+        where = f"rows {row}-{row + x.shape[0] - 1}" + (
+            f", cols {col}-{col + x.shape[1] - 1}" if self.plan.cols < self.summary.cols else ""
+        )
         try:
             # The shape asked for is checked before decoding: a response may declare any shape.
             response = wire.decode_response(raw, {self.out_key: x.shape})
@@ -196,8 +222,9 @@ class BatchStream:
         else:
             bounds = self.checker.bounds.get(answered)
             if bounds is None:  # never silently mix: only versions whose bounds were fetched are checked
-                self.checker.add_problem(f"{where}: answered by version {answered}, "
-                                         f"but the bounds are version {batch.version}'s")
+                self.checker.add_problem(
+                    f"{where}: answered by version {answered}, but the bounds are version {batch.version}'s"
+                )
                 bounds = batch.bounds
             if not self.checker.check_layout(where, got, x.shape):
                 return None, answered, False

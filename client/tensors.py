@@ -74,8 +74,10 @@ class TensorBudget:
         """TensorTooLarge if a tensor of this shape and dtype would take more than max_bytes."""
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > self.max_bytes:
-            raise TensorTooLarge(f"{name} of shape {_shape_text(shape)} would take {nbytes} bytes, "
-                                 f"more than the {self.max_bytes} allowed")
+            raise TensorTooLarge(
+                f"{name} of shape {_shape_text(shape)} would take {nbytes} bytes, "
+                f"more than the {self.max_bytes} allowed"
+            )
 
 
 UNLIMITED = TensorBudget(1 << 62)
@@ -124,10 +126,12 @@ def value_field(enum: int) -> str:
 def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
     """A TensorShapeProto for a concrete shape."""
     return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(size)) for size in shape])
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(size)) for size in shape]
+    )
 
 
 # --- decoding -------------------------------------------------------------------------------------
+
 
 def valid_shape(dims: tuple[int, ...], unknown_rank: bool = False) -> tuple[int, ...]:
     """dims if TensorShape::IsValid accepts them; TensorDecodeError ('invalid tensor_shape') otherwise."""
@@ -147,13 +151,16 @@ def check_declared_shape(name: str, shape: tuple[int, ...], expected: tuple[int,
         raise TensorDecodeError(f"{name} has shape {tuple(shape)}, expected {tuple(expected)}")
 
 
-def check_allocation(name: str, shape: tuple[int, ...], dtype: np.dtype,
-                     budget: TensorBudget = UNLIMITED) -> None:
+def check_allocation(
+    name: str, shape: tuple[int, ...], dtype: np.dtype, budget: TensorBudget = UNLIMITED
+) -> None:
     """TensorTooLarge if expanding a value field to shape would pass the budget or numpy's index range."""
     # numpy refuses shapes whose non-zero sizes multiply past its index range even with no elements.
     if math.prod(size for size in shape if size) * dtype.itemsize > _INT64_MAX:
-        raise TensorTooLarge(f"{name} has shape {_shape_text(shape)}, which no array can hold "
-                             "(the product of its non-zero sizes is too large)")
+        raise TensorTooLarge(
+            f"{name} has shape {_shape_text(shape)}, which no array can hold "
+            "(the product of its non-zero sizes is too large)"
+        )
     budget.check(name, shape, dtype)
 
 
@@ -167,8 +174,8 @@ def fill_to_shape(flat: np.ndarray, count: int, dtype: np.dtype) -> np.ndarray:
     if len(flat) == 0:
         return np.zeros(count, dtype=dtype)
     filled = np.empty(count, dtype=dtype)
-    filled[:len(flat)] = flat
-    filled[len(flat):] = flat[-1]
+    filled[: len(flat)] = flat
+    filled[len(flat) :] = flat[-1]
     return filled
 
 
@@ -178,9 +185,14 @@ def narrow_int32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return unsigned.view(dtype)
 
 
-def from_tensor_proto(proto, content: memoryview | bytes | None = None, *, name: str = "tensor",
-                      expected_shape: tuple[int, ...] | None = None,
-                      budget: TensorBudget = UNLIMITED) -> np.ndarray:
+def from_tensor_proto(
+    proto,
+    content: memoryview | bytes | None = None,
+    *,
+    name: str = "tensor",
+    expected_shape: tuple[int, ...] | None = None,
+    budget: TensorBudget = UNLIMITED,
+) -> np.ndarray:
     """The array Tensor::FromProto makes of a TensorProto (this package's class or TensorFlow's).
 
     Args:
@@ -207,7 +219,8 @@ def from_tensor_proto(proto, content: memoryview | bytes | None = None, *, name:
         if len(content) != count * dtype.itemsize:
             raise TensorDecodeError(
                 f"tensor_content holds {len(content)} bytes, but shape {shape} of "
-                f"{dtype_name(proto.dtype)} needs {count * dtype.itemsize}")
+                f"{dtype_name(proto.dtype)} needs {count * dtype.itemsize}"
+            )
         return np.frombuffer(content, dtype=dtype).reshape(shape)
     check_allocation(name, shape, dtype, budget)
     field = _DTYPES[proto.dtype][1]
@@ -222,6 +235,7 @@ def from_tensor_proto(proto, content: memoryview | bytes | None = None, *, name:
 
 
 # --- encoding -------------------------------------------------------------------------------------
+
 
 def _tensor_head(shape: tuple[int, ...], enum: int) -> bytes:
     head = tensor_pb2.TensorProto(dtype=enum)

@@ -76,13 +76,19 @@ class RequestFrame:
     def encode(self, data: np.ndarray) -> bytes:
         """The serialized request carrying ``data`` (C-contiguous, of the frame's dtype and shape)."""
         if data.dtype != self.dtype or data.shape != self.shape or not data.flags.c_contiguous:
-            raise ValueError(f"frame is for C-contiguous {self.dtype} {self.shape}, "
-                             f"got {data.dtype} {data.shape}")
+            raise ValueError(
+                f"frame is for C-contiguous {self.dtype} {self.shape}, got {data.dtype} {data.shape}"
+            )
         return b"".join((self.prefix, memoryview(data.reshape(-1).view(np.uint8)), self.suffix))
 
 
-def request_frame(model_spec: model_pb2.ModelSpec, input_name: str, shape: Iterable[int],
-                  dtype=np.float32, output_filter: Iterable[str] = ()) -> RequestFrame:
+def request_frame(
+    model_spec: model_pb2.ModelSpec,
+    input_name: str,
+    shape: Iterable[int],
+    dtype=np.float32,
+    output_filter: Iterable[str] = (),
+) -> RequestFrame:
     """A ``RequestFrame`` for ``model_spec``, input ``input_name`` of ``dtype`` and ``shape``."""
     shape = tuple(int(size) for size in shape)
     dtype = little_endian(dtype)
@@ -100,13 +106,17 @@ def request_frame(model_spec: model_pb2.ModelSpec, input_name: str, shape: Itera
 
 
 #: TensorProto's value fields by number (tensor.proto).
-_VALUE_FIELDS = {field.number: field.name for field in tensor_pb2.TensorProto.DESCRIPTOR.fields
-                 if field.name.endswith("_val")}
+_VALUE_FIELDS = {
+    field.number: field.name
+    for field in tensor_pb2.TensorProto.DESCRIPTOR.fields
+    if field.name.endswith("_val")
+}
 _TENSOR_DTYPE, _TENSOR_SHAPE, _TENSOR_VERSION, _TENSOR_CONTENT = 1, 2, 3, 4
 
 
-def _tensor(buffer: bytes, start: int, end: int, name: str,
-            expected_shape: tuple[int, ...] | None) -> np.ndarray:
+def _tensor(
+    buffer: bytes, start: int, end: int, name: str, expected_shape: tuple[int, ...] | None
+) -> np.ndarray:
     dtype, shape, content, chunks = types_pb2.DT_INVALID, [], None, {}
     for field, wire_type, _, value_start, value in fields(buffer, start, end):
         if field == _TENSOR_DTYPE and wire_type == VARINT:
@@ -206,8 +216,14 @@ def decode_response(buffer: bytes, expected: Mapping[str, tuple[int, ...]] | Non
             if field == 2:  # model_spec: version (2) is an Int64Value whose value is field 1
                 for spec_field, spec_type, _, spec_start, spec_end in fields(buffer, start, end):
                     if spec_field == 2 and spec_type == LEN:
-                        version = next((as_int64(v) for f, t, _, _, v in fields(buffer, spec_start, spec_end)
-                                        if f == 1 and t == VARINT), 0)
+                        version = next(
+                            (
+                                as_int64(v)
+                                for f, t, _, _, v in fields(buffer, spec_start, spec_end)
+                                if f == 1 and t == VARINT
+                            ),
+                            0,
+                        )
                 continue
             if field != 1:
                 raise UnsupportedLayout
@@ -221,8 +237,9 @@ def decode_response(buffer: bytes, expected: Mapping[str, tuple[int, ...]] | Non
                 raise UnsupportedLayout
             names.append(name)
             if expected is None or name in expected:
-                outputs[name] = _tensor(buffer, *tensor, f"output {name!r}",
-                                        None if expected is None else expected[name])
+                outputs[name] = _tensor(
+                    buffer, *tensor, f"output {name!r}", None if expected is None else expected[name]
+                )
     except (UnsupportedLayout, IndexError, ValueError):  # UnicodeDecodeError, TensorDecodeError: ValueErrors
         return _decode_proto(buffer, expected)
     return Response(outputs, version, tuple(names))
@@ -231,13 +248,18 @@ def decode_response(buffer: bytes, expected: Mapping[str, tuple[int, ...]] | Non
 def _decode_proto(buffer: bytes, expected: Mapping[str, tuple[int, ...]] | None = None) -> Response:
     response = predict_pb2.PredictResponse.FromString(buffer)
     version = response.model_spec.version.value if response.model_spec.HasField("version") else None
-    outputs = {name: from_tensor_proto(proto, name=f"output {name!r}",
-                                       expected_shape=None if expected is None else expected[name])
-               for name, proto in response.outputs.items() if expected is None or name in expected}
+    outputs = {
+        name: from_tensor_proto(
+            proto, name=f"output {name!r}", expected_shape=None if expected is None else expected[name]
+        )
+        for name, proto in response.outputs.items()
+        if expected is None or name in expected
+    }
     return Response(outputs, version, tuple(response.outputs))
 
 
 # --- the server's side: requests in, responses out ----------------------------------------------
+
 
 @dataclass
 class TensorInput:
@@ -258,9 +280,11 @@ class RequestParts:
     @classmethod
     def of_message(cls, request) -> RequestParts:
         """The parts of a PredictRequest message (this package's class or tensorflow-serving-api's)."""
-        return cls(request.model_spec if request.HasField("model_spec") else None,
-                   {alias: TensorInput(proto) for alias, proto in request.inputs.items()},
-                   list(request.output_filter))
+        return cls(
+            request.model_spec if request.HasField("model_spec") else None,
+            {alias: TensorInput(proto) for alias, proto in request.inputs.items()},
+            list(request.output_filter),
+        )
 
 
 def _tensor_input(buffer: memoryview, start: int, end: int) -> TensorInput:

@@ -90,12 +90,16 @@ class BulkResult:
     def as_dict(self) -> dict:
         """JSON-ready: what the CLI prints with --json."""
         return {
-            "ok": self.exit_code == 0, "exit_code": self.exit_code, "interrupted": self.interrupted,
+            "ok": self.exit_code == 0,
+            "exit_code": self.exit_code,
+            "interrupted": self.interrupted,
             "inputs": len(self.results),
             **{status.replace(" ", "_"): self.count(status) for status in STATUSES},
-            "values": self.values, "seconds": round(self.seconds, 6),
+            "values": self.values,
+            "seconds": round(self.seconds, 6),
             "values_per_second": round(self.values / self.seconds, 1) if self.seconds > 0 else None,
-            "answered_by": self.answered_by, "results": [result.as_dict() for result in self.results],
+            "answered_by": self.answered_by,
+            "results": [result.as_dict() for result in self.results],
         }
 
 
@@ -111,8 +115,9 @@ def predict_one(client_factory: Callable[[], object], job: InputJob, options: di
         try:
             job.output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputFileError(f"cannot create output directory {job.output.parent}: "
-                                  f"{exc.strerror or exc}") from None
+            raise OutputFileError(
+                f"cannot create output directory {job.output.parent}: {exc.strerror or exc}"
+            ) from None
         summary = client_factory().predict_file(job.source, output=job.output, **options)
     except ThresholdClientError as error:
         message = with_hint(error)  # the bulk run's report, printed by the CLI
@@ -179,8 +184,14 @@ def _predict_in_worker(job: InputJob, options: dict) -> InputResult:
         return InputResult(str(job.source), str(job.output), "not run")
 
 
-def run_jobs(jobs: list[InputJob], client_options: dict, predict_options: dict | None = None, *,
-             workers: int = 1, on_result: Callable[[InputResult], object] | None = None) -> BulkResult:
+def run_jobs(
+    jobs: list[InputJob],
+    client_options: dict,
+    predict_options: dict | None = None,
+    *,
+    workers: int = 1,
+    on_result: Callable[[InputResult], object] | None = None,
+) -> BulkResult:
     """Run every job; return their results in job order.
 
     A KeyboardInterrupt (Ctrl-C; the CLI turns SIGTERM into one too) stops the run: inputs being
@@ -220,8 +231,9 @@ def run_jobs(jobs: list[InputJob], client_options: dict, predict_options: dict |
         interrupted = True
     for index, job in enumerate(jobs):
         results.setdefault(index, InputResult(str(job.source), str(job.output), "not run"))
-    return BulkResult([results[index] for index in range(len(jobs))], time.perf_counter() - started,
-                      interrupted)
+    return BulkResult(
+        [results[index] for index in range(len(jobs))], time.perf_counter() - started, interrupted
+    )
 
 
 def _pool_context():
@@ -240,8 +252,9 @@ def _run_in_processes(jobs, client_options, predict_options, workers, record) ->
     """One job per worker at a time (none queued behind a busy worker, so a stop starts nothing new)."""
     context = _pool_context()
     stop = context.Event()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(client_options, stop))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(client_options, stop)
+    )
     pending: dict[Future, int] = {}
     queue = iter(enumerate(jobs))
 
@@ -253,8 +266,14 @@ def _run_in_processes(jobs, client_options, predict_options, workers, record) ->
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - a worker process died (killed, out of memory)
                 job = jobs[index]
-                result = InputResult(str(job.source), str(job.output), "failed", 1,
-                                     f"{job.source}: the worker process died ({error})", stops_run=True)
+                result = InputResult(
+                    str(job.source),
+                    str(job.output),
+                    "failed",
+                    1,
+                    f"{job.source}: the worker process died ({error})",
+                    stops_run=True,
+                )
             if result.status != "not run":
                 stopping |= record(index, result)
         return stopping

@@ -35,26 +35,46 @@ def _bound(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     # Export parses its own flags: it imports nothing of ours (the other CLIs share client.cli_options).
     # Flag names are theirs: --models-dir and --model-name (--model-dir and --name: older spellings).
-    parser = argparse.ArgumentParser(prog="python -m export", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--low", type=_bound, default=None,
-                        help="lower bound of the pass band; values below it map to 1 (default -0.1)")
-    parser.add_argument("--high", type=_bound, default=None,
-                        help="upper bound of the pass band; values above it map to 1 (default 0.1)")
-    parser.add_argument("--models-dir", dest="model_dir", type=Path,
-                        default=Path(os.environ.get("MODEL_DIR", "").strip() or "models"),
-                        help="directory holding model base paths (env MODEL_DIR, default models)")
-    parser.add_argument("--model-dir", dest="model_dir", type=Path, default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--model-name", dest="name",
-                        default=os.environ.get("MODEL_NAME", "").strip() or "threshold",
-                        help="model name: the base path's directory name and the name clients "
-                             "ask for (env MODEL_NAME, default threshold)")
+    parser = argparse.ArgumentParser(
+        prog="python -m export", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--low",
+        type=_bound,
+        default=None,
+        help="lower bound of the pass band; values below it map to 1 (default -0.1)",
+    )
+    parser.add_argument(
+        "--high",
+        type=_bound,
+        default=None,
+        help="upper bound of the pass band; values above it map to 1 (default 0.1)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        dest="model_dir",
+        type=Path,
+        default=Path(os.environ.get("MODEL_DIR", "").strip() or "models"),
+        help="directory holding model base paths (env MODEL_DIR, default models)",
+    )
+    parser.add_argument(
+        "--model-dir", dest="model_dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--model-name",
+        dest="name",
+        default=os.environ.get("MODEL_NAME", "").strip() or "threshold",
+        help="model name: the base path's directory name and the name clients "
+        "ask for (env MODEL_NAME, default threshold)",
+    )
     parser.add_argument("--name", dest="name", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    parser.add_argument("--version", type=_version, default=None,
-                        help="integer version to write (default: one past the highest existing)")
-    parser.add_argument("--no-tflite", action="store_true",
-                        help="skip the TFLite conversion")
+    parser.add_argument(
+        "--version",
+        type=_version,
+        default=None,
+        help="integer version to write (default: one past the highest existing)",
+    )
+    parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite conversion")
     return parser
 
 
@@ -67,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     from export.layout import ExportError, require_free_version
 
     try:  # refuse bad input before paying for the TensorFlow import
-        low, high = validate_bounds(DEFAULT_LOW if args.low is None else args.low,
-                                    DEFAULT_HIGH if args.high is None else args.high)
+        low, high = validate_bounds(
+            DEFAULT_LOW if args.low is None else args.low, DEFAULT_HIGH if args.high is None else args.high
+        )
         if args.version is not None:
             require_free_version(args.model_dir / args.name, args.version)
     except (InvalidBounds, ExportError) as exc:

@@ -18,8 +18,9 @@ class ThresholdFilter(keras.layers.Layer):
     and in the TFLite builtins op set.
     """
 
-    def __init__(self, low: float = DEFAULT_LOW, high: float = DEFAULT_HIGH,
-                 output_dtype: str = "float32", **kwargs):
+    def __init__(
+        self, low: float = DEFAULT_LOW, high: float = DEFAULT_HIGH, output_dtype: str = "float32", **kwargs
+    ):
         super().__init__(**kwargs)
         self.low, self.high = validate_bounds(low, high)
         self.output_dtype = tf.as_dtype(output_dtype).name

@@ -79,6 +79,8 @@ def require_free_version(base_path: Path, version: int) -> Path:
         raise ExportError(f"version must be a positive integer, got {version}")
     final = base_path / str(version)
     if final.exists():
-        raise ExportError(f"version {version} already exists at {final}; "
-                          "pick another --version or leave it out for the next free one")
+        raise ExportError(
+            f"version {version} already exists at {final}; "
+            "pick another --version or leave it out for the next free one"
+        )
     return final

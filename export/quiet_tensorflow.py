@@ -32,6 +32,7 @@ def import_tensorflow() -> ModuleType:
     """``import tensorflow``, with its start-up notices filtered out of stderr."""
     if "tensorflow.python" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         import tensorflow as tf
+
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
@@ -40,6 +41,7 @@ def import_tensorflow() -> ModuleType:
         os.dup2(capture.fileno(), 2)
         try:
             import tensorflow as tf
+
             tf.constant(0.0) + 1.0  # device discovery logs on the first op
         finally:
             os.dup2(saved, 2)

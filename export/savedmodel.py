@@ -48,7 +48,8 @@ class ThresholdModel(tf.Module):
         super().__init__(name="threshold")
         self.mask_filter = ThresholdFilter(low, high, name="threshold_filter")
         self.compact_filter = ThresholdFilter(
-            low, high, output_dtype="uint8", name="threshold_filter_compact")
+            low, high, output_dtype="uint8", name="threshold_filter_compact"
+        )
 
     @tf.function(input_signature=[_BATCH_SPEC])
     def predict_mask(self, x):
@@ -65,27 +66,35 @@ class ThresholdModel(tf.Module):
         """The model's (low, high). Takes the usual input, since TF Serving refuses
         signatures without inputs; any [n, m] float32 tensor (even [0, 0]) will do."""
         del x
-        return {"low": tf.constant(self.mask_filter.low, tf.float32),
-                "high": tf.constant(self.mask_filter.high, tf.float32)}
+        return {
+            "low": tf.constant(self.mask_filter.low, tf.float32),
+            "high": tf.constant(self.mask_filter.high, tf.float32),
+        }
 
     def signatures(self) -> dict:
-        return {SIGNATURE_DEFAULT: self.predict_mask.get_concrete_function(),
-                SIGNATURE_COMPACT: self.predict_compact.get_concrete_function(),
-                SIGNATURE_BOUNDS: self.bounds.get_concrete_function()}
+        return {
+            SIGNATURE_DEFAULT: self.predict_mask.get_concrete_function(),
+            SIGNATURE_COMPACT: self.predict_compact.get_concrete_function(),
+            SIGNATURE_BOUNDS: self.bounds.get_concrete_function(),
+        }
 
 
 def _warmup_records(name: str) -> list[bytes]:
     reference = np.asarray([REFERENCE_INPUT], dtype=np.float32)
     batch = np.linspace(-1.0, 1.0, 64 * 32, dtype=np.float32).reshape(64, 32)
-    requests = [(SIGNATURE_DEFAULT, reference), (SIGNATURE_DEFAULT, batch),
-                (SIGNATURE_COMPACT, reference), (SIGNATURE_BOUNDS, np.zeros((0, 0), np.float32))]
+    requests = [
+        (SIGNATURE_DEFAULT, reference),
+        (SIGNATURE_DEFAULT, batch),
+        (SIGNATURE_COMPACT, reference),
+        (SIGNATURE_BOUNDS, np.zeros((0, 0), np.float32)),
+    ]
     records = []
     for signature, array in requests:
         request = predict_pb2.PredictRequest(
-            model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
+            model_spec=model_pb2.ModelSpec(name=name, signature_name=signature)
+        )
         request.inputs[INPUT_KEY].CopyFrom(tf.make_tensor_proto(array))
-        log = prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=request))
+        log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
         records.append(log.SerializeToString())
     return records
 
@@ -100,8 +109,9 @@ def write_warmup(version_dir: Path, name: str) -> Path:
     return path
 
 
-def write_savedmodel(model: ThresholdModel, base_path: Path, name: str,
-                     version: int | None = None) -> ExportResult:
+def write_savedmodel(
+    model: ThresholdModel, base_path: Path, name: str, version: int | None = None
+) -> ExportResult:
     """Write model as base_path/<version>, atomically; never overwrite a version."""
     base_path.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(base_path, PARTIAL_PREFIX)
@@ -120,8 +130,9 @@ def write_savedmodel(model: ThresholdModel, base_path: Path, name: str,
     return ExportResult(version=version, version_dir=final, signatures=tuple(signatures))
 
 
-def export_model(low: float, high: float, model_dir: Path, name: str,
-                 version: int | None = None) -> ExportResult:
+def export_model(
+    low: float, high: float, model_dir: Path, name: str, version: int | None = None
+) -> ExportResult:
     """Validate the bounds and write a new version of the SavedModel."""
     low, high = validate_bounds(low, high)
     return write_savedmodel(ThresholdModel(low, high), Path(model_dir) / name, name, version)

@@ -29,8 +29,7 @@ def convert(low: float, high: float) -> bytes:
     def mask(x):
         return {"mask": layer(x)}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [mask.get_concrete_function()], layer)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([mask.get_concrete_function()], layer)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
 

@@ -88,11 +88,16 @@ def probe_host(path: str | None = None) -> HostProbe:
 
 def _docker_choice(probe: HostProbe, why: str) -> BackendChoice:
     if probe.docker_gpu:
-        return BackendChoice("docker", True, f"{why} and {probe.gpus[0].split(' (UUID')[0]} is usable "
-                                             "from containers")
+        return BackendChoice(
+            "docker", True, f"{why} and {probe.gpus[0].split(' (UUID')[0]} is usable from containers"
+        )
     if probe.gpus:
-        return BackendChoice("docker", False, f"{why}, an NVIDIA GPU is present but Docker cannot use it "
-                                              "(install the NVIDIA Container Toolkit for the GPU image)")
+        return BackendChoice(
+            "docker",
+            False,
+            f"{why}, an NVIDIA GPU is present but Docker cannot use it "
+            "(install the NVIDIA Container Toolkit for the GPU image)",
+        )
     return BackendChoice("docker", False, f"{why}, no NVIDIA GPU (nvidia-smi -L lists none)")
 
 
@@ -104,8 +109,10 @@ def choose_backend(requested: str, probe: HostProbe) -> BackendChoice:
         return BackendChoice("local", False, "SERVER=local")
     if probe.docker is None:
         if requested == "docker":
-            raise DockerUnavailable(f"SERVER=docker, but {probe.docker_problem}. Install or start Docker, "
-                                    "or run `make serve SERVER=local` for the embedded server.")
+            raise DockerUnavailable(
+                f"SERVER=docker, but {probe.docker_problem}. Install or start Docker, "
+                "or run `make serve SERVER=local` for the embedded server."
+            )
         return BackendChoice("local", False, probe.docker_problem or "no Docker engine")
     why = "SERVER=docker" if requested == "docker" else "Docker engine answers"
     return _docker_choice(probe, why)

@@ -52,17 +52,31 @@ def _read_only_bind(source: Path, target: str) -> str:
 
 def docker_run_argv(launch: DockerLaunch) -> list[str]:
     """The ``docker run`` command line for launch, flag by flag."""
-    argv = ["docker", "run", "--detach", "--name", launch.container_name,
-            "--user", launch.user,
-            # A tiny init as PID 1 forwards `docker stop`'s SIGTERM to the server and reaps.
-            "--init",
-            # Nothing in the container writes but TF's scratch space: keep the image immutable.
-            "--read-only", "--tmpfs", "/tmp",
-            "--publish", _published(launch.bind_host, launch.grpc_port, CONTAINER_GRPC_PORT)]
+    argv = [
+        "docker",
+        "run",
+        "--detach",
+        "--name",
+        launch.container_name,
+        "--user",
+        launch.user,
+        # A tiny init as PID 1 forwards `docker stop`'s SIGTERM to the server and reaps.
+        "--init",
+        # Nothing in the container writes but TF's scratch space: keep the image immutable.
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--publish",
+        _published(launch.bind_host, launch.grpc_port, CONTAINER_GRPC_PORT),
+    ]
     if launch.rest_port:
         argv += ["--publish", _published(launch.bind_host, launch.rest_port, CONTAINER_REST_PORT)]
-    argv += ["--mount", _read_only_bind(launch.models_dir, "/models"),
-             "--mount", _read_only_bind(launch.config_dir, CONTAINER_CONFIG_DIR)]
+    argv += [
+        "--mount",
+        _read_only_bind(launch.models_dir, "/models"),
+        "--mount",
+        _read_only_bind(launch.config_dir, CONTAINER_CONFIG_DIR),
+    ]
     if launch.tls_dir is not None:
         argv += ["--mount", _read_only_bind(launch.tls_dir, CONTAINER_TLS_DIR)]
     if launch.gpu:
@@ -89,10 +103,19 @@ class ImageBuild:
 
 def docker_build_argv(build: ImageBuild) -> list[str]:
     """The ``docker build`` command line for build (run from the repository root)."""
-    return ["docker", "build", "--file", str(build.dockerfile),
-            "--build-arg", f"TFS_VERSION={build.tfs_version}",
-            "--build-arg", f"TFS_VARIANT={'-gpu' if build.gpu else ''}",
-            "--tag", build.tag, str(build.context)]
+    return [
+        "docker",
+        "build",
+        "--file",
+        str(build.dockerfile),
+        "--build-arg",
+        f"TFS_VERSION={build.tfs_version}",
+        "--build-arg",
+        f"TFS_VARIANT={'-gpu' if build.gpu else ''}",
+        "--tag",
+        build.tag,
+        str(build.context),
+    ]
 
 
 def _docker(*args: str, timeout: float = DOCKER_TIMEOUT_S) -> subprocess.CompletedProcess:
@@ -103,8 +126,10 @@ def start_container(argv: list[str]) -> str:
     """Run argv (``docker run --detach ...``); the container id. Pull progress goes to stderr."""
     result = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
     if result.returncode != 0:
-        raise ServerExitedEarly(f"`docker run` failed (exit {result.returncode}); docker's message is "
-                                "above. A name conflict: `make stop`; a missing image: check TFS_IMAGE.")
+        raise ServerExitedEarly(
+            f"`docker run` failed (exit {result.returncode}); docker's message is "
+            "above. A name conflict: `make stop`; a missing image: check TFS_IMAGE."
+        )
     return result.stdout.strip()
 
 

@@ -32,14 +32,25 @@ class EmbeddedLaunch:
 
 def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -> list[str]:
     """The command line of the embedded server for launch."""
-    argv = [python, "-m", EMBEDDED_MODULE,
-            "--host", launch.bind_host,
-            "--port", str(launch.grpc_port),
-            "--rest-port", str(launch.rest_port),
-            "--model-config-file", str(Path(launch.config_dir, "models.config").resolve()),
-            "--model-config-file-poll-wait-seconds", str(MODEL_CONFIG_POLL_WAIT_SECONDS),
-            "--models-dir", str(Path(launch.models_dir).resolve()),
-            "--file-system-poll-wait-seconds", str(FILE_SYSTEM_POLL_WAIT_SECONDS)]
+    argv = [
+        python,
+        "-m",
+        EMBEDDED_MODULE,
+        "--host",
+        launch.bind_host,
+        "--port",
+        str(launch.grpc_port),
+        "--rest-port",
+        str(launch.rest_port),
+        "--model-config-file",
+        str(Path(launch.config_dir, "models.config").resolve()),
+        "--model-config-file-poll-wait-seconds",
+        str(MODEL_CONFIG_POLL_WAIT_SECONDS),
+        "--models-dir",
+        str(Path(launch.models_dir).resolve()),
+        "--file-system-poll-wait-seconds",
+        str(FILE_SYSTEM_POLL_WAIT_SECONDS),
+    ]
     # The embedded twin of TENSOR_CONTENT_FLAG: both servers answer in the same encoding.
     argv.append("--enable-serialization-as-tensor-content")
     if launch.batching:
@@ -52,8 +63,9 @@ def start_embedded_server(argv: list[str], log_path: Path) -> int:
     """Start argv detached from this terminal's session, logging to log_path; its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     # Popen may return while the child is still inside exec (vfork), when /proc/<pid>/cmdline
     # does not show the new command yet: wait for it, so is_embedded_server never calls a
     # starting server dead.

@@ -26,8 +26,9 @@ def default_tag(gpu: bool) -> str:
     return f"{IMAGE_REPOSITORY}:{tfs_version()}{'-gpu' if gpu else ''}"
 
 
-def build_image(settings: ServeSettings, *, gpu: bool = True, tag: str | None = None,
-                say: Say = print) -> int:
+def build_image(
+    settings: ServeSettings, *, gpu: bool = True, tag: str | None = None, say: Say = print
+) -> int:
     """Render the configs and run ``docker build`` (or print it, with settings.dry_run)."""
     build = ImageBuild(tag=tag or default_tag(gpu), tfs_version=tfs_version(), gpu=gpu)
     argv = docker_build_argv(build)
@@ -36,14 +37,18 @@ def build_image(settings: ServeSettings, *, gpu: bool = True, tag: str | None = 
         say(shlex.join(argv))
         return 0
     if shutil.which("docker") is None:
-        raise DockerUnavailable("make image needs the docker CLI on PATH (and a Docker engine or a "
-                                "remote builder); DRY_RUN=1 prints the command")
+        raise DockerUnavailable(
+            "make image needs the docker CLI on PATH (and a Docker engine or a "
+            "remote builder); DRY_RUN=1 prints the command"
+        )
     ensure_exported(settings, say)
     render_config_files(settings)
     say(f"image: {shlex.join(argv)}")
     returncode = subprocess.run(argv).returncode
     if returncode != 0:
         raise ServeError(f"docker build failed (exit {returncode}); its output is above")
-    say(f"image: built {build.tag}; push it to your registry and point serving/k8s at it "
-        "(kustomize edit set image)")
+    say(
+        f"image: built {build.tag}; push it to your registry and point serving/k8s at it "
+        "(kustomize edit set image)"
+    )
     return 0

@@ -38,76 +38,162 @@ _env = cli_options.env_default  # unset or blank: the default (`make serve TFS_I
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m serving.launch", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.launch",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("--server", choices=SERVER_CHOICES, default=_env("SERVER", "auto"),
-                        help="auto, docker or local (env SERVER, default auto)")
-    parser.add_argument("--dry-run", action="store_true", default=_env("DRY_RUN", False),
-                        help="print the server command instead of running it (env DRY_RUN=1)")
-    parser.add_argument("--image", default=_env("TFS_IMAGE"),
-                        help="TF Serving image (env TFS_IMAGE; default tensorflow/serving:<the "
-                             "tensorflow-serving-api version>[-gpu])")
-    parser.add_argument("--bind-host", default=_env("BIND_HOST", "127.0.0.1"),
-                        help="address the ports are published on (env BIND_HOST, default 127.0.0.1: "
-                             "this machine only; 0.0.0.0 exposes the server to the network)")
-    parser.add_argument("--grpc-port", type=cli_options.port, default=_env("GRPC_PORT", 8500),
-                        help="gRPC port on the host (env GRPC_PORT, default 8500)")
-    parser.add_argument("--rest-port", type=cli_options.port, default=_env("REST_PORT", 8501),
-                        help="REST and metrics port on the host, 0 for none (env REST_PORT, default 8501)")
-    models_dir = parser.add_argument("--models-dir", type=Path, default=_env("MODEL_DIR", Path("models")),
-                                     help="directory holding the model base paths (env MODEL_DIR, default "
-                                          "models)")
+    parser.add_argument(
+        "--server",
+        choices=SERVER_CHOICES,
+        default=_env("SERVER", "auto"),
+        help="auto, docker or local (env SERVER, default auto)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=_env("DRY_RUN", False),
+        help="print the server command instead of running it (env DRY_RUN=1)",
+    )
+    parser.add_argument(
+        "--image",
+        default=_env("TFS_IMAGE"),
+        help="TF Serving image (env TFS_IMAGE; default tensorflow/serving:<the "
+        "tensorflow-serving-api version>[-gpu])",
+    )
+    parser.add_argument(
+        "--bind-host",
+        default=_env("BIND_HOST", "127.0.0.1"),
+        help="address the ports are published on (env BIND_HOST, default 127.0.0.1: "
+        "this machine only; 0.0.0.0 exposes the server to the network)",
+    )
+    parser.add_argument(
+        "--grpc-port",
+        type=cli_options.port,
+        default=_env("GRPC_PORT", 8500),
+        help="gRPC port on the host (env GRPC_PORT, default 8500)",
+    )
+    parser.add_argument(
+        "--rest-port",
+        type=cli_options.port,
+        default=_env("REST_PORT", 8501),
+        help="REST and metrics port on the host, 0 for none (env REST_PORT, default 8501)",
+    )
+    models_dir = parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=_env("MODEL_DIR", Path("models")),
+        help="directory holding the model base paths (env MODEL_DIR, default models)",
+    )
     cli_options.add_hidden_alias(parser, "--model-dir", models_dir)
-    parser.add_argument("--model-config", type=Path, default=MODELS_CONFIG,
-                        help="ModelServerConfig to serve (default serving/models.config)")
-    parser.add_argument("--state-dir", type=Path, default=_env(STATE_DIR_ENV, Path(DEFAULT_STATE_DIR)),
-                        help="where serve records what it started and renders configs "
-                             "(env SERVE_STATE_DIR, default .serve)")
-    parser.add_argument("--container-name", default=_env("TFS_CONTAINER_NAME", "threshold-serving"),
-                        help="Docker container name (env TFS_CONTAINER_NAME, default threshold-serving)")
-    parser.add_argument("--gpu-memory-fraction", type=cli_options.fraction,
-                        default=_env("GPU_MEMORY_FRACTION", DEFAULT_GPU_MEMORY_FRACTION),
-                        help="cap on the GPU memory TF Serving takes, 0 for no cap "
-                             f"(env GPU_MEMORY_FRACTION, default {DEFAULT_GPU_MEMORY_FRACTION})")
-    parser.add_argument("--no-gpu-allow-growth", dest="gpu_allow_growth", action="store_false",
-                        default=_env("GPU_ALLOW_GROWTH", True),
-                        help="take the GPU memory up front instead of as needed (env GPU_ALLOW_GROWTH=0)")
-    parser.add_argument("--no-batching", dest="batching", action="store_false",
-                        default=_env("BATCHING", True),
-                        help="serve without server-side batching (env BATCHING=0)")
-    parser.add_argument("--timeout", type=cli_options.positive_seconds, default=_env("SERVE_TIMEOUT", 180.0),
-                        help="seconds to wait for the model to become AVAILABLE (env SERVE_TIMEOUT)")
+    parser.add_argument(
+        "--model-config",
+        type=Path,
+        default=MODELS_CONFIG,
+        help="ModelServerConfig to serve (default serving/models.config)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=_env(STATE_DIR_ENV, Path(DEFAULT_STATE_DIR)),
+        help="where serve records what it started and renders configs (env SERVE_STATE_DIR, default .serve)",
+    )
+    parser.add_argument(
+        "--container-name",
+        default=_env("TFS_CONTAINER_NAME", "threshold-serving"),
+        help="Docker container name (env TFS_CONTAINER_NAME, default threshold-serving)",
+    )
+    parser.add_argument(
+        "--gpu-memory-fraction",
+        type=cli_options.fraction,
+        default=_env("GPU_MEMORY_FRACTION", DEFAULT_GPU_MEMORY_FRACTION),
+        help="cap on the GPU memory TF Serving takes, 0 for no cap "
+        f"(env GPU_MEMORY_FRACTION, default {DEFAULT_GPU_MEMORY_FRACTION})",
+    )
+    parser.add_argument(
+        "--no-gpu-allow-growth",
+        dest="gpu_allow_growth",
+        action="store_false",
+        default=_env("GPU_ALLOW_GROWTH", True),
+        help="take the GPU memory up front instead of as needed (env GPU_ALLOW_GROWTH=0)",
+    )
+    parser.add_argument(
+        "--no-batching",
+        dest="batching",
+        action="store_false",
+        default=_env("BATCHING", True),
+        help="serve without server-side batching (env BATCHING=0)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=cli_options.positive_seconds,
+        default=_env("SERVE_TIMEOUT", 180.0),
+        help="seconds to wait for the model to become AVAILABLE (env SERVE_TIMEOUT)",
+    )
     tls = parser.add_argument_group("TLS on TF Serving's gRPC port (--ssl_config_file; Docker only)")
-    tls.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"),
-                     help="PEM server certificate (env TLS_CERT)")
-    tls.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"),
-                     help="PEM private key of --tls-cert (env TLS_KEY)")
-    tls.add_argument("--tls-client-ca", type=Path, default=_env("TLS_CLIENT_CA"),
-                     help="PEM CA: require client certificates it signed, mutual TLS (env TLS_CLIENT_CA)")
+    tls.add_argument(
+        "--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM server certificate (env TLS_CERT)"
+    )
+    tls.add_argument(
+        "--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key of --tls-cert (env TLS_KEY)"
+    )
+    tls.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=_env("TLS_CLIENT_CA"),
+        help="PEM CA: require client certificates it signed, mutual TLS (env TLS_CLIENT_CA)",
+    )
     logs = parser.add_argument_group("logs")
-    logs.add_argument("--lines", type=cli_options.positive_int, default=_env("LOG_LINES", 50),
-                      help="how many of the last log lines (env LOG_LINES, default 50)")
-    logs.add_argument("--follow", action="store_true", default=_env("FOLLOW", False),
-                      help="keep printing new lines until Ctrl-C (env FOLLOW=1)")
+    logs.add_argument(
+        "--lines",
+        type=cli_options.positive_int,
+        default=_env("LOG_LINES", 50),
+        help="how many of the last log lines (env LOG_LINES, default 50)",
+    )
+    logs.add_argument(
+        "--follow",
+        action="store_true",
+        default=_env("FOLLOW", False),
+        help="keep printing new lines until Ctrl-C (env FOLLOW=1)",
+    )
     image = parser.add_argument_group("image")
-    image.add_argument("--tag", default=_env("IMAGE_TAG"),
-                       help="image tag (env IMAGE_TAG, default threshold-serving:<release>[-gpu])")
-    image.add_argument("--cpu-image", dest="gpu_image", action="store_false",
-                       default=_env("IMAGE_GPU", True),
-                       help="build on the CPU image instead of the -gpu one (env IMAGE_GPU=0)")
+    image.add_argument(
+        "--tag",
+        default=_env("IMAGE_TAG"),
+        help="image tag (env IMAGE_TAG, default threshold-serving:<release>[-gpu])",
+    )
+    image.add_argument(
+        "--cpu-image",
+        dest="gpu_image",
+        action="store_false",
+        default=_env("IMAGE_GPU", True),
+        help="build on the CPU image instead of the -gpu one (env IMAGE_GPU=0)",
+    )
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """The ServeSettings the parsed arguments ask for."""
     return ServeSettings(
-        server=args.server, dry_run=args.dry_run, image=args.image, bind_host=args.bind_host,
-        grpc_port=args.grpc_port, rest_port=args.rest_port, models_dir=args.models_dir,
-        model_config=args.model_config, state_dir=args.state_dir, container_name=args.container_name,
-        gpu_memory_fraction=args.gpu_memory_fraction, gpu_allow_growth=args.gpu_allow_growth,
-        batching=args.batching, timeout_s=args.timeout,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca)
+        server=args.server,
+        dry_run=args.dry_run,
+        image=args.image,
+        bind_host=args.bind_host,
+        grpc_port=args.grpc_port,
+        rest_port=args.rest_port,
+        models_dir=args.models_dir,
+        model_config=args.model_config,
+        state_dir=args.state_dir,
+        container_name=args.container_name,
+        gpu_memory_fraction=args.gpu_memory_fraction,
+        gpu_allow_growth=args.gpu_allow_growth,
+        batching=args.batching,
+        timeout_s=args.timeout,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"render-config: {model.name} labels {model.labels} -> {settings.config_dir}")
         return 0
     except PortInUse as exc:
-        print(f"{args.command}: error: {exc}: `make stop` if it is an earlier make serve, else pick another "
-              f"port ({exc.flag}=)", file=sys.stderr)
+        print(
+            f"{args.command}: error: {exc}: `make stop` if it is an earlier make serve, else pick another "
+            f"port ({exc.flag}=)",
+            file=sys.stderr,
+        )
         return exc.exit_code
     except ServeError as exc:
         print(f"{args.command}: error: {exc}", file=sys.stderr)

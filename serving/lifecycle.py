@@ -104,8 +104,9 @@ def render_config_files(settings: ServeSettings) -> list[ServedModel]:
     for source in (BATCHING_CONFIG, MONITORING_CONFIG):
         write_atomically(settings.config_dir / source.name, source.read_text())
     if settings.tls:
-        write_ssl_config(settings.tls_dir, render_ssl_config(settings.tls_cert, settings.tls_key,
-                                                             settings.tls_client_ca))
+        write_ssl_config(
+            settings.tls_dir, render_ssl_config(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        )
     return models
 
 
@@ -116,16 +117,26 @@ def ensure_exported(settings: ServeSettings, say: Say = _say) -> list[ServedMode
     for model in models:
         if model.versions_on_disk:
             continue
-        argv = [sys.executable, "-m", "export", "--models-dir", str(settings.models_dir),
-                "--model-name", model.name]
+        argv = [
+            sys.executable,
+            "-m",
+            "export",
+            "--models-dir",
+            str(settings.models_dir),
+            "--model-name",
+            model.name,
+        ]
         if settings.dry_run:
-            say(f"serve: no version of {model.name} under {model.local_base_path}; "
-                f"would run: {shlex.join(argv)}")
+            say(
+                f"serve: no version of {model.name} under {model.local_base_path}; "
+                f"would run: {shlex.join(argv)}"
+            )
             continue
         say(f"serve: no version of {model.name} under {model.local_base_path} yet: exporting one first")
         if subprocess.run(argv).returncode != 0:
-            raise ExportFailed(f"exporting {model.name} failed (see above); fix it and run "
-                               "`make serve` again")
+            raise ExportFailed(
+                f"exporting {model.name} failed (see above); fix it and run `make serve` again"
+            )
     return models if settings.dry_run else served_models(config, settings.models_dir)
 
 
@@ -162,20 +173,32 @@ def client_command(settings: ServeSettings, data: str = SAMPLE_DATA) -> str:
     return shlex.join(argv)
 
 
-def _wait(settings: ServeSettings, models: list[ServedModel], check_server: Callable[[], None] = lambda: None,
-          address: str | None = None) -> None:
+def _wait(
+    settings: ServeSettings,
+    models: list[ServedModel],
+    check_server: Callable[[], None] = lambda: None,
+    address: str | None = None,
+) -> None:
     # A TLS gRPC port may want a client certificate we do not have: ask TF Serving's plain REST port.
     rest_url = settings.rest_url if settings.tls else None
     for model in models:
-        wait_until_available(address or settings.grpc_address, model.name, model.kept_versions,
-                             settings.timeout_s, check_server, rest_url=rest_url)
+        wait_until_available(
+            address or settings.grpc_address,
+            model.name,
+            model.kept_versions,
+            settings.timeout_s,
+            check_server,
+            rest_url=rest_url,
+        )
 
 
 def server_is_running(state: ServeState) -> bool:
     """The server state records is still up (container running, or the embedded process alive)."""
     if state.backend == "docker":
-        return shutil.which("docker") is not None and \
-            docker_server.container_status(state.container or "") == "running"
+        return (
+            shutil.which("docker") is not None
+            and docker_server.container_status(state.container or "") == "running"
+        )
     return state.pid is not None and embedded_process.is_embedded_server(state.pid)
 
 
@@ -195,15 +218,25 @@ def _refresh_running(settings: ServeSettings, state: ServeState, models: list[Se
 
 def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[ServedModel], say: Say) -> int:
     ssl_config_file = f"{CONTAINER_TLS_DIR}/{SSL_CONFIG_NAME}" if settings.tls else None
-    options = ModelServerOptions(batching=settings.batching,
-                                 gpu_memory_fraction=settings.gpu_memory_fraction if choice.gpu else None,
-                                 ssl_config_file=ssl_config_file)
+    options = ModelServerOptions(
+        batching=settings.batching,
+        gpu_memory_fraction=settings.gpu_memory_fraction if choice.gpu else None,
+        ssl_config_file=ssl_config_file,
+    )
     launch = docker_server.DockerLaunch(
-        image=settings.image or tfs_image(choice.gpu), container_name=settings.container_name,
-        bind_host=settings.bind_host, grpc_port=settings.grpc_port, rest_port=settings.rest_port,
-        models_dir=settings.models_dir, config_dir=settings.config_dir, gpu=choice.gpu,
-        user=f"{os.getuid()}:{os.getgid()}", gpu_allow_growth=settings.gpu_allow_growth, server=options,
-        tls_dir=settings.tls_dir if settings.tls else None)
+        image=settings.image or tfs_image(choice.gpu),
+        container_name=settings.container_name,
+        bind_host=settings.bind_host,
+        grpc_port=settings.grpc_port,
+        rest_port=settings.rest_port,
+        models_dir=settings.models_dir,
+        config_dir=settings.config_dir,
+        gpu=choice.gpu,
+        user=f"{os.getuid()}:{os.getgid()}",
+        gpu_allow_growth=settings.gpu_allow_growth,
+        server=options,
+        tls_dir=settings.tls_dir if settings.tls else None,
+    )
     argv = docker_server.docker_run_argv(launch)
     if settings.dry_run:
         say(shlex.join(argv))
@@ -221,16 +254,26 @@ def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[S
     except ServerExitedEarly:
         docker_server.remove_container(launch.container_name)  # e.g. created, but no GPU driver to start
         raise
-    write_state(settings.state_dir,
-                ServeState("docker", settings.grpc_address, container=launch.container_name,
-                           image=launch.image, rest_url=settings.rest_url, tls=settings.tls))
+    write_state(
+        settings.state_dir,
+        ServeState(
+            "docker",
+            settings.grpc_address,
+            container=launch.container_name,
+            image=launch.image,
+            rest_url=settings.rest_url,
+            tls=settings.tls,
+        ),
+    )
 
     def check_container() -> None:
         status = docker_server.container_status(launch.container_name)
         if status != "running":
-            raise ServerExitedEarly(f"container {launch.container_name} is {status or 'gone'} before "
-                                    f"the model became AVAILABLE; its last log lines:\n"
-                                    f"{docker_server.container_logs(launch.container_name)}")
+            raise ServerExitedEarly(
+                f"container {launch.container_name} is {status or 'gone'} before "
+                f"the model became AVAILABLE; its last log lines:\n"
+                f"{docker_server.container_logs(launch.container_name)}"
+            )
 
     try:
         _wait(settings, models, check_container)
@@ -254,19 +297,28 @@ def _refuse_plaintext_on_the_network(settings: ServeSettings) -> None:
     except ValueError as exc:
         raise ServeError(str(exc)) from None
     if not allowed and not is_loopback(settings.bind_host):
-        raise ServeError(f"BIND_HOST={settings.bind_host} would expose the embedded server's plain-text gRPC "
-                         "and REST to the network: add SERVING_LOCAL_ALLOW_INSECURE_REMOTE=1 to accept "
-                         "that, or use SERVER=docker, or leave BIND_HOST at 127.0.0.1")
+        raise ServeError(
+            f"BIND_HOST={settings.bind_host} would expose the embedded server's plain-text gRPC "
+            "and REST to the network: add SERVING_LOCAL_ALLOW_INSECURE_REMOTE=1 to accept "
+            "that, or use SERVER=docker, or leave BIND_HOST at 127.0.0.1"
+        )
 
 
 def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say) -> int:
     if settings.tls:
-        raise ServeError("TLS_CERT/TLS_KEY configure TF Serving in Docker (SERVER=docker); the embedded "
-                         "server takes its own flags: python -m serving.local --ssl-cert ... --ssl-key ...")
+        raise ServeError(
+            "TLS_CERT/TLS_KEY configure TF Serving in Docker (SERVER=docker); the embedded "
+            "server takes its own flags: python -m serving.local --ssl-cert ... --ssl-key ..."
+        )
     _refuse_plaintext_on_the_network(settings)
     launch = embedded_process.EmbeddedLaunch(
-        bind_host=settings.bind_host, grpc_port=settings.grpc_port, rest_port=settings.rest_port,
-        models_dir=settings.models_dir, config_dir=settings.config_dir, batching=settings.batching)
+        bind_host=settings.bind_host,
+        grpc_port=settings.grpc_port,
+        rest_port=settings.rest_port,
+        models_dir=settings.models_dir,
+        config_dir=settings.config_dir,
+        batching=settings.batching,
+    )
     argv = embedded_process.embedded_server_argv(launch)
     if settings.dry_run:
         say(shlex.join(argv))
@@ -278,14 +330,18 @@ def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say
     log_path = settings.state_dir / "local-server.log"
     say(f"serve: {shlex.join(argv)}  (log: {log_path})")
     pid = embedded_process.start_embedded_server(argv, log_path)
-    write_state(settings.state_dir, ServeState("local", settings.grpc_address, pid=pid,
-                                               rest_url=settings.rest_url, log=str(log_path)))
+    write_state(
+        settings.state_dir,
+        ServeState("local", settings.grpc_address, pid=pid, rest_url=settings.rest_url, log=str(log_path)),
+    )
 
     def check_process() -> None:
         if not embedded_process.is_embedded_server(pid):
-            raise ServerExitedEarly(f"the embedded server (pid {pid}) exited before the model became "
-                                    f"AVAILABLE; the last lines of {log_path}:\n"
-                                    f"{embedded_process.log_tail(log_path)}")
+            raise ServerExitedEarly(
+                f"the embedded server (pid {pid}) exited before the model became "
+                f"AVAILABLE; the last lines of {log_path}:\n"
+                f"{embedded_process.log_tail(log_path)}"
+            )
 
     try:
         _wait(settings, models, check_process)
@@ -294,8 +350,9 @@ def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say
         clear_state(settings.state_dir)
         if isinstance(exc, ServerExitedEarly):
             raise
-        raise type(exc)(f"{exc}; server stopped. The last lines of {log_path}:\n"
-                        f"{embedded_process.log_tail(log_path)}") from None
+        raise type(exc)(
+            f"{exc}; server stopped. The last lines of {log_path}:\n{embedded_process.log_tail(log_path)}"
+        ) from None
     _print_endpoints(settings, models, say)
     return 0
 
@@ -326,8 +383,10 @@ def stop(settings: ServeSettings, say: Say = _say) -> int:
         return 0
     if state.backend == "docker":
         if shutil.which("docker") is None:
-            raise DockerUnavailable(f"container {state.container} was started with docker, which is no "
-                                    "longer on PATH; put it back on PATH and run `make stop` again")
+            raise DockerUnavailable(
+                f"container {state.container} was started with docker, which is no "
+                "longer on PATH; put it back on PATH and run `make stop` again"
+            )
         stopped = docker_server.remove_container(state.container or "")
         what = f"container {state.container}"
     else:

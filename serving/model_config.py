@@ -21,8 +21,10 @@ SERVING_DIR = Path(__file__).resolve().parent
 MODELS_CONFIG = SERVING_DIR / "models.config"
 BATCHING_CONFIG = SERVING_DIR / "batching.config"
 MONITORING_CONFIG = SERVING_DIR / "monitoring.config"
-RENDERED_HEADER = ("# Rendered by `python -m serving.launch` from serving/models.config, with the labels\n"
-                   "# moved to the versions on disk. Edit that file, not this one.\n")
+RENDERED_HEADER = (
+    "# Rendered by `python -m serving.launch` from serving/models.config, with the labels\n"
+    "# moved to the versions on disk. Edit that file, not this one.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ def container_base_path(base_path: str, models_dir: Path) -> Path:
     """A container base path (/models/<name>) as the same path under models_dir; the container
     mounts only the models directory, so a base path elsewhere is InvalidModelConfig."""
     if container_relative(base_path) is None:
-        raise InvalidModelConfig(f"base_path {base_path!r} must lie under /models/: the server mounts "
-                                 "the models directory there")
+        raise InvalidModelConfig(
+            f"base_path {base_path!r} must lie under /models/: the server mounts the models directory there"
+        )
     return local_base_path(base_path, models_dir)
 
 
@@ -67,8 +70,7 @@ def assign_labels(template: dict[str, int], kept: list[int]) -> dict[str, int]:
     return dict(reversed(assigned.items()))  # oldest first, as the template lists them
 
 
-def served_models(config: model_server_config_pb2.ModelServerConfig,
-                  models_dir: Path) -> list[ServedModel]:
+def served_models(config: model_server_config_pb2.ModelServerConfig, models_dir: Path) -> list[ServedModel]:
     """Each configured model with its versions on disk and the labels it will be served with."""
     if config.WhichOneof("config") != "model_config_list" or not config.model_config_list.config:
         raise InvalidModelConfig("models.config needs a model_config_list with at least one config")
@@ -81,8 +83,10 @@ def served_models(config: model_server_config_pb2.ModelServerConfig,
         if model.model_version_policy.WhichOneof("policy_choice") == "specific":
             missing = {label: v for label, v in template.items() if v not in kept}
             if on_disk and missing:
-                raise InvalidModelConfig(f"model {model.name}: labels {missing} point at versions that "
-                                         f"are not on disk under {base} (have {on_disk})")
+                raise InvalidModelConfig(
+                    f"model {model.name}: labels {missing} point at versions that "
+                    f"are not on disk under {base} (have {on_disk})"
+                )
             # Pinned by hand: under a specific policy the numbers are meant as written.
             labels = dict(sorted(template.items(), key=lambda item: item[1]))
         else:
@@ -91,8 +95,7 @@ def served_models(config: model_server_config_pb2.ModelServerConfig,
     return models
 
 
-def render_config(config: model_server_config_pb2.ModelServerConfig,
-                  models: list[ServedModel]) -> str:
+def render_config(config: model_server_config_pb2.ModelServerConfig, models: list[ServedModel]) -> str:
     """The text proto of config with each model's labels set to its resolved versions."""
     rendered = model_server_config_pb2.ModelServerConfig()
     rendered.CopyFrom(config)

@@ -68,8 +68,10 @@ def model_server_flags(options: ModelServerOptions) -> list[str]:
         TENSOR_CONTENT_FLAG,
     ]
     if options.batching:
-        flags += ["--enable_batching=true",
-                  f"--batching_parameters_file={CONTAINER_CONFIG_DIR}/batching.config"]
+        flags += [
+            "--enable_batching=true",
+            f"--batching_parameters_file={CONTAINER_CONFIG_DIR}/batching.config",
+        ]
     if options.gpu_memory_fraction:
         flags.append(f"--per_process_gpu_memory_fraction={options.gpu_memory_fraction:g}")
     if options.ssl_config_file:

@@ -40,9 +40,14 @@ def rest_version_states(rest_url: str, model_name: str, timeout: float = CALL_TI
     return {int(status["version"]): status["state"] for status in body.get("model_version_status", [])}
 
 
-def wait_until_available(address: str, model_name: str, versions: Iterable[int], timeout_s: float,
-                         check_server: Callable[[], None] = lambda: None,
-                         rest_url: str | None = None) -> dict[int, str]:
+def wait_until_available(
+    address: str,
+    model_name: str,
+    versions: Iterable[int],
+    timeout_s: float,
+    check_server: Callable[[], None] = lambda: None,
+    rest_url: str | None = None,
+) -> dict[int, str]:
     """Poll until every one of versions is AVAILABLE; the final states.
 
     check_server raises (ServerExitedEarly) once the server is gone, so a crash fails at once
@@ -57,8 +62,11 @@ def wait_until_available(address: str, model_name: str, versions: Iterable[int],
     while True:
         check_server()
         try:
-            states = (rest_version_states(rest_url, model_name) if rest_url
-                      else model_version_states(address, model_name))
+            states = (
+                rest_version_states(rest_url, model_name)
+                if rest_url
+                else model_version_states(address, model_name)
+            )
             if states and all(states.get(v) == "AVAILABLE" for v in wanted):
                 return states
             last = ", ".join(f"version {v}: {s}" for v, s in sorted(states.items())) or "no versions"
@@ -69,5 +77,6 @@ def wait_until_available(address: str, model_name: str, versions: Iterable[int],
         if time.monotonic() >= deadline:
             raise ModelNotAvailable(
                 f"model {model_name} versions {wanted} not AVAILABLE at {address} after {timeout_s:g} s "
-                f"(last status: {last})")
+                f"(last status: {last})"
+            )
         time.sleep(POLL_INTERVAL_S)

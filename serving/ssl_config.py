@@ -37,8 +37,10 @@ def _pem(path: Path, flag: str, marker: str) -> str:
 
 def render_ssl_config(cert: Path, key: Path, client_ca: Path | None = None) -> str:
     """The SSLConfig text proto for a certificate and key, requiring client certificates from client_ca."""
-    fields = [("server_key", _pem(key, "--tls-key", "PRIVATE KEY")),
-              ("server_cert", _pem(cert, "--tls-cert", "CERTIFICATE"))]
+    fields = [
+        ("server_key", _pem(key, "--tls-key", "PRIVATE KEY")),
+        ("server_cert", _pem(cert, "--tls-cert", "CERTIFICATE")),
+    ]
     if client_ca is not None:
         fields.append(("custom_ca", _pem(client_ca, "--tls-client-ca", "CERTIFICATE")))
     lines = ["# SSLConfig for tensorflow_model_server --ssl_config_file. Holds a private key."]

@@ -36,7 +36,8 @@ def _grpc_version_states(address: str, model_name: str) -> dict[int, str]:
     state_name = get_model_status_pb2.ModelVersionStatus.State.Name
     with grpc.insecure_channel(address) as channel:
         response = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
-            request, timeout=CALL_TIMEOUT_S)
+            request, timeout=CALL_TIMEOUT_S
+        )
     return {status.version: state_name(status.state) for status in response.model_version_status}
 
 
@@ -79,8 +80,10 @@ def status(settings: ServeSettings, say: Say) -> int:
         say("status: " + NOTHING.format(settings.state_dir))
         return 0
     if not server_is_running(state):
-        say(f"status: not running: make serve started the {_describe(state)}, which is gone; "
-            "`make logs` shows why, `make serve` starts it again")
+        say(
+            f"status: not running: make serve started the {_describe(state)}, which is gone; "
+            "`make logs` shows why, `make serve` starts it again"
+        )
         return ServerUnavailable.exit_code
     say(f"status: running: {_describe(state)}")
     say(f"  gRPC     {state.grpc_address}" + (" (TLS)" if state.tls else ""))

@@ -16,8 +16,18 @@ from client.errors import ServerUnavailable
 from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
-COLUMNS = ["concurrency", "requests_per_s", "elements_per_s", "mb_per_s", "p50_ms", "p90_ms", "p95_ms",
-           "p99_ms", "errors", "requests"]
+COLUMNS = [
+    "concurrency",
+    "requests_per_s",
+    "elements_per_s",
+    "mb_per_s",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "errors",
+    "requests",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +39,59 @@ def reference_server():
 
 
 def bench(address: str, *args: str):
-    return run_module("client.bench", "--server", address, "--rows", "4", "--cols", "8",
-                      "--duration", "5", "--warmup", "2", *args, timeout=120)
+    return run_module(
+        "client.bench",
+        "--server",
+        address,
+        "--rows",
+        "4",
+        "--cols",
+        "8",
+        "--duration",
+        "5",
+        "--warmup",
+        "2",
+        *args,
+        timeout=120,
+    )
 
 
 def test_bench_writes_table_csv_json_and_png_for_every_level(reference_server, tmp_path):
     out_csv, out_json, out_png = tmp_path / "out.csv", tmp_path / "out.json", tmp_path / "out.png"
-    result = bench(reference_server, "--concurrency", "1,3", "--requests", "30",
-                   "--csv", out_csv, "--json", out_json, "--plot", out_png)
+    result = bench(
+        reference_server,
+        "--concurrency",
+        "1,3",
+        "--requests",
+        "30",
+        "--csv",
+        out_csv,
+        "--json",
+        out_json,
+        "--plot",
+        out_png,
+    )
     assert result.returncode == 0, result.stderr
 
     lines = result.stdout.strip().splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["concurrency", "req/s"])
-    assert lines[header].split() == ["concurrency", "req/s", "elements/s", "MB/s", "p50", "ms", "p90", "ms",
-                                     "p95", "ms", "p99", "ms", "errors", "requests"]
-    assert [line.split()[0] for line in lines[header + 1:]] == ["1", "3"]
+    assert lines[header].split() == [
+        "concurrency",
+        "req/s",
+        "elements/s",
+        "MB/s",
+        "p50",
+        "ms",
+        "p90",
+        "ms",
+        "p95",
+        "ms",
+        "p99",
+        "ms",
+        "errors",
+        "requests",
+    ]
+    assert [line.split()[0] for line in lines[header + 1 :]] == ["1", "3"]
 
     rows = list(csv.DictReader(out_csv.open()))
     assert list(rows[0]) == COLUMNS
@@ -72,8 +120,18 @@ def test_bench_stops_at_the_request_count(reference_server):
 
 
 def test_bench_stops_at_the_duration(reference_server):
-    result = bench(reference_server, "--concurrency", "1", "--requests", "100000000", "--duration", "0.3",
-                   "--json", "-", "--quiet")
+    result = bench(
+        reference_server,
+        "--concurrency",
+        "1",
+        "--requests",
+        "100000000",
+        "--duration",
+        "0.3",
+        "--json",
+        "-",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     (point,) = json.loads(result.stdout)["points"]
     assert 0 < point["requests"] < 100000000
@@ -81,8 +139,18 @@ def test_bench_stops_at_the_duration(reference_server):
 
 
 def test_bench_compact_signature_reports_uint8_outputs(reference_server):
-    result = bench(reference_server, "--signature", "compact", "--concurrency", "1", "--requests", "5",
-                   "--json", "-", "--quiet")
+    result = bench(
+        reference_server,
+        "--signature",
+        "compact",
+        "--concurrency",
+        "1",
+        "--requests",
+        "5",
+        "--json",
+        "-",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["outputs"] == {"mask": "uint8[4, 8]"}
@@ -111,12 +179,15 @@ def test_bench_rejects_bad_concurrency():
 
 
 def test_bench_never_imports_tensorflow(reference_server):
-    code = ("import sys; from client.bench.__main__ import main; "
-            f"rc = main(['--server', '{reference_server}', '--rows', '1', '--cols', '8', "
-            "'--concurrency', '1', '--requests', '3', '--quiet']); "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; sys.exit(rc)")
-    result = subprocess.run([PYTHON, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True,
-                            timeout=60)
+    code = (
+        "import sys; from client.bench.__main__ import main; "
+        f"rc = main(['--server', '{reference_server}', '--rows', '1', '--cols', '8', "
+        "'--concurrency', '1', '--requests', '3', '--quiet']); "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [PYTHON, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -125,8 +196,18 @@ def test_bench_against_the_embedded_server_reports_the_real_models_outputs(model
 
     with embedded_server(model_dir) as server:
         for signature, output in (("serving_default", "float32[4, 8]"), ("compact", "uint8[4, 8]")):
-            result = bench(server.address, "--signature", signature, "--concurrency", "1,2",
-                           "--requests", "10", "--json", "-", "--quiet")
+            result = bench(
+                server.address,
+                "--signature",
+                signature,
+                "--concurrency",
+                "1,2",
+                "--requests",
+                "10",
+                "--json",
+                "-",
+                "--quiet",
+            )
             assert result.returncode == 0, result.stderr + server.log()[-2000:]
             report = json.loads(result.stdout)
             assert report["outputs"] == {"mask": output}

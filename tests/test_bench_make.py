@@ -19,8 +19,17 @@ def test_bench_run_quick_writes_results_json_md_png_and_a_ratio_table(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
     results = json.loads(out.read_text())
-    for section in ("throughput", "typed_fields", "cold_start", "peak_memory", "compact", "compact_embedded",
-                    "cli_end_to_end", "batching", "scaleout"):
+    for section in (
+        "throughput",
+        "typed_fields",
+        "cold_start",
+        "peak_memory",
+        "compact",
+        "compact_embedded",
+        "cli_end_to_end",
+        "batching",
+        "scaleout",
+    ):
         assert section in results
     rounds = results["throughput"]["rounds"]
     assert len(rounds) == 2
@@ -45,8 +54,10 @@ def test_bench_run_quick_writes_results_json_md_png_and_a_ratio_table(tmp_path):
 
 
 def test_a_round_with_failed_calls_makes_the_ratio_an_error_not_a_number():
-    rounds = [{"a": {"requests_per_s": 10, "errors": 0}, "b": {"requests_per_s": 10, "errors": 0}},
-              {"a": {"requests_per_s": 90, "errors": 3}, "b": {"requests_per_s": 10, "errors": 0}}]
+    rounds = [
+        {"a": {"requests_per_s": 10, "errors": 0}, "b": {"requests_per_s": 10, "errors": 0}},
+        {"a": {"requests_per_s": 90, "errors": 3}, "b": {"requests_per_s": 10, "errors": 0}},
+    ]
     row = ratio_row("1 vs gRPC echo", "a", per_round(rounds, "a", "b"), 0.8)
     assert row["status"] == "ERROR" and row["values"] == [1.0, None] and row["error_rounds"] == 1
 
@@ -77,7 +88,7 @@ def test_paired_sides_run_in_alternating_slices_and_count_their_own_calls():
     blocks = [key for key, _ in itertools.groupby(calls)]
     # warmup a, warmup b, then slices a b | b a | a b ...: a block per slice after merging neighbours
     assert blocks[:2] == ["a", "b"] and len(blocks) == 2 + PAIRED_SLICES + 1
-    measured = calls[len(calls) - (a.requests + a.errors + b.requests + b.errors):]
+    measured = calls[len(calls) - (a.requests + a.errors + b.requests + b.errors) :]
     assert a.requests == measured.count("a") and a.errors == 0
     assert b.requests + b.errors == measured.count("b") and b.errors > 0
     assert b.error_codes == {"UNAVAILABLE": b.errors}
@@ -101,9 +112,15 @@ def test_readme_shows_the_table_bench_results_md_holds():
 def test_goal_two_compares_each_side_through_its_own_echo():
     from bench.ratios import per_round_paired
 
-    rounds = [{"lib": {"requests_per_s": 80, "errors": 0, "paired": {"requests_per_s": 100, "errors": 0}},
-               "naive": {"requests_per_s": 30, "errors": 0, "paired": {"requests_per_s": 60, "errors": 0}}},
-              {"lib": {"requests_per_s": 40, "errors": 0, "paired": {"requests_per_s": 50, "errors": 0}},
-               "naive": {"requests_per_s": 30, "errors": 0, "paired": {"requests_per_s": 60, "errors": 2}}}]
+    rounds = [
+        {
+            "lib": {"requests_per_s": 80, "errors": 0, "paired": {"requests_per_s": 100, "errors": 0}},
+            "naive": {"requests_per_s": 30, "errors": 0, "paired": {"requests_per_s": 60, "errors": 0}},
+        },
+        {
+            "lib": {"requests_per_s": 40, "errors": 0, "paired": {"requests_per_s": 50, "errors": 0}},
+            "naive": {"requests_per_s": 30, "errors": 0, "paired": {"requests_per_s": 60, "errors": 2}},
+        },
+    ]
     assert per_round_paired(rounds, "lib") == [0.8, 0.8]
     assert per_round_paired(rounds, "lib", "naive") == [1.6, None]

@@ -24,17 +24,20 @@ def _one_line_usage_error(result, *fragments: str) -> None:
         assert fragment in lines[0], lines[0]
 
 
-@pytest.mark.parametrize(("module", "args", "variable", "value", "flag"), [
-    ("serving.launch", ["serve"], "SERVE_TIMEOUT", "abc", "--timeout"),
-    ("serving.launch", ["serve"], "GRPC_PORT", "99999", "--grpc-port"),
-    ("serving.launch", ["serve"], "SERVER", "k8s", "--server"),
-    ("serving.launch", ["serve"], "DRY_RUN", "maybe", "--dry-run"),
-    ("serving.launch", ["logs"], "LOG_LINES", "many", "--lines"),
-    ("serving.local", [], "SERVING_LOCAL_PORT", "abc", "--port"),
-    ("serving.local", [], "SERVING_LOCAL_ENABLE_BATCHING", "maybe", "--enable-batching"),
-    ("serving.local", [], "SERVING_LOCAL_MAX_MESSAGE_BYTES", "-1", "--max-message-bytes"),
-    ("serving.local", [], "SERVING_LOCAL_SHUTDOWN_GRACE_SECONDS", "nan", "--shutdown-grace-seconds"),
-])
+@pytest.mark.parametrize(
+    ("module", "args", "variable", "value", "flag"),
+    [
+        ("serving.launch", ["serve"], "SERVE_TIMEOUT", "abc", "--timeout"),
+        ("serving.launch", ["serve"], "GRPC_PORT", "99999", "--grpc-port"),
+        ("serving.launch", ["serve"], "SERVER", "k8s", "--server"),
+        ("serving.launch", ["serve"], "DRY_RUN", "maybe", "--dry-run"),
+        ("serving.launch", ["logs"], "LOG_LINES", "many", "--lines"),
+        ("serving.local", [], "SERVING_LOCAL_PORT", "abc", "--port"),
+        ("serving.local", [], "SERVING_LOCAL_ENABLE_BATCHING", "maybe", "--enable-batching"),
+        ("serving.local", [], "SERVING_LOCAL_MAX_MESSAGE_BYTES", "-1", "--max-message-bytes"),
+        ("serving.local", [], "SERVING_LOCAL_SHUTDOWN_GRACE_SECONDS", "nan", "--shutdown-grace-seconds"),
+    ],
+)
 def test_a_bad_environment_value_is_one_line_naming_the_variable(module, args, variable, value, flag):
     result = run_module(module, *args, env=cli_env(**{variable: value}), timeout=60)
     _one_line_usage_error(result, f"{variable}={value!r}", flag)
@@ -54,10 +57,19 @@ def test_the_command_line_wins_over_a_bad_variable(tmp_path, monkeypatch):
     assert parse_options(["--port", "9000", "--model-base-path", str(tmp_path)]).grpc_port == 9000
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1", True), ("true", True), ("YES", True), ("on", True), ("0", False), ("False", False), ("no", False),
-    ("off", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("False", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
 def test_booleans_read_alike_in_every_cli(text, expected, monkeypatch):
     monkeypatch.setenv("BATCHING", text)  # serving.launch: --no-batching's default
     monkeypatch.setenv("SERVING_LOCAL_ENABLE_BATCHING", text)  # serving.local: --enable-batching's default

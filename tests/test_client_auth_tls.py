@@ -46,16 +46,35 @@ class Endpoint:
         np.save(self.data, np.asarray([REFERENCE_INPUT], np.float32))
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [PYTHON, "-m", "serving.local", "--port", str(self.grpc_port),
-                 "--rest-port", str(self.rest_port),
-                 "--model-base-path", str(model_dir / "threshold"),
-                 "--ssl-cert", str(self.server_pem.cert), "--ssl-key", str(self.server_pem.key),
-                 "--ssl-client-ca", str(self.ca.pem.cert), "--auth-token-file", str(token_file)],
-                cwd=REPO, env=cli_env(), stdout=log, stderr=subprocess.STDOUT)
+                [
+                    PYTHON,
+                    "-m",
+                    "serving.local",
+                    "--port",
+                    str(self.grpc_port),
+                    "--rest-port",
+                    str(self.rest_port),
+                    "--model-base-path",
+                    str(model_dir / "threshold"),
+                    "--ssl-cert",
+                    str(self.server_pem.cert),
+                    "--ssl-key",
+                    str(self.server_pem.key),
+                    "--ssl-client-ca",
+                    str(self.ca.pem.cert),
+                    "--auth-token-file",
+                    str(token_file),
+                ],
+                cwd=REPO,
+                env=cli_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(self.ca.pem.cert.read_bytes(), self.client_pem.key.read_bytes(),
-                                            self.client_pem.cert.read_bytes())
+        return grpc.ssl_channel_credentials(
+            self.ca.pem.cert.read_bytes(), self.client_pem.key.read_bytes(), self.client_pem.cert.read_bytes()
+        )
 
     def wait_until_serving(self, timeout: float = 90) -> None:
         """The health service is open without a token and answers once the models have loaded."""
@@ -68,20 +87,35 @@ class Endpoint:
             while time.monotonic() < deadline:
                 assert self.process.poll() is None, self.log.read_text()
                 try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
-                            health_pb2.HealthCheckResponse.SERVING:
+                    if (
+                        stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                        == health_pb2.HealthCheckResponse.SERVING
+                    ):
                         return
                 except grpc.RpcError:
                     time.sleep(0.2)
         pytest.fail(f"the server did not start:\n{self.log.read_text()}")
 
     def predict(self, *flags: str, token: str | None = TOKEN):
-        env = {key: value for key, value in cli_env().items()
-               if key not in ("THRESHOLD_TOKEN", "THRESHOLD_SERVER")}
+        env = {
+            key: value
+            for key, value in cli_env().items()
+            if key not in ("THRESHOLD_TOKEN", "THRESHOLD_SERVER")
+        }
         if token is not None:
             env["THRESHOLD_TOKEN"] = token
-        return run_module("client.predict", self.data, "--server", self.address, "--json", "--retries", "0",
-                          *flags, env=env, timeout=120)
+        return run_module(
+            "client.predict",
+            self.data,
+            "--server",
+            self.address,
+            "--json",
+            "--retries",
+            "0",
+            *flags,
+            env=env,
+            timeout=120,
+        )
 
     def full_flags(self, *, authority: bool = True, client_cert: bool = True) -> list[str]:
         flags = ["--ca-cert", str(self.ca.pem.cert)]
@@ -121,15 +155,19 @@ def test_mtls_token_and_authority_together_reach_the_model(endpoint):
 
 
 def test_the_token_can_come_as_a_header_flag(endpoint):
-    result = endpoint.predict(*endpoint.full_flags(), "--header", f"Authorization: Bearer {TOKEN}",
-                              token=None)
+    result = endpoint.predict(
+        *endpoint.full_flags(), "--header", f"Authorization: Bearer {TOKEN}", token=None
+    )
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("token", "reason"), [
-    (None, "missing bearer token"),
-    ("not-the-token", "invalid bearer token"),
-])
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "missing bearer token"),
+        ("not-the-token", "invalid bearer token"),
+    ],
+)
 def test_a_missing_or_wrong_token_is_unauthenticated(endpoint, token, reason):
     result = endpoint.predict(*endpoint.full_flags(), token=token)
     assert result.returncode == 9, result.stderr
@@ -187,11 +225,14 @@ def test_rest_wants_the_token_too_and_metrics_stay_open(endpoint):
     assert _rest(endpoint, "/monitoring/prometheus/metrics", token=None)[0] == 200
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--header", "no-colon-here"], "a header is 'name: value'"),
-    (["--header", "grpc-timeout: 1S"], "reserved by gRPC"),
-    (["--client-cert", "me.pem"], "--client-cert and --client-key go together"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--header", "no-colon-here"], "a header is 'name: value'"),
+        (["--header", "grpc-timeout: 1S"], "reserved by gRPC"),
+        (["--client-cert", "me.pem"], "--client-cert and --client-key go together"),
+    ],
+)
 def test_bad_security_flags_are_one_line_errors(flags, message):
     result = run_module("client.predict", "x.npy", *flags, timeout=60)
     assert result.returncode == 2 and message in result.stderr
@@ -199,10 +240,20 @@ def test_bad_security_flags_are_one_line_errors(flags, message):
 
 
 def test_an_unreadable_token_file_stops_the_server_at_once(tmp_path, model_dir):
-    result = run_module("serving.local", "--port", str(free_port()), "--rest-port", "0",
-                        "--model-base-path", model_dir / "threshold",
-                        "--auth-token-file", tmp_path / "absent", timeout=120)
+    result = run_module(
+        "serving.local",
+        "--port",
+        str(free_port()),
+        "--rest-port",
+        "0",
+        "--model-base-path",
+        model_dir / "threshold",
+        "--auth-token-file",
+        tmp_path / "absent",
+        timeout=120,
+    )
     assert result.returncode == SERVER_NOT_STARTED
-    assert result.stderr.strip().splitlines() == [f"serving.local: error: cannot read --auth-token-file "
-                                                  f"{tmp_path / 'absent'}: No such file or directory"]
-
+    assert result.stderr.strip().splitlines() == [
+        f"serving.local: error: cannot read --auth-token-file "
+        f"{tmp_path / 'absent'}: No such file or directory"
+    ]

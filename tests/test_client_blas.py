@@ -30,14 +30,22 @@ def threads(mode: str) -> int:
     env = cli_env()
     env.pop("OPENBLAS_NUM_THREADS", None)
     env.pop("OMP_NUM_THREADS", None)
-    result = subprocess.run([sys.executable, "-c", THREADS_AFTER_NUMPY, mode], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", THREADS_AFTER_NUMPY, mode],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return int(result.stdout)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
-                    reason="counts threads in /proc; OpenBLAS starts extra threads only with 2+ cores")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
+    reason="counts threads in /proc; OpenBLAS starts extra threads only with 2+ cores",
+)
 def test_one_blas_thread_means_numpy_starts_no_extra_threads():
     assert threads("one") == 1
     assert threads("default") > 1
@@ -65,8 +73,13 @@ def test_client_predict_asks_for_one_blas_thread_before_numpy_loads(fake_server,
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT, np.float32))
     env = cli_env()
     env.pop("OPENBLAS_NUM_THREADS", None)
-    result = subprocess.run([sys.executable, "-c", PREDICT_THEN_REPORT, str(tmp_path / "ref.npy"),
-                             "--server", server.address], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PREDICT_THEN_REPORT, str(tmp_path / "ref.npy"), "--server", server.address],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "0 1"

@@ -20,9 +20,15 @@ def test_boundaries_and_nan_map_to_zero_infinities_to_one():
     assert expected_mask(x, -0.1, 0.1).tolist() == [False, False, False, True, True]
 
 
-@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=16),
-                  elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
-       st.floats(-2, 2, width=32), st.floats(0, 2, width=32))
+@given(
+    hnp.arrays(
+        np.float32,
+        hnp.array_shapes(min_dims=2, max_dims=2, max_side=16),
+        elements=st.floats(width=32, allow_nan=True, allow_infinity=True),
+    ),
+    st.floats(-2, 2, width=32),
+    st.floats(0, 2, width=32),
+)
 def test_rule_matches_a_scalar_reading_of_the_definition(x, low, width):
     high = np.float32(low + width)
     got = expected_mask(x, low, high)
@@ -54,9 +60,11 @@ def test_wrong_shape_or_dtype_is_a_problem_even_when_values_would_match():
     assert "dtype float32, the signature declares uint8" in checker.report.problems[1]
 
 
-@given(hnp.arrays(np.float32, (3, 5), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
-       hnp.arrays(np.float32, (3, 5), elements=st.sampled_from([0.0, 1.0, -0.0, 2.0, np.nan, 0.5])),
-       st.sampled_from([np.float32, np.uint8, np.int32]))
+@given(
+    hnp.arrays(np.float32, (3, 5), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+    hnp.arrays(np.float32, (3, 5), elements=st.sampled_from([0.0, 1.0, -0.0, 2.0, np.nan, 0.5])),
+    st.sampled_from([np.float32, np.uint8, np.int32]),
+)
 def test_counts_are_exact_for_every_answer_dtype(x, answers, dtype):
     """The check compares answers in their own dtype; the verdict is the elementwise one."""
     got = answers.astype(dtype) if dtype == np.float32 else np.nan_to_num(answers).astype(dtype)
@@ -68,8 +76,10 @@ def test_counts_are_exact_for_every_answer_dtype(x, answers, dtype):
         assert checker.report.not_binary == int(np.count_nonzero(~((got == 0) | (got == 1))))
 
 
-@given(hnp.arrays(np.float32, (3, 5), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
-       st.sampled_from([np.float32, np.float64, np.uint8, np.int8, np.int32, np.bool_]))
+@given(
+    hnp.arrays(np.float32, (3, 5), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+    st.sampled_from([np.float32, np.float64, np.uint8, np.int8, np.int32, np.bool_]),
+)
 def test_verify_hands_back_an_own_array_bit_for_bit_the_right_answer(x, dtype):
     got = expected_mask(x, -0.1, 0.1).astype(dtype)
     served = np.frombuffer(got.tobytes(), dtype=dtype).reshape(got.shape)  # read-only, like a response view

@@ -28,8 +28,19 @@ def test_out_of_order_answers_are_written_in_input_order(fake_server, tmp_path):
     rng = np.random.default_rng(7)
     x = rng.normal(scale=0.3, size=(80, 33)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    result = run_module("client.predict", tmp_path / "x.npy", "--server", server.address,
-                        "--batch-size", "10", "--concurrency", "8", "-o", tmp_path / "mask.npy", timeout=60)
+    result = run_module(
+        "client.predict",
+        tmp_path / "x.npy",
+        "--server",
+        server.address,
+        "--batch-size",
+        "10",
+        "--concurrency",
+        "8",
+        "-o",
+        tmp_path / "mask.npy",
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     data = [i for i in server.answered if i > 0]  # request 0 is the bounds signature
     assert data != sorted(data), "the test should have forced out-of-order completion"
@@ -52,8 +63,16 @@ def test_random_data_matches_the_numpy_rule(fake_server, concurrency):
 def test_compact_signature_gives_uint8_in_the_input_shape(fake_server, tmp_path):
     server = fake_server()
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
-    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--compact",
-                        "-o", tmp_path / "mask.npy", timeout=60)
+    result = run_module(
+        "client.predict",
+        tmp_path / "ref.npy",
+        "--server",
+        server.address,
+        "--compact",
+        "-o",
+        tmp_path / "mask.npy",
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     mask = np.load(tmp_path / "mask.npy")
     assert mask.dtype == np.uint8 and mask.tolist() == REFERENCE_MASK
@@ -78,10 +97,19 @@ def test_unavailable_is_retried_with_backoff(fake_server, tmp_path, fault):
     def predict(request, context):
         arrivals.append(time.monotonic())
         return answer(request, context)
+
     server._predict = predict
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
-    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--json",
-                        "--retries", "5", timeout=60)
+    result = run_module(
+        "client.predict",
+        tmp_path / "ref.npy",
+        "--server",
+        server.address,
+        "--json",
+        "--retries",
+        "5",
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert '"retries": 4' in result.stdout
     # Attempt k waits at least half of 0.1 s * 2**k (jittered exponential backoff), so the gaps
@@ -89,15 +117,24 @@ def test_unavailable_is_retried_with_backoff(fake_server, tmp_path, fault):
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:5], strict=False)]
     assert len(gaps) == 4
     for attempt, gap in enumerate(gaps):
-        assert gap >= 0.05 * 2 ** attempt, f"wait {attempt} was {gap:.3f} s: {gaps}"
+        assert gap >= 0.05 * 2**attempt, f"wait {attempt} was {gap:.3f} s: {gaps}"
     assert gaps[-1] > gaps[0], gaps
 
 
 def test_slow_answers_hit_the_per_request_deadline(fake_server, tmp_path):
     server = fake_server(delay=lambda index, x: 3.0 if index > 0 else 0.0)
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
-    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address,
-                        "--timeout", "0.3", "-o", tmp_path / "out.npy", timeout=60)
+    result = run_module(
+        "client.predict",
+        tmp_path / "ref.npy",
+        "--server",
+        server.address,
+        "--timeout",
+        "0.3",
+        "-o",
+        tmp_path / "out.npy",
+        timeout=60,
+    )
     assert result.returncode == 8, result.stderr
     assert result.stderr.count("\n") == 1 and "within the timeout of 0.3 s" in result.stderr
     assert not (tmp_path / "out.npy").exists()

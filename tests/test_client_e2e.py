@@ -37,8 +37,17 @@ def test_random_data_matches_the_numpy_rule(server):
 
 def test_compact_file_round_trip_with_json_summary(server, tmp_path):
     np.save(tmp_path / "ref.npy", np.array([REFERENCE_INPUT] * 3))
-    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address, "--compact",
-                        "--json", "-o", tmp_path / "mask.npy", timeout=120)
+    result = run_module(
+        "client.predict",
+        tmp_path / "ref.npy",
+        "--server",
+        server.address,
+        "--compact",
+        "--json",
+        "-o",
+        tmp_path / "mask.npy",
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["signature"] == "compact" and summary["mismatches"] == 0
@@ -49,8 +58,9 @@ def test_compact_file_round_trip_with_json_summary(server, tmp_path):
 
 def test_unknown_model_and_version_are_not_found(server, tmp_path):
     np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT))
-    result = run_module("client.predict", tmp_path / "ref.npy", "--server", server.address,
-                        "--model", "nope", timeout=120)
+    result = run_module(
+        "client.predict", tmp_path / "ref.npy", "--server", server.address, "--model", "nope", timeout=120
+    )
     assert result.returncode == 7 and result.stderr.startswith("error: model 'nope'"), result.stderr
     with ThresholdClient(server.address, version=999) as client, pytest.raises(ModelNotFound) as caught:
         client.model_info()

@@ -30,8 +30,7 @@ def test_server_down_names_the_address_and_how_to_start_one(data_file):
     address = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
     result = predict_cli(address, data_file, "--retries", "2")
-    one_line_error(result, 6, f"cannot reach a model server at {address}", "make serve",
-                          "Connection refused")
+    one_line_error(result, 6, f"cannot reach a model server at {address}", "make serve", "Connection refused")
     assert time.monotonic() - started < 10
 
 
@@ -47,8 +46,18 @@ def test_the_library_error_says_what_failed_and_the_cli_says_how_to_fix_it(data_
 
 def test_server_stopped_mid_run_leaves_no_output(fake_server, data_file, tmp_path):
     server = fake_server(delay=lambda index, x: 0.05, stop_after=4)
-    result = predict_cli(server.address, data_file, "--batch-size", "10", "--concurrency", "2",
-                         "--retries", "1", "-o", tmp_path / "mask.npy")
+    result = predict_cli(
+        server.address,
+        data_file,
+        "--batch-size",
+        "10",
+        "--concurrency",
+        "2",
+        "--retries",
+        "1",
+        "-o",
+        tmp_path / "mask.npy",
+    )
     one_line_error(result, 6, server.address)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
 
@@ -56,16 +65,30 @@ def test_server_stopped_mid_run_leaves_no_output(fake_server, data_file, tmp_pat
 def test_server_that_keeps_cancelling_is_reported_as_going_away(fake_server, data_file, tmp_path):
     server = fake_server(fault="cancelled", fail_first=100)
     result = predict_cli(server.address, data_file, "--retries", "1", "-o", tmp_path / "mask.npy")
-    one_line_error(result, 6, f"the model server at {server.address} cancelled the call",
-                          "shutting down")
+    one_line_error(result, 6, f"the model server at {server.address} cancelled the call", "shutting down")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
 
 
 def test_interrupt_exits_130_and_leaves_no_output(fake_server, data_file, tmp_path):
     server = fake_server(delay=lambda index, x: 0.2 if index else 0.0)
     process = subprocess.Popen(
-        [PYTHON, "-m", "client.predict", data_file, "--server", server.address, "--batch-size", "5",
-         "-o", tmp_path / "mask.npy"], cwd=REPO, env=cli_env(), stderr=subprocess.PIPE, text=True)
+        [
+            PYTHON,
+            "-m",
+            "client.predict",
+            data_file,
+            "--server",
+            server.address,
+            "--batch-size",
+            "5",
+            "-o",
+            tmp_path / "mask.npy",
+        ],
+        cwd=REPO,
+        env=cli_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while server.predicts < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -76,11 +99,14 @@ def test_interrupt_exits_130_and_leaves_no_output(fake_server, data_file, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (("--model", "nope"), "model 'nope': not found"),
-    (("--version", "9"), "model 'threshold' version 9: not found"),
-    (("--signature", "nope"), "has no signature 'nope'; it has: bounds, compact, serving_default"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--model", "nope"), "model 'nope': not found"),
+        (("--version", "9"), "model 'threshold' version 9: not found"),
+        (("--signature", "nope"), "has no signature 'nope'; it has: bounds, compact, serving_default"),
+    ],
+)
 def test_missing_model_version_or_signature_is_exit_7(fake_server, data_file, args, fragment):
     server = fake_server()
     one_line_error(predict_cli(server.address, data_file, *args), 7, fragment)
@@ -88,8 +114,11 @@ def test_missing_model_version_or_signature_is_exit_7(fake_server, data_file, ar
 
 def test_unwritable_output_is_exit_11(fake_server, data_file, tmp_path):
     server = fake_server()
-    one_line_error(predict_cli(server.address, data_file, "-o", tmp_path / "no" / "such" / "m.npy"),
-                          11, "cannot write output")
+    one_line_error(
+        predict_cli(server.address, data_file, "-o", tmp_path / "no" / "such" / "m.npy"),
+        11,
+        "cannot write output",
+    )
     one_line_error(predict_cli(server.address, data_file, "-o", tmp_path), 11, "is a directory")
 
 

@@ -35,11 +35,13 @@ def data_file(tmp_path):
 
 # -- the output must never replace the input ----------------------------------------------------
 
+
 @pytest.mark.parametrize("link", ["same path", "symlink", "hard link"])
 def test_output_naming_the_input_file_is_refused(fake_server, data_file, tmp_path, link):
     server = fake_server()
-    output = {"same path": data_file, "symlink": tmp_path / "alias.npy",
-              "hard link": tmp_path / "hard.npy"}[link]
+    output = {"same path": data_file, "symlink": tmp_path / "alias.npy", "hard link": tmp_path / "hard.npy"}[
+        link
+    ]
     if link == "symlink":
         output.symlink_to(data_file)
     elif link == "hard link":
@@ -53,6 +55,7 @@ def test_output_naming_the_input_file_is_refused(fake_server, data_file, tmp_pat
 
 
 # -- partial files of killed runs ---------------------------------------------------------------
+
 
 def test_stale_partials_of_dead_processes_are_removed_and_live_ones_kept(fake_server, data_file, tmp_path):
     server = fake_server()
@@ -69,18 +72,36 @@ def test_stale_partials_of_dead_processes_are_removed_and_live_ones_kept(fake_se
     assert np.load(tmp_path / "mask.npy").tolist() == REFERENCE_MASK
 
 
-@pytest.mark.parametrize(("signum", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
-                                                      (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(
+    ("signum", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
 @pytest.mark.parametrize("concurrency", ["1", "4"])
-def test_a_signal_mid_run_removes_the_partial_output_and_exits_with_its_code(fake_server, tmp_path, signum,
-                                                                             code, word, concurrency):
+def test_a_signal_mid_run_removes_the_partial_output_and_exits_with_its_code(
+    fake_server, tmp_path, signum, code, word, concurrency
+):
     server = fake_server(delay=lambda index, x: 0.2 if index else 0.0)
     data = tmp_path / "data.npy"
     np.save(data, np.random.default_rng(0).normal(size=(400, 50)).astype(np.float32))
     process = subprocess.Popen(
-        [PYTHON, "-m", "client.predict", data, "--server", server.address, "--batch-size", "5",
-         "--concurrency", concurrency, "-o", tmp_path / "mask.npy"],
-        cwd=REPO, env=cli_env(), stderr=subprocess.PIPE, text=True)
+        [
+            PYTHON,
+            "-m",
+            "client.predict",
+            data,
+            "--server",
+            server.address,
+            "--batch-size",
+            "5",
+            "--concurrency",
+            concurrency,
+            "-o",
+            tmp_path / "mask.npy",
+        ],
+        cwd=REPO,
+        env=cli_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while server.predicts < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -93,6 +114,7 @@ def test_a_signal_mid_run_removes_the_partial_output_and_exits_with_its_code(fak
 
 
 # -- input files --------------------------------------------------------------------------------
+
 
 def test_a_valid_npy_of_format_3_is_read(fake_server, tmp_path):
     server = fake_server()
@@ -141,6 +163,7 @@ def test_a_fifo_is_refused_at_once_instead_of_waiting_for_a_writer(tmp_path):
 
 # -- flags --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e999"])
 def test_a_non_finite_timeout_is_refused_with_one_line(data_file, value):
     result = predict_cli(data_file, f"--timeout={value}")
@@ -176,16 +199,29 @@ def test_main_restores_the_sigterm_handler_and_runs_from_a_thread(data_file):
 
 # -- hot reloads --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("concurrency", ["1", "4"])
-def test_a_hot_reload_mid_run_goes_on_with_the_new_version_and_says_which_rows(fake_server, tmp_path,
-                                                                              concurrency):
+def test_a_hot_reload_mid_run_goes_on_with_the_new_version_and_says_which_rows(
+    fake_server, tmp_path, concurrency
+):
     """Version 1 is unloaded after a few batches; version 2 (other bounds) answers the rest."""
     server = fake_server(reload_after=4, reload_to=(2, -0.2, 0.2))
     x = np.random.default_rng(5).normal(scale=0.3, size=(400, 50)).astype(np.float32)
     np.save(tmp_path / "data.npy", x)
-    result = run_module("client.predict", tmp_path / "data.npy", "-o", tmp_path / "mask.npy", "--json",
-                        "--server", server.address, "--batch-size", "50", "--concurrency", concurrency,
-                        timeout=60)
+    result = run_module(
+        "client.predict",
+        tmp_path / "data.npy",
+        "-o",
+        tmp_path / "mask.npy",
+        "--json",
+        "--server",
+        server.address,
+        "--batch-size",
+        "50",
+        "--concurrency",
+        concurrency,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["check"]["checked"] == x.size and summary["version"] == 1
@@ -200,15 +236,26 @@ def test_a_hot_reload_mid_run_goes_on_with_the_new_version_and_says_which_rows(f
             start, end = (int(part) for part in span.split("-"))
             rows = slice(start, end + 1)
             assert np.array_equal(mask[rows], (x[rows] < np.float32(low)) | (x[rows] > np.float32(high)))
-    covered = sum(int(b) - int(a) + 1 for v in versions.values() for a, b in
-                  (span.split("-") for span in v["rows"].split(", ")))
+    covered = sum(
+        int(b) - int(a) + 1
+        for v in versions.values()
+        for a, b in (span.split("-") for span in v["rows"].split(", "))
+    )
     assert covered == len(x)
 
 
 def test_a_version_asked_for_by_number_is_not_replaced_by_a_reload(fake_server, tmp_path):
     server = fake_server(reload_after=4, reload_to=(2, -0.2, 0.2))
     np.save(tmp_path / "data.npy", np.zeros((400, 50), np.float32))
-    result = predict_cli(tmp_path / "data.npy", "-o", tmp_path / "mask.npy", "--batch-size", "50",
-                         "--version", "1", server=server.address)
+    result = predict_cli(
+        tmp_path / "data.npy",
+        "-o",
+        tmp_path / "mask.npy",
+        "--batch-size",
+        "50",
+        "--version",
+        "1",
+        server=server.address,
+    )
     one_line_error(result, 7, "version 1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy"]

@@ -41,8 +41,11 @@ BAD_FILES = {
     "object array": (lambda d: saved(d / "o.npy", np.array([{"a": 1}], dtype=object)), 4, "Python objects"),
     "plain pickle": (lambda d: write_bytes(d / "p.npy", pickle.dumps([1.0, 2.0])), 4, "pickle"),
     "not numpy": (lambda d: write_bytes(d / "t.npy", b"hello, world\n"), 4, "not a .npy or .npz"),
-    "corrupt header": (lambda d: write_bytes(d / "h.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': <f4\n"),
-                       4, "corrupt"),
+    "corrupt header": (
+        lambda d: write_bytes(d / "h.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': <f4\n"),
+        4,
+        "corrupt",
+    ),
     "truncated": (lambda d: truncated_npy(d / "short.npy"), 4, "truncated"),
     "complex": (lambda d: saved(d / "c.npy", np.ones((2, 2), np.complex64)), 5, "complex"),
     "strings": (lambda d: saved(d / "s.npy", np.array(["a", "b"])), 5, "string"),

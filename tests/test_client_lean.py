@@ -27,8 +27,14 @@ print("no tensorflow modules")
 
 def test_full_predict_run_never_imports_tensorflow(fake_server):
     server = fake_server()
-    result = subprocess.run([PYTHON, "-c", FULL_RUN, server.address], cwd=REPO, env=cli_env(),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [PYTHON, "-c", FULL_RUN, server.address],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "no tensorflow modules" in result.stdout
 
@@ -40,15 +46,18 @@ def test_help_documents_exit_codes():
 
 
 def test_help_imports_neither_grpc_nor_numpy():
-    code = ("import sys, runpy\n"
-            "sys.argv = ['client.predict', '--help']\n"
-            "try:\n"
-            "    runpy.run_module('client.predict', run_name='__main__')\n"
-            "except SystemExit:\n"
-            "    pass\n"
-            "print(sorted(m for m in ('grpc', 'numpy', 'tqdm') if m in sys.modules))")
-    result = subprocess.run([PYTHON, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True,
-                            timeout=30)
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['client.predict', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('client.predict', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('grpc', 'numpy', 'tqdm') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [PYTHON, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=30
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
 
 
@@ -68,8 +77,14 @@ def test_a_run_in_a_pipe_never_imports_tqdm(fake_server, tmp_path):
 
     np.save(tmp_path / "x.npy", np.array(REFERENCE_INPUT, np.float32))
     server = fake_server()
-    result = subprocess.run([PYTHON, "-c", PIPED_RUN, str(tmp_path / "x.npy"), "--server", server.address],
-                            cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [PYTHON, "-c", PIPED_RUN, str(tmp_path / "x.npy"), "--server", server.address],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr
 
@@ -89,9 +104,24 @@ def test_a_long_run_on_a_terminal_shows_a_progress_bar(fake_server, tmp_path):
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
     try:
         process = subprocess.Popen(
-            [PYTHON, "-m", "client.predict", str(tmp_path / "x.npy"), "--server", server.address,
-             "--batch-size", "1", "--concurrency", "1"],
-            cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=terminal, stdin=subprocess.DEVNULL)
+            [
+                PYTHON,
+                "-m",
+                "client.predict",
+                str(tmp_path / "x.npy"),
+                "--server",
+                server.address,
+                "--batch-size",
+                "1",
+                "--concurrency",
+                "1",
+            ],
+            cwd=REPO,
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            stdin=subprocess.DEVNULL,
+        )
         os.close(terminal)
         seen = b""
         while True:

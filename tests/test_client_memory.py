@@ -36,8 +36,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def faults(mode: str) -> int:
-    result = subprocess.run([sys.executable, "-c", CHURN, mode], cwd=REPO, env=cli_env(),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", CHURN, mode],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return int(result.stdout)
 
@@ -47,4 +53,3 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again():
     default, tuned = faults("default"), faults("tuned")
     assert default > 200_000  # 600 buffers of 1024 pages, fresh each time: the cost being removed
     assert tuned < default / 20
-

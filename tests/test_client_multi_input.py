@@ -34,8 +34,9 @@ def make_inputs(directory, count: int, rows: int = 50, cols: int = 8) -> dict[st
 
 
 def predict(server, *args, env=None):
-    return run_module("client.predict", *args, "--server", server.address, "--retries", "0", timeout=120,
-                      env=env)
+    return run_module(
+        "client.predict", *args, "--server", server.address, "--retries", "0", timeout=120, env=env
+    )
 
 
 def predict_json(server, *args, env=None) -> tuple[int, dict, str]:
@@ -69,9 +70,14 @@ def test_files_and_globs_are_expanded_by_the_client_once_each(fake_server, tmp_p
     arrays = make_inputs(tmp_path / "in", 4)
     server = fake_server()
     # The pattern is not expanded by a shell here (as in a Kubernetes Job's args): the client does it.
-    code, summary, stderr = predict_json(server, str(tmp_path / "in" / "part-0[01].npy"),
-                                         tmp_path / "in" / "part-01.npy", tmp_path / "in" / "part-03.npy",
-                                         "-o", tmp_path / "out")
+    code, summary, stderr = predict_json(
+        server,
+        str(tmp_path / "in" / "part-0[01].npy"),
+        tmp_path / "in" / "part-01.npy",
+        tmp_path / "in" / "part-03.npy",
+        "-o",
+        tmp_path / "out",
+    )
     assert code == 0, stderr
     assert summary["inputs"] == 3
     assert_outputs_exact(tmp_path / "out", {name: arrays[name] for name in ("part-00", "part-01", "part-03")})
@@ -88,15 +94,28 @@ def test_a_bad_input_fails_alone_with_its_exit_code_and_no_partial_output(fake_s
     assert len(errors) == 1 and str(tmp_path / "in" / "broken.npy") in errors[0] and "corrupt" in errors[0]
     assert_outputs_exact(tmp_path / "out", arrays)  # nothing for broken.npy, no temp file either
     statuses = {r["source"].rsplit("/", 1)[-1]: (r["status"], r["exit_code"]) for r in summary["results"]}
-    assert statuses == {"broken.npy": ("failed", 4), "part-00.npy": ("written", 0),
-                        "part-01.npy": ("written", 0)}
+    assert statuses == {
+        "broken.npy": ("failed", 4),
+        "part-00.npy": ("written", 0),
+        "part-01.npy": ("written", 0),
+    }
     assert any(line.split()[0] == "failed" and "exit 4" in line for line in stderr.splitlines()), stderr
 
 
 def test_a_lost_server_stops_the_run_and_lists_what_did_not_run(tmp_path):
     make_inputs(tmp_path / "in", 3)
-    result = run_module("client.predict", tmp_path / "in", "-o", tmp_path / "out", "--server", "127.0.0.1:1",
-                        "--retries", "0", "--json", timeout=120)
+    result = run_module(
+        "client.predict",
+        tmp_path / "in",
+        "-o",
+        tmp_path / "out",
+        "--server",
+        "127.0.0.1:1",
+        "--retries",
+        "0",
+        "--json",
+        timeout=120,
+    )
     assert result.returncode == 6, result.stderr
     summary = json.loads(result.stdout)
     assert [r["status"] for r in summary["results"]] == ["failed", "not run", "not run"]
@@ -115,8 +134,9 @@ def test_three_workers_share_the_inputs_and_each_writes_only_its_own(fake_server
     server = fake_server()
     taken = []
     for index in range(3):
-        code, summary, stderr = predict_json(server, tmp_path / "in", "-o", tmp_path / "out",
-                                             "--shard", f"{index}/3")
+        code, summary, stderr = predict_json(
+            server, tmp_path / "in", "-o", tmp_path / "out", "--shard", f"{index}/3"
+        )
         assert code == 0, stderr
         assert summary["shard"] == f"{index}/3" and summary["all_inputs"] == 7
         taken.append({r["source"] for r in summary["results"] if r["status"] == "written"})
@@ -166,16 +186,19 @@ def test_workers_run_as_separate_clients(fake_server, tmp_path):
     assert_outputs_exact(tmp_path / "out", arrays)
 
 
-@pytest.mark.parametrize(("make_args", "code", "fragment"), [
-    (lambda d: [d / "in" / "part-00.npy", d / "in" / "part-01.npy"], 2, "several inputs need -o DIR"),
-    (lambda d: [d / "in", "-o", d / "in" / "part-00.npy"], 2, "is a file"),
-    (lambda d: [d / "in", "-o", d / "out", "--shard", "2/2"], 2, "0 <= K < N"),
-    (lambda d: [d / "in", "-o", d / "out", "--shard", "half"], 2, "K/N"),
-    (lambda d: [str(d / "in" / "*.npz"), "-o", d / "out"], 3, "no .npy or .npz files match"),
-    (lambda d: [d / "in", d / "again", "-o", d / "out"], 2, "would both write"),
-    (lambda d: [d / "in", "-o", d / "in"], 2, "would overwrite the input"),
-    (lambda d: [d / "in"], 3, "is a directory"),
-])
+@pytest.mark.parametrize(
+    ("make_args", "code", "fragment"),
+    [
+        (lambda d: [d / "in" / "part-00.npy", d / "in" / "part-01.npy"], 2, "several inputs need -o DIR"),
+        (lambda d: [d / "in", "-o", d / "in" / "part-00.npy"], 2, "is a file"),
+        (lambda d: [d / "in", "-o", d / "out", "--shard", "2/2"], 2, "0 <= K < N"),
+        (lambda d: [d / "in", "-o", d / "out", "--shard", "half"], 2, "K/N"),
+        (lambda d: [str(d / "in" / "*.npz"), "-o", d / "out"], 3, "no .npy or .npz files match"),
+        (lambda d: [d / "in", d / "again", "-o", d / "out"], 2, "would both write"),
+        (lambda d: [d / "in", "-o", d / "in"], 2, "would overwrite the input"),
+        (lambda d: [d / "in"], 3, "is a directory"),
+    ],
+)
 def test_inputs_that_cannot_make_a_run_are_one_line_before_anything_runs(tmp_path, make_args, code, fragment):
     make_inputs(tmp_path / "in", 2)
     make_inputs(tmp_path / "again", 1)
@@ -201,27 +224,55 @@ def test_run_jobs_in_worker_processes_from_a_program_that_already_uses_grpc(fake
     arrays = make_inputs(tmp_path / "in", 3)
     server = fake_server()
     seen = []
-    bulk = run_jobs(expand_inputs([str(tmp_path / "in")], tmp_path / "out"), {"address": server.address},
-                    {"concurrency": 2}, workers=2, on_result=seen.append)
+    bulk = run_jobs(
+        expand_inputs([str(tmp_path / "in")], tmp_path / "out"),
+        {"address": server.address},
+        {"concurrency": 2},
+        workers=2,
+        on_result=seen.append,
+    )
     assert bulk.exit_code == 0 and [r.status for r in bulk.results] == ["written"] * 3
     assert sorted(r.source for r in seen) == [r.source for r in bulk.results]
     assert server.metadata_calls == 2
     assert_outputs_exact(tmp_path / "out", arrays)
 
 
-@pytest.mark.parametrize(("signal_name", "to_group", "workers"),
-                         [("SIGINT", True, 2), ("SIGTERM", False, 2), ("SIGTERM", True, 2),
-                          ("SIGTERM", False, 1)])
-def test_an_interrupted_bulk_run_leaves_only_complete_outputs(fake_server, tmp_path, signal_name, to_group,
-                                                              workers):
+@pytest.mark.parametrize(
+    ("signal_name", "to_group", "workers"),
+    [("SIGINT", True, 2), ("SIGTERM", False, 2), ("SIGTERM", True, 2), ("SIGTERM", False, 1)],
+)
+def test_an_interrupted_bulk_run_leaves_only_complete_outputs(
+    fake_server, tmp_path, signal_name, to_group, workers
+):
     """Ctrl-C (SIGINT to the process group), or SIGTERM (what Kubernetes sends a deleted pod)."""
     arrays = make_inputs(tmp_path / "in", 6, rows=400)
     server = fake_server(delay=lambda index, x: 0.01)
-    command = [PYTHON, "-m", "client.predict", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
-               "--server", server.address, "--workers", str(workers), "--batch-size", "10",
-               "--concurrency", "1", "--json"]
-    run = subprocess.Popen(command, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, start_new_session=True)
+    command = [
+        PYTHON,
+        "-m",
+        "client.predict",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        "--server",
+        server.address,
+        "--workers",
+        str(workers),
+        "--batch-size",
+        "10",
+        "--concurrency",
+        "1",
+        "--json",
+    ]
+    run = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         while server.predicts < 10 and run.poll() is None:
             time.sleep(0.01)

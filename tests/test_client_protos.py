@@ -40,15 +40,24 @@ from tensorflow_serving.apis import (  # noqa: E402
 
 OURS = protos
 THEIRS = types.SimpleNamespace(
-    types_pb2=types_pb2, tensor_shape_pb2=tensor_shape_pb2, resource_handle_pb2=resource_handle_pb2,
-    tensor_pb2=tensor_pb2, meta_graph_pb2=meta_graph_pb2, model_pb2=model_pb2, predict_pb2=predict_pb2,
-    get_model_metadata_pb2=get_model_metadata_pb2, status_pb2=status_pb2,
-    get_model_status_pb2=get_model_status_pb2)
+    types_pb2=types_pb2,
+    tensor_shape_pb2=tensor_shape_pb2,
+    resource_handle_pb2=resource_handle_pb2,
+    tensor_pb2=tensor_pb2,
+    meta_graph_pb2=meta_graph_pb2,
+    model_pb2=model_pb2,
+    predict_pb2=predict_pb2,
+    get_model_metadata_pb2=get_model_metadata_pb2,
+    status_pb2=status_pb2,
+    get_model_status_pb2=get_model_status_pb2,
+)
 
 # Fields of TF Serving's messages that client.protos leaves out on purpose (see client/_proto_schema.py):
 # a server's TensorInfo never needs composite_tensor here, and the client never sends the others.
-OMITTED = {"tensorflow.TensorInfo": {"composite_tensor"},
-           "tensorflow.serving.PredictRequest": {"predict_streamed_options", "client_id", "request_options"}}
+OMITTED = {
+    "tensorflow.TensorInfo": {"composite_tensor"},
+    "tensorflow.serving.PredictRequest": {"predict_streamed_options", "client_id", "request_options"},
+}
 
 
 def _messages(descriptor):
@@ -65,10 +74,16 @@ def _our_messages():
 
 
 def _field_key(field):
-    return (field.name, field.number, field.type, field.is_repeated, field.has_presence,
-            field.message_type.full_name if field.message_type else None,
-            field.enum_type.full_name if field.enum_type else None,
-            field.containing_oneof.name if field.containing_oneof else None)
+    return (
+        field.name,
+        field.number,
+        field.type,
+        field.is_repeated,
+        field.has_presence,
+        field.message_type.full_name if field.message_type else None,
+        field.enum_type.full_name if field.enum_type else None,
+        field.containing_oneof.name if field.containing_oneof else None,
+    )
 
 
 @pytest.mark.parametrize("ours", list(_our_messages()), ids=lambda d: d.full_name)
@@ -76,11 +91,13 @@ def test_every_message_has_tf_servings_fields_and_numbers(ours):
     theirs = descriptor_pool.Default().FindMessageTypeByName(ours.full_name)
     assert ours is not theirs and ours.file.pool is not descriptor_pool.Default()
     assert {f.name: _field_key(f) for f in ours.fields} == {
-        f.name: _field_key(f) for f in theirs.fields if f.name not in OMITTED.get(ours.full_name, ())}
+        f.name: _field_key(f) for f in theirs.fields if f.name not in OMITTED.get(ours.full_name, ())
+    }
     for field in ours.fields:
         if field.enum_type is not None:
-            assert ({v.name: v.number for v in field.enum_type.values}
-                    == {v.name: v.number for v in theirs.fields_by_name[field.name].enum_type.values})
+            assert {v.name: v.number for v in field.enum_type.values} == {
+                v.name: v.number for v in theirs.fields_by_name[field.name].enum_type.values
+            }
 
 
 def test_the_omitted_fields_are_last_so_unknown_fields_keep_their_place():
@@ -102,38 +119,81 @@ _UINT32 = st.integers(0, 2**32 - 1)
 _UINT64 = st.integers(0, 2**64 - 1)
 _FLOAT32 = st.floats(width=32, allow_nan=False)
 _DOUBLE = st.floats(allow_nan=False)
-_SHAPES = st.fixed_dictionaries({"dim": st.lists(st.tuples(st.integers(-1, 2**40), _NAMES), max_size=4),
-                                 "unknown_rank": st.booleans()})
-_VALUE_FIELDS = {"float_val": _FLOAT32, "double_val": _DOUBLE, "int_val": _INT32, "half_val": _INT32,
-                 "string_val": st.binary(max_size=8), "scomplex_val": _FLOAT32, "int64_val": _INT64,
-                 "bool_val": st.booleans(), "dcomplex_val": _DOUBLE, "uint32_val": _UINT32,
-                 "uint64_val": _UINT64}
-_RESOURCE_HANDLES = st.fixed_dictionaries({
-    "device": _NAMES, "container": _NAMES, "name": _NAMES, "hash_code": _UINT64, "maybe_type_name": _NAMES,
-    "dtypes_and_shapes": st.lists(st.tuples(_DTYPES, _SHAPES), max_size=2)})
+_SHAPES = st.fixed_dictionaries(
+    {"dim": st.lists(st.tuples(st.integers(-1, 2**40), _NAMES), max_size=4), "unknown_rank": st.booleans()}
+)
+_VALUE_FIELDS = {
+    "float_val": _FLOAT32,
+    "double_val": _DOUBLE,
+    "int_val": _INT32,
+    "half_val": _INT32,
+    "string_val": st.binary(max_size=8),
+    "scomplex_val": _FLOAT32,
+    "int64_val": _INT64,
+    "bool_val": st.booleans(),
+    "dcomplex_val": _DOUBLE,
+    "uint32_val": _UINT32,
+    "uint64_val": _UINT64,
+}
+_RESOURCE_HANDLES = st.fixed_dictionaries(
+    {
+        "device": _NAMES,
+        "container": _NAMES,
+        "name": _NAMES,
+        "hash_code": _UINT64,
+        "maybe_type_name": _NAMES,
+        "dtypes_and_shapes": st.lists(st.tuples(_DTYPES, _SHAPES), max_size=2),
+    }
+)
 
 
 def _tensors(depth: int = 1):
-    variants = (st.lists(st.fixed_dictionaries({"type_name": _NAMES, "metadata": st.binary(max_size=8),
-                                                "tensors": st.lists(_tensors(depth - 1), max_size=2)}),
-                         max_size=2) if depth else st.just([]))
+    variants = (
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type_name": _NAMES,
+                    "metadata": st.binary(max_size=8),
+                    "tensors": st.lists(_tensors(depth - 1), max_size=2),
+                }
+            ),
+            max_size=2,
+        )
+        if depth
+        else st.just([])
+    )
     return st.fixed_dictionaries(
-        {"dtype": _DTYPES, "tensor_shape": _SHAPES, "version_number": _INT32,
-         "tensor_content": st.binary(max_size=32), "float8_val": st.binary(max_size=4),
-         "resource_handle_val": st.lists(_RESOURCE_HANDLES, max_size=2), "variant_val": variants},
-        optional={name: st.lists(values, max_size=6) for name, values in _VALUE_FIELDS.items()})
+        {
+            "dtype": _DTYPES,
+            "tensor_shape": _SHAPES,
+            "version_number": _INT32,
+            "tensor_content": st.binary(max_size=32),
+            "float8_val": st.binary(max_size=4),
+            "resource_handle_val": st.lists(_RESOURCE_HANDLES, max_size=2),
+            "variant_val": variants,
+        },
+        optional={name: st.lists(values, max_size=6) for name, values in _VALUE_FIELDS.items()},
+    )
 
 
-_SPECS = st.fixed_dictionaries({"name": _NAMES, "signature_name": _NAMES,
-                                "version": st.one_of(st.none(), _INT64, _NAMES)})
-_TENSOR_INFOS = st.fixed_dictionaries({
-    "encoding": st.one_of(_NAMES, st.tuples(_NAMES, _NAMES, _NAMES)),  # name or coo_sparse
-    "dtype": _DTYPES, "tensor_shape": _SHAPES})
-_SIGNATURES = st.fixed_dictionaries({
-    "inputs": st.dictionaries(_NAMES, _TENSOR_INFOS, max_size=2),
-    "outputs": st.dictionaries(_NAMES, _TENSOR_INFOS, max_size=3),
-    "method_name": st.sampled_from(["tensorflow/serving/predict", "tensorflow/serving/classify", ""]),
-    "defaults": st.dictionaries(_NAMES, _tensors(0), max_size=1)})
+_SPECS = st.fixed_dictionaries(
+    {"name": _NAMES, "signature_name": _NAMES, "version": st.one_of(st.none(), _INT64, _NAMES)}
+)
+_TENSOR_INFOS = st.fixed_dictionaries(
+    {
+        "encoding": st.one_of(_NAMES, st.tuples(_NAMES, _NAMES, _NAMES)),  # name or coo_sparse
+        "dtype": _DTYPES,
+        "tensor_shape": _SHAPES,
+    }
+)
+_SIGNATURES = st.fixed_dictionaries(
+    {
+        "inputs": st.dictionaries(_NAMES, _TENSOR_INFOS, max_size=2),
+        "outputs": st.dictionaries(_NAMES, _TENSOR_INFOS, max_size=3),
+        "method_name": st.sampled_from(["tensorflow/serving/predict", "tensorflow/serving/classify", ""]),
+        "defaults": st.dictionaries(_NAMES, _tensors(0), max_size=1),
+    }
+)
 
 
 def _shape(ns, message, data):
@@ -150,8 +210,12 @@ def _tensor(ns, message, data):
         getattr(message, name).extend(data.get(name, []))
     for handle in data["resource_handle_val"]:
         added = message.resource_handle_val.add(
-            device=handle["device"], container=handle["container"], name=handle["name"],
-            hash_code=handle["hash_code"], maybe_type_name=handle["maybe_type_name"])
+            device=handle["device"],
+            container=handle["container"],
+            name=handle["name"],
+            hash_code=handle["hash_code"],
+            maybe_type_name=handle["maybe_type_name"],
+        )
         for dtype, shape in handle["dtypes_and_shapes"]:
             pair = added.dtypes_and_shapes.add(dtype=dtype)
             _shape(ns, pair.shape, shape)
@@ -239,20 +303,28 @@ def status_request(ns, data):
 
 
 _STATES = st.sampled_from([v.number for v in get_model_status_pb2.ModelVersionStatus.State.DESCRIPTOR.values])
-_CODES = st.sampled_from([v.number for v in status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"]
-                          .enum_type.values])
+_CODES = st.sampled_from(
+    [v.number for v in status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values]
+)
 CASES = {
-    predict_request: st.fixed_dictionaries({"spec": _SPECS,
-                                            "tensors": st.dictionaries(_NAMES, _tensors(), max_size=2),
-                                            "output_filter": st.lists(_NAMES, max_size=3)}),
-    predict_response: st.fixed_dictionaries({"spec": _SPECS,
-                                             "tensors": st.dictionaries(_NAMES, _tensors(), max_size=3)}),
+    predict_request: st.fixed_dictionaries(
+        {
+            "spec": _SPECS,
+            "tensors": st.dictionaries(_NAMES, _tensors(), max_size=2),
+            "output_filter": st.lists(_NAMES, max_size=3),
+        }
+    ),
+    predict_response: st.fixed_dictionaries(
+        {"spec": _SPECS, "tensors": st.dictionaries(_NAMES, _tensors(), max_size=3)}
+    ),
     metadata_request: st.fixed_dictionaries({"spec": _SPECS, "fields": st.lists(_NAMES, max_size=2)}),
-    metadata_response: st.fixed_dictionaries({
-        "spec": _SPECS, "signatures": st.dictionaries(_NAMES, _SIGNATURES, max_size=3)}),
+    metadata_response: st.fixed_dictionaries(
+        {"spec": _SPECS, "signatures": st.dictionaries(_NAMES, _SIGNATURES, max_size=3)}
+    ),
     status_request: st.fixed_dictionaries({"spec": _SPECS}),
-    status_response: st.fixed_dictionaries({"versions": st.lists(st.tuples(_INT64, _STATES, _CODES, _NAMES),
-                                                                 max_size=3)}),
+    status_response: st.fixed_dictionaries(
+        {"versions": st.lists(st.tuples(_INT64, _STATES, _CODES, _NAMES), max_size=3)}
+    ),
 }
 
 
@@ -271,8 +343,9 @@ def test_both_sets_of_classes_write_and_read_the_same_bytes(build, data):
 @settings(max_examples=40, deadline=None)
 @given(signatures=st.dictionaries(_NAMES, _SIGNATURES, min_size=1, max_size=3))
 def test_a_signature_def_map_packed_by_tf_serving_unpacks_into_ours(signatures):
-    theirs = metadata_response(THEIRS, {"spec": {"name": "m", "signature_name": "", "version": 1},
-                                        "signatures": signatures})
+    theirs = metadata_response(
+        THEIRS, {"spec": {"name": "m", "signature_name": "", "version": 1}, "signatures": signatures}
+    )
     ours = protos.get_model_metadata_pb2.GetModelMetadataResponse.FromString(theirs.SerializeToString())
     unpacked = protos.get_model_metadata_pb2.SignatureDefMap()
     assert ours.metadata["signature_def"].Unpack(unpacked)
@@ -313,8 +386,14 @@ print("both loaded")
 
 def test_our_classes_first_then_tensorflows_in_one_process():
     # The other order from this module's (which imports TensorFlow first): neither pool may refuse the other.
-    result = subprocess.run([PYTHON, "-c", OURS_THEN_TENSORFLOW], cwd=REPO, env=cli_env(),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [PYTHON, "-c", OURS_THEN_TENSORFLOW],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "both loaded" in result.stdout, result.stderr[-2000:]
 
 
@@ -322,4 +401,5 @@ def test_the_serialized_descriptors_are_the_schemas():
     """client/_proto_descriptors.py is what `python -m client._proto_schema` writes from the schema."""
     path = Path(_proto_schema.__file__).with_name("_proto_descriptors.py")
     assert path.read_text() == _proto_schema.render_descriptors_module(), (
-        "client/_proto_schema.py changed: run python -m client._proto_schema")
+        "client/_proto_schema.py changed: run python -m client._proto_schema"
+    )

@@ -27,7 +27,8 @@ from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # the exported model's default bounds
 OK_COUNT = re.compile(
-    r'^:tensorflow:serving:request_count(?:_total)?\{model_name="threshold",status="OK"\} (\S+)$', re.M)
+    r'^:tensorflow:serving:request_count(?:_total)?\{model_name="threshold",status="OK"\} (\S+)$', re.M
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +66,17 @@ def predict_json(*args) -> tuple[int, dict, str]:
     return result.returncode, json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
-@pytest.mark.parametrize(("target", "several"), [
-    ("dns:///threshold-serving-headless:8500", True), ("ipv4:10.0.0.1:8500,10.0.0.2:8500", True),
-    ("ipv6:[::1]:8500,[::1]:8501", True), ("ipv4:10.0.0.1:8500", False), ("host:8500", False),
-    ("127.0.0.1:8500", False)])
+@pytest.mark.parametrize(
+    ("target", "several"),
+    [
+        ("dns:///threshold-serving-headless:8500", True),
+        ("ipv4:10.0.0.1:8500,10.0.0.2:8500", True),
+        ("ipv6:[::1]:8500,[::1]:8501", True),
+        ("ipv4:10.0.0.1:8500", False),
+        ("host:8500", False),
+        ("127.0.0.1:8500", False),
+    ],
+)
 def test_targets_that_name_several_replicas_get_round_robin(target, several):
     assert names_several_replicas(target) is several
     assert choose_lb_policy(target) == ("round_robin" if several else "pick_first")
@@ -79,8 +87,9 @@ def test_targets_that_name_several_replicas_get_round_robin(target, several):
 def test_round_robin_spreads_one_run_over_every_replica(replicas, tmp_path):
     path, expected = data(tmp_path, rows=1200)
     before = [requests_answered(handle) for handle in replicas]
-    code, summary, stderr = predict_json(path, "--server", ipv4_target(replicas), "--batch-size", "10",
-                                         "-o", tmp_path / "mask.npy")
+    code, summary, stderr = predict_json(
+        path, "--server", ipv4_target(replicas), "--batch-size", "10", "-o", tmp_path / "mask.npy"
+    )
     assert code == 0, stderr
     np.testing.assert_array_equal(np.load(tmp_path / "mask.npy"), expected)
     served = [requests_answered(handle) - old for handle, old in zip(replicas, before, strict=True)]
@@ -98,8 +107,17 @@ def test_round_robin_spreads_one_run_over_every_replica(replicas, tmp_path):
 def test_pick_first_keeps_one_run_on_one_replica(replicas, tmp_path):
     path, expected = data(tmp_path, rows=300)
     before = [requests_answered(handle) for handle in replicas]
-    code, summary, stderr = predict_json(path, "--server", ipv4_target(replicas), "--batch-size", "10",
-                                         "--lb-policy", "pick_first", "-o", tmp_path / "mask.npy")
+    code, summary, stderr = predict_json(
+        path,
+        "--server",
+        ipv4_target(replicas),
+        "--batch-size",
+        "10",
+        "--lb-policy",
+        "pick_first",
+        "-o",
+        tmp_path / "mask.npy",
+    )
     assert code == 0, stderr
     np.testing.assert_array_equal(np.load(tmp_path / "mask.npy"), expected)
     served = [requests_answered(handle) - old for handle, old in zip(replicas, before, strict=True)]
@@ -109,8 +127,17 @@ def test_pick_first_keeps_one_run_on_one_replica(replicas, tmp_path):
 
 def test_text_summary_says_what_each_address_answered(replicas, tmp_path):
     path, _ = data(tmp_path, rows=300)
-    result = run_module("client.predict", path, "--server", ipv4_target(replicas), "--batch-size", "10",
-                        "-o", tmp_path / "mask.npy", timeout=120)
+    result = run_module(
+        "client.predict",
+        path,
+        "--server",
+        ipv4_target(replicas),
+        "--batch-size",
+        "10",
+        "-o",
+        tmp_path / "mask.npy",
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if "answered by" in line]
     counts = dict(re.findall(r"(127\.0\.0\.1:\d+) (\d+)", line))
@@ -127,10 +154,24 @@ def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(replicas, model_d
     path, expected = data(tmp_path, rows=6000)
     with embedded_server(model_dir) as victim:
         target = ipv4_target([replicas[0], replicas[1], victim])
-        command = [PYTHON, "-m", "client.predict", str(path), "--server", target, "--batch-size", "2",
-                   "--concurrency", "4", "-o", str(tmp_path / "mask.npy"), "--json"]
-        client = subprocess.Popen(command, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        command = [
+            PYTHON,
+            "-m",
+            "client.predict",
+            str(path),
+            "--server",
+            target,
+            "--batch-size",
+            "2",
+            "--concurrency",
+            "4",
+            "-o",
+            str(tmp_path / "mask.npy"),
+            "--json",
+        ]
+        client = subprocess.Popen(
+            command, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             while requests_answered(victim) < 20 and client.poll() is None:
                 time.sleep(0.01)

@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 from client.stats import RunStats, percentile_of
 
 
-@given(values=st.lists(st.floats(0, 1e3, allow_nan=False), min_size=1, max_size=200),
-       percentile=st.floats(0, 100))
+@given(
+    values=st.lists(st.floats(0, 1e3, allow_nan=False), min_size=1, max_size=200),
+    percentile=st.floats(0, 100),
+)
 def test_percentiles_match_numpys_linear_method(values, percentile):
     expected = np.percentile(values, percentile)
     assert np.isclose(percentile_of(values, percentile), expected, rtol=1e-9, atol=1e-9)

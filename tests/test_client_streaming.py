@@ -24,13 +24,11 @@ def big_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("big") / "big.npy"
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(ROWS, COLS))
     for start in range(0, ROWS, CHUNK):
-        out[start:start + CHUNK] = chunk(start)
+        out[start : start + CHUNK] = chunk(start)
     out.flush()
     del out
     yield path
     path.unlink()
-
-
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +37,11 @@ def big_npz(big_file):
     path = big_file.with_suffix(".npz")
     source = np.load(big_file, mmap_mode="r")
     with zipfile.ZipFile(path, "w") as archive, archive.open("x.npy", "w", force_zip64=True) as member:
-        np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
-                                                      "shape": (ROWS, COLS)})
+        np.lib.format.write_array_header_1_0(
+            member, {"descr": "<f4", "fortran_order": False, "shape": (ROWS, COLS)}
+        )
         for start in range(0, ROWS, CHUNK):
-            member.write(np.ascontiguousarray(source[start:start + CHUNK]).tobytes())
+            member.write(np.ascontiguousarray(source[start : start + CHUNK]).tobytes())
     yield path
     path.unlink()
 
@@ -51,8 +50,18 @@ def big_npz(big_file):
 def test_big_file_streams_with_bounded_memory(fake_server, big_file, big_npz, tmp_path, kind):
     server = fake_server()
     output = tmp_path / "mask.npy"
-    result = run_module("client.predict", big_file if kind == "npy" else big_npz, "--server", server.address,
-                        "--compact", "--max-message-bytes", "1M", "--json", "-o", output)
+    result = run_module(
+        "client.predict",
+        big_file if kind == "npy" else big_npz,
+        "--server",
+        server.address,
+        "--compact",
+        "--max-message-bytes",
+        "1M",
+        "--json",
+        "-o",
+        output,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["values"] == ROWS * COLS and summary["mismatches"] == 0
@@ -63,4 +72,4 @@ def test_big_file_streams_with_bounded_memory(fake_server, big_file, big_npz, tm
     mask = np.load(output, mmap_mode="r")
     assert mask.shape == (ROWS, COLS) and mask.dtype == np.uint8
     for start in (0, ROWS - CHUNK):
-        assert np.array_equal(mask[start:start + CHUNK], expected_mask(chunk(start), -0.1, 0.1))
+        assert np.array_equal(mask[start : start + CHUNK], expected_mask(chunk(start), -0.1, 0.1))

@@ -22,8 +22,9 @@ COLS = 256
 
 def sparse_npy(path, rows: int, cols: int):
     with open(path, "wb") as handle:
-        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
-                                                      "shape": (rows, cols)})
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": (rows, cols)}
+        )
         handle.truncate(handle.tell() + rows * cols * 4)
     return path
 
@@ -33,8 +34,15 @@ def limited(*args: str) -> subprocess.CompletedProcess:
         resource.setrlimit(resource.RLIMIT_AS, (LIMIT, LIMIT))
 
     # Two malloc arenas: glibc otherwise reserves 64 MiB of address space per thread that allocates.
-    return subprocess.run([PYTHON, *args], cwd=REPO, env=cli_env(MALLOC_ARENA_MAX="2"), preexec_fn=limit,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [PYTHON, *args],
+        cwd=REPO,
+        env=cli_env(MALLOC_ARENA_MAX="2"),
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_file_four_times_the_address_space_limit_streams_through(fake_server, tmp_path):

@@ -17,8 +17,23 @@ from client.tensors import (
 )
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int16", "int32", "int64",
-                                   "uint8", "uint16", "uint32", "uint64", "bool"])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "float32",
+        "float64",
+        "float16",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "bool",
+    ],
+)
 def test_requests_carry_raw_bytes_that_decode_back_exactly(dtype):
     array = (np.arange(12).reshape(3, 4) % 2).astype(dtype)
     proto = to_tensor_proto(array)
@@ -43,8 +58,9 @@ def test_scalars_and_empty_tensors_round_trip():
 def test_typed_value_fields_are_decoded_like_tensorflow():
     """tensorflow/core/framework/tensor.cc, FromProtoField: fill, zeros, truncation."""
     shape = shape_proto((2, 3))
-    floats = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape,
-                                    float_val=[0, 1, 1, 0, 0, 1])
+    floats = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape, float_val=[0, 1, 1, 0, 0, 1]
+    )
     assert from_tensor_proto(floats).tolist() == [[0, 1, 1], [0, 0, 1]]
     uint8 = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, tensor_shape=shape, int_val=[1, 0, 1, 1, 0, 0])
     assert from_tensor_proto(uint8).dtype == np.uint8
@@ -54,22 +70,30 @@ def test_typed_value_fields_are_decoded_like_tensorflow():
     none = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, tensor_shape=shape)
     assert from_tensor_proto(none).tolist() == [[0, 0, 0], [0, 0, 0]]
     # More values than the shape holds: TensorFlow keeps the first ones (FromProtoField copies n).
-    more = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2,)),
-                                  float_val=[1, 2, 3])
+    more = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2,)), float_val=[1, 2, 3]
+    )
     assert from_tensor_proto(more).tolist() == [1, 2]
     # int_val narrows to 8 bits as a C cast from int32 does.
-    wide = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, tensor_shape=shape_proto((3,)),
-                                  int_val=[300, -1, 7])
+    wide = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_UINT8, tensor_shape=shape_proto((3,)), int_val=[300, -1, 7]
+    )
     assert from_tensor_proto(wide).tolist() == [44, 255, 7]
-    half = tensor_pb2.TensorProto(dtype=types_pb2.DT_HALF, tensor_shape=shape_proto((2,)),
-                                  half_val=np.array([1.5, -2], np.float16).view(np.uint16).tolist())
+    half = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_HALF,
+        tensor_shape=shape_proto((2,)),
+        half_val=np.array([1.5, -2], np.float16).view(np.uint16).tolist(),
+    )
     assert from_tensor_proto(half).tolist() == [1.5, -2.0]
 
 
 def test_inconsistent_tensors_are_refused_not_guessed():
     with pytest.raises(TensorDecodeError, match="needs 24"):
-        from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2, 3)),
-                                                 tensor_content=b"\0" * 20))
+        from_tensor_proto(
+            tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2, 3)), tensor_content=b"\0" * 20
+            )
+        )
     with pytest.raises(TensorDecodeError, match="DT_STRING"):
         from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"a"]))
 
@@ -78,8 +102,9 @@ def test_shapes_follow_tensor_shape_is_valid():
     """tensor_shape.cc TensorShape::IsValid: known rank, at most 254 dims, none negative, int64 count."""
     for dims in ((-1, 2), (1,) * 255, (2**62, 4)):
         with pytest.raises(TensorDecodeError, match="invalid tensor_shape"):
-            from_tensor_proto(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
-                                                     tensor_shape=shape_proto(dims)))
+            from_tensor_proto(
+                tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto(dims))
+            )
     unknown = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
     unknown.tensor_shape.unknown_rank = True
     with pytest.raises(TensorDecodeError, match="invalid tensor_shape"):
@@ -88,22 +113,39 @@ def test_shapes_follow_tensor_shape_is_valid():
 
 def test_no_elements_means_nothing_else_is_read():
     """tensor.cc Tensor::FromProto reads tensor_content and the value fields only when N > 0."""
-    empty = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((0, 3)),
-                                   tensor_content=b"\0" * 7)
+    empty = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((0, 3)), tensor_content=b"\0" * 7
+    )
     assert from_tensor_proto(empty).shape == (0, 3)
 
 
 def test_a_budget_bounds_what_value_fields_expand_to_but_not_tensor_content():
-    one_value = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((1024, 1024)),
-                                       float_val=[1.0])
+    one_value = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((1024, 1024)), float_val=[1.0]
+    )
     with pytest.raises(TensorTooLarge, match=r"input x of shape \[1024,1024\] would take 4194304 bytes"):
         from_tensor_proto(one_value, name="input x", budget=TensorBudget(1 << 20))
     content = to_tensor_proto(np.zeros((1024, 1024), np.float32))
     assert from_tensor_proto(content, budget=TensorBudget(16)).shape == (1024, 1024)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int16", "int32", "int64",
-                                   "uint8", "uint16", "uint32", "uint64", "bool"])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "float32",
+        "float64",
+        "float16",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "bool",
+    ],
+)
 def test_value_field_encoding_decodes_back_exactly(dtype):
     """What the embedded server answers by default (AsProtoField) is what the client reads."""
     array = (np.arange(-6, 6).reshape(3, 4) * 37).astype(dtype)

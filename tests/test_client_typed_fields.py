@@ -32,7 +32,7 @@ from tests.support.embedded_server import embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request
 from tests.support.processes import run_module
 
-INT32 = st.one_of(st.integers(0, 1), st.integers(-200, 300), st.integers(-2**31, 2**31 - 1))
+INT32 = st.one_of(st.integers(0, 1), st.integers(-200, 300), st.integers(-(2**31), 2**31 - 1))
 # dtype -> (DataType, value field, strategy for one value as the field holds it)
 CASES = {
     "float32": (types_pb2.DT_FLOAT, "float_val", st.floats(width=32)),
@@ -43,7 +43,7 @@ CASES = {
     "int32": (types_pb2.DT_INT32, "int_val", INT32),
     "uint8": (types_pb2.DT_UINT8, "int_val", INT32),
     "uint16": (types_pb2.DT_UINT16, "int_val", INT32),
-    "int64": (types_pb2.DT_INT64, "int64_val", st.integers(-2**63, 2**63 - 1)),
+    "int64": (types_pb2.DT_INT64, "int64_val", st.integers(-(2**63), 2**63 - 1)),
     "uint32": (types_pb2.DT_UINT32, "uint32_val", st.integers(0, 2**32 - 1)),
     "uint64": (types_pb2.DT_UINT64, "uint64_val", st.integers(0, 2**64 - 1)),
     "bool": (types_pb2.DT_BOOL, "bool_val", st.booleans()),
@@ -53,29 +53,57 @@ CASES = {
 def _unpacked_messages():
     """Protobuf classes that serialize the same fields unpacked (proto2): a TensorProto twin, and a
     PredictResponse twin whose map entries carry the tensor as bytes (the same wire format)."""
-    file = descriptor_pb2.FileDescriptorProto(name="unpacked_tensor_test.proto", package="unpacked",
-                                              syntax="proto2")
+    file = descriptor_pb2.FileDescriptorProto(
+        name="unpacked_tensor_test.proto", package="unpacked", syntax="proto2"
+    )
     tensor = file.message_type.add(name="Tensor")
-    tensor.field.add(name="dtype", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
-                     label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    tensor.field.add(name="tensor_shape", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
-                     label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    tensor.field.add(
+        name="dtype",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    tensor.field.add(
+        name="tensor_shape",
+        number=2,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     for field in tensor_pb2.TensorProto.DESCRIPTOR.fields:
         if field.name in {name for _, name, _ in CASES.values()}:
-            tensor.field.add(name=field.name, number=field.number, type=field.type,
-                             label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
+            tensor.field.add(
+                name=field.name,
+                number=field.number,
+                type=field.type,
+                label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+            )
     entry = file.message_type.add(name="Entry")
-    entry.field.add(name="key", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    entry.field.add(name="value", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
-                    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    entry.field.add(
+        name="key",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    entry.field.add(
+        name="value",
+        number=2,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     response = file.message_type.add(name="Response")
-    response.field.add(name="outputs", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                       type_name=".unpacked.Entry", label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
+    response.field.add(
+        name="outputs",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        type_name=".unpacked.Entry",
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
-    return (message_factory.GetMessageClass(pool.FindMessageTypeByName("unpacked.Tensor")),
-            message_factory.GetMessageClass(pool.FindMessageTypeByName("unpacked.Response")))
+    return (
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("unpacked.Tensor")),
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("unpacked.Response")),
+    )
 
 
 UnpackedTensor, UnpackedResponse = _unpacked_messages()
@@ -86,11 +114,13 @@ def serialize(dtype: str, shape: tuple[int, ...], values: list, *, packed: bool)
     enum, field, _ = CASES[dtype]
     if packed:
         response = predict_pb2.PredictResponse()
-        response.outputs["y"].CopyFrom(tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape_proto(shape),
-                                                              **{field: values}))
+        response.outputs["y"].CopyFrom(
+            tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape_proto(shape), **{field: values})
+        )
         return response.SerializeToString()
-    tensor = UnpackedTensor(dtype=enum, tensor_shape=shape_proto(shape).SerializeToString(),
-                            **{field: values})
+    tensor = UnpackedTensor(
+        dtype=enum, tensor_shape=shape_proto(shape).SerializeToString(), **{field: values}
+    )
     response = UnpackedResponse()
     response.outputs.add(key="y", value=tensor.SerializeToString())
     return response.SerializeToString()
@@ -138,8 +168,10 @@ def test_fast_decoder_equals_protobuf_and_tensorflows_rule(case, packed):
     assert_identical(by_protobuf, tensorflow_rule(dtype, shape, values))
     # Every size on the fast path; packed values must never need the proto decoder.
     proto_decoder = wire._decode_proto if not packed else mock.Mock(side_effect=AssertionError("fell back"))
-    with mock.patch.object(wire, "PROTO_DECODE_BELOW", 0), \
-            mock.patch.object(wire, "_decode_proto", proto_decoder):
+    with (
+        mock.patch.object(wire, "PROTO_DECODE_BELOW", 0),
+        mock.patch.object(wire, "_decode_proto", proto_decoder),
+    ):
         decoded = wire.decode_response(buffer)
     assert_identical(decoded.outputs["y"], by_protobuf)
     with mock.patch.object(wire, "PROTO_DECODE_BELOW", 0):
@@ -172,8 +204,10 @@ def test_a_hostile_shape_with_one_value_is_refused_before_anything_is_allocated(
     for threshold in (0, wire.PROTO_DECODE_BELOW):  # the fast path and the proto path
         tracemalloc.start()
         try:
-            with mock.patch.object(wire, "PROTO_DECODE_BELOW", threshold), \
-                    pytest.raises(TensorDecodeError, match=r"has shape \(16384, 16384\), expected \(4, 8\)"):
+            with (
+                mock.patch.object(wire, "PROTO_DECODE_BELOW", threshold),
+                pytest.raises(TensorDecodeError, match=r"has shape \(16384, 16384\), expected \(4, 8\)"),
+            ):
                 wire.decode_response(buffer, {"y": (4, 8)})
             peak = tracemalloc.get_traced_memory()[1]
         finally:
@@ -183,10 +217,12 @@ def test_a_hostile_shape_with_one_value_is_refused_before_anything_is_allocated(
 
 def test_outputs_not_asked_for_are_listed_but_not_decoded():
     response = predict_pb2.PredictResponse()
-    response.outputs["y"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
-                                                          tensor_shape=shape_proto((2,)), float_val=[1, 0]))
-    response.outputs["huge"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((1 << 40,)), float_val=[1]))
+    response.outputs["y"].CopyFrom(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((2,)), float_val=[1, 0])
+    )
+    response.outputs["huge"].CopyFrom(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((1 << 40,)), float_val=[1])
+    )
     decoded = wire.decode_response(response.SerializeToString(), {"y": (2,)})
     assert set(decoded.names) == {"y", "huge"} and decoded.outputs.keys() == {"y"}
     assert decoded.outputs["y"].tolist() == [1, 0]
@@ -202,8 +238,17 @@ def test_cli_gets_exact_masks_in_both_response_encodings(fake_server, tmp_path, 
     x[0, :4] = [np.nan, np.inf, -0.1, 0.1]
     np.save(tmp_path / "x.npy", x)
     flags = ["--batch-size", "100", *(["--compact"] if compact else [])]
-    result = run_module("client.predict", tmp_path / "x.npy", "-o", tmp_path / "mask.npy", "--json",
-                        "--server", server.address, *flags, timeout=120)
+    result = run_module(
+        "client.predict",
+        tmp_path / "x.npy",
+        "-o",
+        tmp_path / "mask.npy",
+        "--json",
+        "--server",
+        server.address,
+        *flags,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["check"]["checked"] == x.size
     mask = np.load(tmp_path / "mask.npy")
@@ -241,7 +286,15 @@ def test_the_embedded_server_in_either_encoding_gives_exact_masks(encoding_serve
     x = np.random.default_rng(4).normal(0, 0.2, (300, 256)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     flags = ["--batch-size", "100", *(["--compact"] if compact else [])]
-    result = run_module("client.predict", tmp_path / "x.npy", "-o", tmp_path / "mask.npy",
-                        "--server", handle.address, *flags, timeout=120)
+    result = run_module(
+        "client.predict",
+        tmp_path / "x.npy",
+        "-o",
+        tmp_path / "mask.npy",
+        "--server",
+        handle.address,
+        *flags,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert np.array_equal(np.load(tmp_path / "mask.npy"), (x < np.float32(-0.1)) | (x > np.float32(0.1)))

@@ -53,12 +53,20 @@ def hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions: int, ve
     """Serve version 1, start a run, load version 2 (other bounds) after its first batch; finish it."""
     models = tmp_path / "models"
     copy_version(model_dir, models, 1)
-    config = models_config(tmp_path / "models.config", num_versions=num_versions,
-                           base_path=str(models / "threshold"))
+    config = models_config(
+        tmp_path / "models.config", num_versions=num_versions, base_path=str(models / "threshold")
+    )
     x = np.random.default_rng(5).uniform(-1, 1, (60, 16)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    with embedded_server(None, "--model-config-file", str(config), "--file-system-poll-wait-seconds", "0.2",
-                         "--model-config-file-poll-wait-seconds", "0") as handle:
+    with embedded_server(
+        None,
+        "--model-config-file",
+        str(config),
+        "--file-system-poll-wait-seconds",
+        "0.2",
+        "--model-config-file-poll-wait-seconds",
+        "0",
+    ) as handle:
         swapped = []
 
         def swap_after_the_first_batch(values: int) -> None:
@@ -73,8 +81,17 @@ def hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions: int, ve
 
         with ThresholdClient(handle.address, version=version) as client:
             try:
-                return x, client.predict_file(tmp_path / "x.npy", output=tmp_path / "mask.npy", batch_size=10,
-                                              concurrency=1, progress=swap_after_the_first_batch), None
+                return (
+                    x,
+                    client.predict_file(
+                        tmp_path / "x.npy",
+                        output=tmp_path / "mask.npy",
+                        batch_size=10,
+                        concurrency=1,
+                        progress=swap_after_the_first_batch,
+                    ),
+                    None,
+                )
             except ModelNotFound as error:
                 return x, None, error
             finally:
@@ -92,11 +109,13 @@ def test_a_run_keeps_the_version_it_started_with_across_a_hot_swap(model_dir, wi
 
 
 def test_a_run_whose_version_is_unloaded_goes_on_with_the_new_one_checked_by_its_bounds(
-        model_dir, wide_bounds_version, tmp_path):
+    model_dir, wide_bounds_version, tmp_path
+):
     x, summary, error = hot_swap_run(model_dir, wide_bounds_version, tmp_path, num_versions=1)
     assert error is None and summary.check.ok, summary.check.summary()
-    assert summary.version_note.startswith("version 1 was unloaded mid-run (hot reload); the run went on "
-                                           "with version 2")
+    assert summary.version_note.startswith(
+        "version 1 was unloaded mid-run (hot reload); the run went on with version 2"
+    )
     assert [(v["version"], v["rows"]) for v in summary.versions] == [(1, "0-9"), (2, "10-59")]
     expected = np.concatenate([expected_mask(x[:10], -0.1, 0.1), expected_mask(x[10:], -0.5, 0.5)])
     assert np.array_equal(np.load(tmp_path / "mask.npy"), expected.astype(np.float32))
@@ -123,6 +142,7 @@ class IgnoresThePin:
             if request.model_spec.signature_name != "bounds":
                 response.model_spec.version.value = 2
             return response
+
         server._predict = predict
         return server
 
@@ -130,8 +150,15 @@ class IgnoresThePin:
 def test_an_answer_from_another_version_fails_the_check_with_exit_10(fake_server, tmp_path):
     server = IgnoresThePin.start(fake_server)
     np.save(tmp_path / "x.npy", np.zeros((4, 8), np.float32))
-    result = run_module("client.predict", tmp_path / "x.npy", "--server", server.address,
-                        "-o", tmp_path / "mask.npy", timeout=60)
+    result = run_module(
+        "client.predict",
+        tmp_path / "x.npy",
+        "--server",
+        server.address,
+        "-o",
+        tmp_path / "mask.npy",
+        timeout=60,
+    )
     assert result.returncode == 10, result.stderr
     assert "answered by version 2, but the bounds are version 1's" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "mask.npy").exists()

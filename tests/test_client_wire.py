@@ -25,14 +25,18 @@ def proto_decode(buffer: bytes) -> dict[str, np.ndarray]:
 
 
 @settings(max_examples=80, deadline=None)
-@given(rows=st.integers(0, 300), cols=st.integers(0, 300),
-       signature=st.sampled_from(["serving_default", "compact", ""]),
-       model=st.sampled_from(["threshold", "m", "a-much-longer-model-name" * 8]),
-       version=st.one_of(st.none(), st.integers(0, 2**40), st.text(min_size=1, max_size=12)),
-       output_filter=st.lists(st.sampled_from(["mask", "low", "é"]), max_size=2),
-       dtype=st.sampled_from([np.float32, np.uint8, np.float64]))
-def test_request_frame_is_byte_identical_to_protobufs(rows, cols, signature, model, version, output_filter,
-                                                      dtype):
+@given(
+    rows=st.integers(0, 300),
+    cols=st.integers(0, 300),
+    signature=st.sampled_from(["serving_default", "compact", ""]),
+    model=st.sampled_from(["threshold", "m", "a-much-longer-model-name" * 8]),
+    version=st.one_of(st.none(), st.integers(0, 2**40), st.text(min_size=1, max_size=12)),
+    output_filter=st.lists(st.sampled_from(["mask", "low", "é"]), max_size=2),
+    dtype=st.sampled_from([np.float32, np.uint8, np.float64]),
+)
+def test_request_frame_is_byte_identical_to_protobufs(
+    rows, cols, signature, model, version, output_filter, dtype
+):
     batch = np.arange(rows * cols).astype(dtype).reshape(rows, cols)
     spec = model_pb2.ModelSpec(name=model, signature_name=signature)
     if isinstance(version, int):

@@ -24,13 +24,17 @@ def data_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize(("fault", "report"), [
-    ("flip", "row 0, col 0: x=-1.0 got 0.0, expected 1"),
-    ("shape", "shape (64, 15), expected (64, 16)"),
-    ("dtype", "dtype int32, the signature declares float32"),
-])
-def test_wrong_answers_fail_the_check_with_a_report_and_no_output(fake_server, data_file, tmp_path, fault,
-                                                                  report):
+@pytest.mark.parametrize(
+    ("fault", "report"),
+    [
+        ("flip", "row 0, col 0: x=-1.0 got 0.0, expected 1"),
+        ("shape", "shape (64, 15), expected (64, 16)"),
+        ("dtype", "dtype int32, the signature declares float32"),
+    ],
+)
+def test_wrong_answers_fail_the_check_with_a_report_and_no_output(
+    fake_server, data_file, tmp_path, fault, report
+):
     server = fake_server(fault=fault)
     output = tmp_path / "mask.npy"
     result = predict_cli(server, data_file, "--output", output)

@@ -63,7 +63,7 @@ def test_each_profile_runs_the_launchers_image_and_flags(tmp_path, profile):
     assert service["entrypoint"] == [run[image_at - 1]] == ["tensorflow_model_server"]
     variant = "-gpu" if profile == "gpu" else ""
     assert service["image"] == run[image_at] == f"tensorflow/serving:{TFS_VERSION}{variant}"
-    assert service["command"] == run[image_at + 1:]  # the launcher's flag list, flag for flag
+    assert service["command"] == run[image_at + 1 :]  # the launcher's flag list, flag for flag
 
 
 @pytest.mark.parametrize("profile", ["gpu", "cpu"])
@@ -73,10 +73,16 @@ def test_each_profile_is_locked_down_like_the_docker_run(tmp_path, profile):
     assert "--read-only" in run and service["read_only"] is True
     assert run[run.index("--tmpfs") + 1] == "/tmp" and service["tmpfs"] == ["/tmp"]
     assert "--init" in run and service["init"] is True
-    mounts = {m.split("target=")[1].split(",")[0]: m.endswith(",readonly")
-              for m in run[1:] if m.startswith("type=bind")}
-    assert mounts == {volume["target"]: volume["read_only"] for volume in service["volumes"]} \
+    mounts = {
+        m.split("target=")[1].split(",")[0]: m.endswith(",readonly")
+        for m in run[1:]
+        if m.startswith("type=bind")
+    }
+    assert (
+        mounts
+        == {volume["target"]: volume["read_only"] for volume in service["volumes"]}
         == {"/models": True, "/config": True}
+    )
     published = [run[i + 1] for i, arg in enumerate(run) if arg == "--publish"]
     assert [p.split(":", 1)[0] for p in published] == ["127.0.0.1", "127.0.0.1"]
     assert [p.split(":")[0] for p in service["ports"]] == ["127.0.0.1", "127.0.0.1"]

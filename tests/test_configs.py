@@ -45,8 +45,14 @@ def test_models_config_serves_threshold_latest_two_with_labels():
 
 def test_batching_config_sets_every_tuned_field_with_wrapped_values():
     params = _parse(BATCHING_CONFIG, BatchingParameters())
-    for field in ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches",
-                  "max_execution_batch_size", "enable_large_batch_splitting"):
+    for field in (
+        "max_batch_size",
+        "batch_timeout_micros",
+        "num_batch_threads",
+        "max_enqueued_batches",
+        "max_execution_batch_size",
+        "enable_large_batch_splitting",
+    ):
         assert params.HasField(field), field
     assert params.enable_large_batch_splitting.value
     # The largest request the client may send (4 MiB of float32) must be accepted, split.
@@ -61,17 +67,21 @@ def test_batching_config_says_why_above_each_value():
     for index, line in enumerate(lines):
         if line.strip() and not line.startswith("#"):
             # The nearest line above that is not a setting must be a comment, not a blank line.
-            above = next((prev for prev in reversed(lines[:index])
-                          if not prev.strip() or prev.startswith("#")), "")
+            above = next(
+                (prev for prev in reversed(lines[:index]) if not prev.strip() or prev.startswith("#")), ""
+            )
             assert above.startswith("#"), f"no comment says why {line!r}"
 
 
-@pytest.mark.parametrize("typo", [
-    "max_batch_sise { value: 8 }",  # misspelt field
-    "max_batch_size: 8",  # a wrapper written as a plain integer
-    "batch_timeout_micros { value: 1.5 }",  # wrong type
-    "enable_large_batch_splitting { value: yes }",
-])
+@pytest.mark.parametrize(
+    "typo",
+    [
+        "max_batch_sise { value: 8 }",  # misspelt field
+        "max_batch_size: 8",  # a wrapper written as a plain integer
+        "batch_timeout_micros { value: 1.5 }",  # wrong type
+        "enable_large_batch_splitting { value: yes }",
+    ],
+)
 def test_batching_typos_fail_to_parse(typo):
     with pytest.raises(text_format.ParseError):
         text_format.Parse(typo, BatchingParameters())
@@ -92,12 +102,15 @@ def test_models_config_typo_is_an_invalid_model_config(tmp_path):
         load_model_server_config(broken)
 
 
-@pytest.mark.parametrize(("kept", "expected"), [
-    ([], {}),
-    ([1], {"stable": 1, "canary": 1}),
-    ([3, 4], {"stable": 3, "canary": 4}),
-    ([2, 3, 4], {"stable": 3, "canary": 4}),
-])
+@pytest.mark.parametrize(
+    ("kept", "expected"),
+    [
+        ([], {}),
+        ([1], {"stable": 1, "canary": 1}),
+        ([3, 4], {"stable": 3, "canary": 4}),
+        ([2, 3, 4], {"stable": 3, "canary": 4}),
+    ],
+)
 def test_canary_gets_the_newest_kept_version_and_stable_the_one_before(kept, expected):
     assert assign_labels({"stable": 1, "canary": 2}, kept) == expected
 
@@ -108,8 +121,9 @@ def test_rendered_config_points_labels_at_the_two_newest_versions_on_disk(tmp_pa
     settings = ServeSettings(models_dir=models_dir, state_dir=tmp_path / "state")
     (model,) = render_config_files(settings)
     assert model.kept_versions == (2, 3)
-    rendered = text_format.Parse((settings.config_dir / "models.config").read_text(),
-                                 model_server_config_pb2.ModelServerConfig())
+    rendered = text_format.Parse(
+        (settings.config_dir / "models.config").read_text(), model_server_config_pb2.ModelServerConfig()
+    )
     (config,) = rendered.model_config_list.config
     assert dict(config.version_labels) == {"stable": 2, "canary": 3}
     assert config.model_version_policy.latest.num_versions == 2

@@ -37,8 +37,12 @@ def _tool(name: str) -> str:
 
 
 def test_dockerfile_is_hadolint_clean():
-    result = subprocess.run([_tool("hadolint"), "--failure-threshold", "info", str(DOCKERFILE)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [_tool("hadolint"), "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

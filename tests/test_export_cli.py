@@ -43,17 +43,20 @@ def test_existing_version_is_never_overwritten(tmp_path):
     assert (tmp_path / "threshold" / "1" / "saved_model.pb").read_bytes() == before
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--low", "1", "--high", "0"], "low must be <= high"),
-    (["--low", "nan"], "low must be a finite number"),
-    (["--high", "inf"], "high must be a finite number"),
-    (["--low", "abc"], "--low: must be a number"),
-    (["--version", "0"], "--version: must be a positive integer"),
-    (["--version", "x"], "--version: must be a positive integer"),
-    (["--name", "../evil"], "--model-name must be a plain directory name"),
-    (["--model-name", ".hidden"], "--model-name must be a plain directory name"),
-    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--low", "1", "--high", "0"], "low must be <= high"),
+        (["--low", "nan"], "low must be a finite number"),
+        (["--high", "inf"], "high must be a finite number"),
+        (["--low", "abc"], "--low: must be a number"),
+        (["--version", "0"], "--version: must be a positive integer"),
+        (["--version", "x"], "--version: must be a positive integer"),
+        (["--name", "../evil"], "--model-name must be a plain directory name"),
+        (["--model-name", ".hidden"], "--model-name must be a plain directory name"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
 def test_bad_flags_give_one_line_error_and_nonzero_exit(tmp_path, args, fragment):
     result = run_module("export", "--model-dir", tmp_path, "--no-tflite", *args)
     assert_one_line_error(result, fragment)

@@ -34,13 +34,16 @@ def test_keras_file_save_and_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(np.float32([REFERENCE_INPUT]), verbose=0), [REFERENCE_MASK])
 
 
-@pytest.mark.parametrize("low, high, fragment", [
-    (0.5, -0.5, "low must be <= high"),
-    (float("nan"), 0.1, "low must be a finite number"),
-    (-0.1, float("inf"), "high must be a finite number"),
-    (float("-inf"), 0.1, "low must be a finite number"),
-    ("a", 0.1, "bounds must be numbers"),
-])
+@pytest.mark.parametrize(
+    "low, high, fragment",
+    [
+        (0.5, -0.5, "low must be <= high"),
+        (float("nan"), 0.1, "low must be a finite number"),
+        (-0.1, float("inf"), "high must be a finite number"),
+        (float("-inf"), 0.1, "low must be a finite number"),
+        ("a", 0.1, "bounds must be numbers"),
+    ],
+)
 def test_bad_bounds_are_refused(low, high, fragment):
     with pytest.raises(InvalidBounds, match=fragment):
         ThresholdFilter(low, high)

@@ -31,8 +31,16 @@ def test_reference_vector_gives_reference_mask(loaded):
 
 
 def test_boundaries_map_to_zero(loaded):
-    x = np.float32([[-0.1, 0.1, np.nextafter(np.float32(0.1), np.float32(1)),
-                     np.nextafter(np.float32(-0.1), np.float32(-1))]])
+    x = np.float32(
+        [
+            [
+                -0.1,
+                0.1,
+                np.nextafter(np.float32(0.1), np.float32(1)),
+                np.nextafter(np.float32(-0.1), np.float32(-1)),
+            ]
+        ]
+    )
     np.testing.assert_array_equal(predict(loaded, x), [[0, 0, 1, 1]])
 
 
@@ -68,9 +76,11 @@ def test_bounds_signature_reports_default_bounds(loaded):
 
 finite_floats = st.floats(-10, 10, width=32, allow_nan=False, allow_subnormal=False)
 # Subnormals are left out: TF's CPU kernels flush them to zero (see the layer tests).
-matrices = hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=40),
-                      elements=st.floats(width=32, allow_nan=True, allow_infinity=True,
-                                         allow_subnormal=False))
+matrices = hnp.arrays(
+    np.float32,
+    hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=40),
+    elements=st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=False),
+)
 
 
 @settings(max_examples=150, deadline=None)

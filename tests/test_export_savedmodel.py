@@ -44,11 +44,12 @@ def test_signatures_are_typed_predict_signatures(meta_graph):
     for name, outputs in EXPECTED.items():
         signature = signatures[name]
         assert signature.method_name == PREDICT_METHOD
-        (key, tensor), = signature.inputs.items()
+        ((key, tensor),) = signature.inputs.items()
         assert key == "x" and tensor.dtype == tf.float32.as_datatype_enum
         assert [d.size for d in tensor.tensor_shape.dim] == [-1, -1]
         assert {k: v.dtype for k, v in signature.outputs.items()} == {
-            k: v.as_datatype_enum for k, v in outputs.items()}
+            k: v.as_datatype_enum for k, v in outputs.items()
+        }
 
 
 def test_mask_outputs_keep_the_input_shape_and_bounds_are_scalars(meta_graph):
@@ -70,8 +71,10 @@ def test_loaded_signatures_are_callable(version_dir):
 
 def test_warmup_requests_are_prediction_logs_with_the_reference_vector(version_dir):
     path = version_dir / "assets.extra" / "tf_serving_warmup_requests"
-    logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-            for record in tf.data.TFRecordDataset(str(path))]
+    logs = [
+        prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        for record in tf.data.TFRecordDataset(str(path))
+    ]
     assert 1 <= len(logs) <= 10
     signatures = set()
     loaded = tf.saved_model.load(str(version_dir))

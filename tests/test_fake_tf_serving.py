@@ -78,9 +78,12 @@ def test_rest_model_status_is_tf_servings_json(start, models_dir):
     start(models_dir=models_dir, rest_port=rest_port)
     with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/threshold", timeout=10) as answer:
         body = json.load(answer)
-    assert body == {"model_version_status": [
-        {"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-        for version in ("2", "3")]}
+    assert body == {
+        "model_version_status": [
+            {"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            for version in ("2", "3")
+        ]
+    }
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/other", timeout=10)
     assert caught.value.code == 404

@@ -28,19 +28,45 @@ pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]  # pip may have to 
 #: The issue's goal for a client-only venv (a venv with ovmsclient, a TF Serving client shipping its
 #: own protos, measured 125 MB).
 CLIENT_VENV_GOAL_MB = 125
-CONSOLE_SCRIPTS = {"threshold-predict": "client.predict:main",
-                   "threshold-bench": "client.bench.__main__:main",
-                   "threshold-serve-local": "serving.local.main:main"}
-SERVER_CONFIGS = ["serving/models.config", "serving/batching.config", "serving/monitoring.config",
-                  "serving/k8s/base/deployment.yaml", "serving/k8s/base/service.yaml",
-                  "serving/k8s/overlays/gpu/kustomization.yaml", "serving/k8s/components/tls/ssl-config.yaml",
-                  "serving/observability/grafana-dashboard.json", "serving/observability/servicemonitor.yaml",
-                  "serving/k8s/kserve/inferenceservice.yaml", "serving/k8s/bulk/job.yaml"]
-_NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "models", "build", "*.egg-info", "__pycache__",
-                                     ".serve", ".pytest_cache", ".hypothesis", ".ruff_cache", "results*",
-                                     "*.png")
-_NO_INDEX = ("Could not find a version", "No matching distribution", "NewConnectionError",
-             "Temporary failure in name resolution", "Network is unreachable")
+CONSOLE_SCRIPTS = {
+    "threshold-predict": "client.predict:main",
+    "threshold-bench": "client.bench.__main__:main",
+    "threshold-serve-local": "serving.local.main:main",
+}
+SERVER_CONFIGS = [
+    "serving/models.config",
+    "serving/batching.config",
+    "serving/monitoring.config",
+    "serving/k8s/base/deployment.yaml",
+    "serving/k8s/base/service.yaml",
+    "serving/k8s/overlays/gpu/kustomization.yaml",
+    "serving/k8s/components/tls/ssl-config.yaml",
+    "serving/observability/grafana-dashboard.json",
+    "serving/observability/servicemonitor.yaml",
+    "serving/k8s/kserve/inferenceservice.yaml",
+    "serving/k8s/bulk/job.yaml",
+]
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "models",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    ".serve",
+    ".pytest_cache",
+    ".hypothesis",
+    ".ruff_cache",
+    "results*",
+    "*.png",
+)
+_NO_INDEX = (
+    "Could not find a version",
+    "No matching distribution",
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -51,8 +77,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run(*argv: str | Path, cwd: Path, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(arg) for arg in argv], cwd=cwd, env=_env(**extra_env), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(arg) for arg in argv],
+        cwd=cwd,
+        env=_env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _pip(python: str | Path, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -93,20 +125,43 @@ def test_the_client_installs_without_tensorflow_and_predicts(client_venv, model_
     listed = json.loads(_pip(python, "list", "--format=json", cwd=tmp_path).stdout)
     installed = sorted(package["name"].lower() for package in listed)
     assert not [name for name in installed if name.startswith(("tensorflow", "keras"))], installed
-    probe = _run(python, "-c", "import importlib.util as u, client; print(client.__file__); "
-                 "print([m for m in ('tensorflow', 'tensorflow_serving') if u.find_spec(m)])", cwd=tmp_path)
+    probe = _run(
+        python,
+        "-c",
+        "import importlib.util as u, client; print(client.__file__); "
+        "print([m for m in ('tensorflow', 'tensorflow_serving') if u.find_spec(m)])",
+        cwd=tmp_path,
+    )
     assert probe.returncode == 0, probe.stderr
     location, missing = probe.stdout.splitlines()
     assert Path(location).is_relative_to(client_venv) and missing == "[]", probe.stdout
 
     np.save(tmp_path / "x.npy", np.array([REFERENCE_INPUT], np.float32))
     with embedded_server(model_dir) as server:  # the server runs from the full venv of this suite
-        result = _run(python, "-m", "client.predict", "x.npy", "--server", server.address,
-                      "--output", "m.npy", cwd=tmp_path, timeout=120)
+        result = _run(
+            python,
+            "-m",
+            "client.predict",
+            "x.npy",
+            "--server",
+            server.address,
+            "--output",
+            "m.npy",
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         assert np.load(tmp_path / "m.npy").tolist() == [REFERENCE_MASK]
-        script = _run(client_venv / "bin" / "threshold-predict", "x.npy", "--server", server.address,
-                      "--output", "m2.npy", cwd=tmp_path, timeout=120)
+        script = _run(
+            client_venv / "bin" / "threshold-predict",
+            "x.npy",
+            "--server",
+            server.address,
+            "--output",
+            "m2.npy",
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert script.returncode == 0, script.stderr
         assert np.load(tmp_path / "m2.npy").tolist() == [REFERENCE_MASK]
 
@@ -144,30 +199,68 @@ def test_an_installed_server_works_outside_the_checkout(wheel, model_dir, tmp_pa
     work = tmp_path / "elsewhere"
     work.mkdir()
     state = work / "state"
-    rendered = _run(PYTHON, "-m", "serving.launch", "render-config", "--models-dir", model_dir,
-                    "--state-dir", state, cwd=work, PYTHONPATH=str(target))
+    rendered = _run(
+        PYTHON,
+        "-m",
+        "serving.launch",
+        "render-config",
+        "--models-dir",
+        model_dir,
+        "--state-dir",
+        state,
+        cwd=work,
+        PYTHONPATH=str(target),
+    )
     assert rendered.returncode == 0, rendered.stderr
     assert sorted(path.name for path in (state / "config").iterdir()) == [
-        "batching.config", "models.config", "monitoring.config"]
+        "batching.config",
+        "models.config",
+        "monitoring.config",
+    ]
 
-    where = _run(PYTHON, "-c", "import client, serving; print(client.__file__); print(serving.__file__)",
-                 cwd=work, PYTHONPATH=str(target))
+    where = _run(
+        PYTHON,
+        "-c",
+        "import client, serving; print(client.__file__); print(serving.__file__)",
+        cwd=work,
+        PYTHONPATH=str(target),
+    )
     locations = where.stdout.split()
     assert locations and all(Path(line).is_relative_to(target) for line in locations), where.stderr
 
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([target / "bin" / "threshold-serve-local", "--port", str(port),
-                                    "--rest-port", "0", "--models-dir", str(model_dir)],
-                                   cwd=work, env=_env(PYTHONPATH=str(target)), stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                target / "bin" / "threshold-serve-local",
+                "--port",
+                str(port),
+                "--rest-port",
+                "0",
+                "--models-dir",
+                str(model_dir),
+            ],
+            cwd=work,
+            env=_env(PYTHONPATH=str(target)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     handle = ServerHandle(f"127.0.0.1:{port}", port, 0, process, log_path)
     try:
         wait_until_available(handle)
         np.save(work / "x.npy", np.array([REFERENCE_INPUT], np.float32))
-        result = _run(target / "bin" / "threshold-predict", "x.npy", "--server", handle.address,
-                      "--output", "m.npy", cwd=work, timeout=120, PYTHONPATH=str(target))
+        result = _run(
+            target / "bin" / "threshold-predict",
+            "x.npy",
+            "--server",
+            handle.address,
+            "--output",
+            "m.npy",
+            cwd=work,
+            timeout=120,
+            PYTHONPATH=str(target),
+        )
         assert result.returncode == 0, result.stderr
         assert np.load(work / "m.npy").tolist() == [REFERENCE_MASK]
     finally:

@@ -22,9 +22,11 @@ K8S = REPO / "serving" / "k8s"
 BASE = K8S / "base"
 MANIFESTS = sorted(p for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml")
 OVERLAYS = ("cpu", "gpu", "tls")
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                   reason="kubectl is not installed: `kubectl kustomize` renders the "
-                                          "overlays offline (client only, no cluster needed)")
+needs_kubectl = pytest.mark.skipif(
+    shutil.which("kubectl") is None,
+    reason="kubectl is not installed: `kubectl kustomize` renders the "
+    "overlays offline (client only, no cluster needed)",
+)
 TFS_VERSION = version("tensorflow-serving-api")
 MODEL_NAME = load_model_server_config().model_config_list.config[0].name
 
@@ -42,15 +44,17 @@ def _container() -> dict:
 @cache
 def _render(overlay: str) -> tuple[dict, ...]:
     """The objects `kubectl kustomize serving/k8s/overlays/<overlay>` renders."""
-    result = subprocess.run(["kubectl", "kustomize", str(K8S / "overlays" / overlay)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return tuple(yaml.safe_load_all(result.stdout))
 
 
 def _rendered(overlay: str, kind: str) -> dict:
-    (document,) = [d for d in _render(overlay)
-                   if d["kind"] == kind and not d["metadata"]["name"].endswith("-headless")]
+    (document,) = [
+        d for d in _render(overlay) if d["kind"] == kind and not d["metadata"]["name"].endswith("-headless")
+    ]
     return document
 
 
@@ -157,8 +161,11 @@ def test_service_and_hpa_point_at_the_deployment():
     assert service["spec"]["selector"] == selector
     assert {port["name"]: port["port"] for port in service["spec"]["ports"]} == {"grpc": 8500, "http": 8501}
     hpa = _load("hpa.yaml")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": deployment["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
     assert 1 < hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
 

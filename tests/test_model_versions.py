@@ -40,12 +40,15 @@ def test_scan_lists_versions_oldest_first_and_names_what_it_skipped(tmp_path):
     assert scan_base_path(tmp_path / "missing") == ([], set())
 
 
-@pytest.mark.parametrize(("policy", "expected"), [
-    ("", [9]),
-    ("latest { num_versions: 2 }", [4, 9]),
-    ("all {}", [1, 4, 9]),
-    ("specific { versions: 1 versions: 7 }", [1]),
-])
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("", [9]),
+        ("latest { num_versions: 2 }", [4, 9]),
+        ("all {}", [1, 4, 9]),
+        ("specific { versions: 1 versions: 7 }", [1]),
+    ],
+)
 def test_version_policies(policy, expected):
     from google.protobuf import text_format
 

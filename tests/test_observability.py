@@ -38,11 +38,14 @@ TF_SERVING_METRICS = {
     ":tensorflow:cc:saved_model:load_attempt_count": "tensorflow/cc/saved_model/loader.cc (TensorFlow)",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
 def queried_series() -> set[str]:
     """Every series name the dashboard's panels and variables query."""
     exprs = [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
-    exprs += [variable["definition"] for variable in DASHBOARD["templating"]["list"]
-              if "definition" in variable]
+    exprs += [
+        variable["definition"] for variable in DASHBOARD["templating"]["list"] if "definition" in variable
+    ]
     return {name for expr in exprs for name in re.findall(r":tensorflow:[A-Za-z0-9_:]+", expr)}
 
 
@@ -62,8 +65,10 @@ def test_dashboard_queries_only_tf_servings_metric_names():
 def test_dashboard_shows_rate_latency_percentiles_batching_queue_and_loads():
     titles = {panel["title"]: [t["expr"] for t in panel["targets"]] for panel in DASHBOARD["panels"]}
     assert any("rate(:tensorflow:serving:request_count" in e for e in titles["Requests per second by status"])
-    for panel, metric in (("Request latency (server side)", "request_latency"),
-                          ("Batching queue latency", "batching_session:queuing_latency")):
+    for panel, metric in (
+        ("Request latency (server side)", "request_latency"),
+        ("Batching queue latency", "batching_session:queuing_latency"),
+    ):
         quantiles = sorted(float(re.match(r"histogram_quantile\(([0-9.]+),", e)[1]) for e in titles[panel])
         assert quantiles == [0.5, 0.9, 0.99] and all(f"{metric}_bucket" in e for e in titles[panel])
     assert any("load_attempt_count" in e for e in titles["Model loads"])
@@ -118,10 +123,25 @@ def test_every_metric_the_dashboard_queries_is_on_the_embedded_servers_metrics_p
 def test_json_log_lines_carry_time_level_and_message(model_dir, tmp_path):
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([PYTHON, "-m", "serving.local", "--port", str(free_port()),
-                                    "--rest-port", "0", "--model-base-path", str(model_dir / "threshold"),
-                                    "--log-format", "json"],
-                                   cwd=REPO, env=cli_env(), stdout=log, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "serving.local",
+                "--port",
+                str(free_port()),
+                "--rest-port",
+                "0",
+                "--model-base-path",
+                str(model_dir / "threshold"),
+                "--log-format",
+                "json",
+            ],
+            cwd=REPO,
+            env=cli_env(),
+            stdout=log,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 120
         while "listening on" not in log_path.read_text() and time.monotonic() < deadline:
@@ -146,6 +166,10 @@ def test_load_attempts_and_queue_waits_are_recorded_as_tf_serving_records_them(b
         text = response.read().decode()
     export_dir = model_dir / "threshold" / "1"
     assert f'load_attempt_count{{model_path="{export_dir}",status="success"}} 1' in text
-    waits = re.search(r'^:tensorflow:serving:batching_session:queuing_latency_count'
-                      r'\{thread_pool_name="batch_threads"\} (\d+)$', text, re.MULTILINE)
+    waits = re.search(
+        r"^:tensorflow:serving:batching_session:queuing_latency_count"
+        r'\{thread_pool_name="batch_threads"\} (\d+)$',
+        text,
+        re.MULTILINE,
+    )
     assert waits is not None and int(waits[1]) >= 1, text

@@ -28,9 +28,22 @@ FAKES = REPO / "tests" / "fake_host"
 TFS_VERSION = version("tensorflow-serving-api")
 NVIDIA_RUNTIMES = '{"nvidia":{"path":"nvidia-container-runtime"},"runc":{"path":"runc"}}'
 # Settings the developer's shell may carry; each test states its own.
-SERVE_ENV = ("SERVER", "DRY_RUN", "TFS_IMAGE", "BIND_HOST", "GRPC_PORT", "REST_PORT", "MODEL_DIR",
-             "SERVE_STATE_DIR", "TFS_CONTAINER_NAME", "CONTAINER_NAME", "GPU_MEMORY_FRACTION",
-             "GPU_ALLOW_GROWTH", "BATCHING", "SERVE_TIMEOUT")
+SERVE_ENV = (
+    "SERVER",
+    "DRY_RUN",
+    "TFS_IMAGE",
+    "BIND_HOST",
+    "GRPC_PORT",
+    "REST_PORT",
+    "MODEL_DIR",
+    "SERVE_STATE_DIR",
+    "TFS_CONTAINER_NAME",
+    "CONTAINER_NAME",
+    "GPU_MEMORY_FRACTION",
+    "GPU_ALLOW_GROWTH",
+    "BATCHING",
+    "SERVE_TIMEOUT",
+)
 
 
 @dataclass
@@ -62,24 +75,53 @@ class FakeHost:
     def expected_run(self, image: str, gpu: bool) -> list[str]:
         gpu_flags = ["--gpus", "all", "--env", "TF_FORCE_GPU_ALLOW_GROWTH=true"] if gpu else []
         return [
-            "docker", "run", "--detach", "--name", "threshold-serving",
-            "--user", f"{os.getuid()}:{os.getgid()}", "--init", "--read-only", "--tmpfs", "/tmp",
-            "--publish", f"127.0.0.1:{self.grpc_port}:8500", "--publish", f"127.0.0.1:{self.rest_port}:8501",
-            "--mount", f"type=bind,source={self.models_dir.resolve()},target=/models,readonly",
-            "--mount", f"type=bind,source={(self.state_dir / 'config').resolve()},target=/config,readonly",
+            "docker",
+            "run",
+            "--detach",
+            "--name",
+            "threshold-serving",
+            "--user",
+            f"{os.getuid()}:{os.getgid()}",
+            "--init",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--publish",
+            f"127.0.0.1:{self.grpc_port}:8500",
+            "--publish",
+            f"127.0.0.1:{self.rest_port}:8501",
+            "--mount",
+            f"type=bind,source={self.models_dir.resolve()},target=/models,readonly",
+            "--mount",
+            f"type=bind,source={(self.state_dir / 'config').resolve()},target=/config,readonly",
             *gpu_flags,
-            "--entrypoint", "tensorflow_model_server", image,
-            "--port=8500", "--rest_api_port=8501", "--model_config_file=/config/models.config",
-            "--model_config_file_poll_wait_seconds=10", "--file_system_poll_wait_seconds=5",
-            "--monitoring_config_file=/config/monitoring.config", "--enable_grpc_healthcheck_service=true",
-            "--enable_model_warmup=true", "--enable_serialization_as_tensor_content=true",
-            "--enable_batching=true", "--batching_parameters_file=/config/batching.config",
+            "--entrypoint",
+            "tensorflow_model_server",
+            image,
+            "--port=8500",
+            "--rest_api_port=8501",
+            "--model_config_file=/config/models.config",
+            "--model_config_file_poll_wait_seconds=10",
+            "--file_system_poll_wait_seconds=5",
+            "--monitoring_config_file=/config/monitoring.config",
+            "--enable_grpc_healthcheck_service=true",
+            "--enable_model_warmup=true",
+            "--enable_serialization_as_tensor_content=true",
+            "--enable_batching=true",
+            "--batching_parameters_file=/config/batching.config",
             *(["--per_process_gpu_memory_fraction=0.25"] if gpu else []),
         ]
 
 
-def make_fake_host(tmp_path: Path, *, docker: bool = True, gpu: bool = False, nvidia_runtime: bool = False,
-                   engine: str = "up", models_dir: Path | None = None) -> FakeHost:
+def make_fake_host(
+    tmp_path: Path,
+    *,
+    docker: bool = True,
+    gpu: bool = False,
+    nvidia_runtime: bool = False,
+    engine: str = "up",
+    models_dir: Path | None = None,
+) -> FakeHost:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool, wanted in (("docker", docker), ("nvidia-smi", gpu)):
@@ -96,17 +138,23 @@ def make_fake_host(tmp_path: Path, *, docker: bool = True, gpu: bool = False, nv
     env.update(
         # No /usr/local/bin: a real docker client there must never be found.
         PATH=f"{bin_dir}:/usr/bin:/bin",
-        FAKE_DOCKER_LOG=str(tmp_path / "docker-calls.log"), FAKE_DOCKER_DIR=str(containers),
+        FAKE_DOCKER_LOG=str(tmp_path / "docker-calls.log"),
+        FAKE_DOCKER_DIR=str(containers),
         FAKE_DOCKER_ENGINE=engine,
-        FAKE_MODEL_SERVICE=f"{PYTHON} -m bench.fake_tf_serving", FAKE_MODEL_DIR=str(models_dir),
-        MODEL_DIR=str(models_dir), SERVE_STATE_DIR=str(tmp_path / "state"),
-        GRPC_PORT=str(grpc_port), REST_PORT=str(rest_port), SERVE_TIMEOUT="60",
+        FAKE_MODEL_SERVICE=f"{PYTHON} -m bench.fake_tf_serving",
+        FAKE_MODEL_DIR=str(models_dir),
+        MODEL_DIR=str(models_dir),
+        SERVE_STATE_DIR=str(tmp_path / "state"),
+        GRPC_PORT=str(grpc_port),
+        REST_PORT=str(rest_port),
+        SERVE_TIMEOUT="60",
     )
     if nvidia_runtime:
         env["FAKE_DOCKER_RUNTIMES"] = NVIDIA_RUNTIMES
     assert shutil.which("docker", path=env["PATH"]) in (None, str(bin_dir / "docker"))
-    return FakeHost(env, tmp_path / "docker-calls.log", containers, models_dir, tmp_path / "state",
-                    grpc_port, rest_port)
+    return FakeHost(
+        env, tmp_path / "docker-calls.log", containers, models_dir, tmp_path / "state", grpc_port, rest_port
+    )
 
 
 @pytest.fixture
@@ -138,8 +186,10 @@ def test_gpu_host_serves_the_pinned_gpu_image_until_stopped(tmp_path, no_leftove
     assert _dry_run_command(dry) == host.expected_run(image, gpu=True)  # DRY_RUN prints what runs
     assert "exporting one first" in served.stdout  # a fresh clone has no model yet
     assert (host.models_dir / "threshold" / "1" / "saved_model.pb").is_file()
-    assert "serve: TF Serving GPU image in Docker: Docker engine answers and GPU 0: NVIDIA H100 80GB HBM3 " \
-           "is usable from containers" in served.stdout
+    assert (
+        "serve: TF Serving GPU image in Docker: Docker engine answers and GPU 0: NVIDIA H100 80GB HBM3 "
+        "is usable from containers" in served.stdout
+    )
     assert "threshold AVAILABLE (versions 1; labels stable=1, canary=1)" in served.stdout
     assert f"gRPC     127.0.0.1:{host.grpc_port}" in served.stdout
     assert f"http://127.0.0.1:{host.rest_port}/monitoring/prometheus/metrics" in served.stdout
@@ -175,14 +225,23 @@ def test_gpu_without_container_toolkit_runs_the_cpu_image_and_says_why(tmp_path)
     result = host.serve(DRY_RUN="1")
     command = _dry_run_command(result)
     assert "--gpus" not in command and f"tensorflow/serving:{TFS_VERSION}" in command
-    assert "serve: TF Serving CPU image in Docker: Docker engine answers, an NVIDIA GPU is present but " \
-           "Docker cannot use it (install the NVIDIA Container Toolkit" in result.stdout
+    assert (
+        "serve: TF Serving CPU image in Docker: Docker engine answers, an NVIDIA GPU is present but "
+        "Docker cannot use it (install the NVIDIA Container Toolkit" in result.stdout
+    )
 
 
 def test_tfs_image_and_ports_can_be_overridden(tmp_path):
     host = make_fake_host(tmp_path, gpu=True, nvidia_runtime=True)
-    command = _dry_run_command(host.serve(DRY_RUN="1", TFS_IMAGE="registry.example/tfs:2.21.0-gpu-patched",
-                                          GRPC_PORT="9500", REST_PORT="0", GPU_MEMORY_FRACTION="0"))
+    command = _dry_run_command(
+        host.serve(
+            DRY_RUN="1",
+            TFS_IMAGE="registry.example/tfs:2.21.0-gpu-patched",
+            GRPC_PORT="9500",
+            REST_PORT="0",
+            GPU_MEMORY_FRACTION="0",
+        )
+    )
     assert "registry.example/tfs:2.21.0-gpu-patched" in command
     assert command.count("--publish") == 1 and "127.0.0.1:9500:8500" in command
     assert not any(arg.startswith("--per_process_gpu_memory_fraction") for arg in command)
@@ -193,26 +252,48 @@ def test_container_name_comes_from_tfs_container_name_not_the_generic_container_
     host = make_fake_host(tmp_path)
     command = _dry_run_command(host.serve(DRY_RUN="1", CONTAINER_NAME="the-ci-runner"))
     assert command[command.index("--name") + 1] == "threshold-serving"
-    command = _dry_run_command(host.serve(DRY_RUN="1", CONTAINER_NAME="the-ci-runner",
-                                          TFS_CONTAINER_NAME="tfs-a"))
+    command = _dry_run_command(
+        host.serve(DRY_RUN="1", CONTAINER_NAME="the-ci-runner", TFS_CONTAINER_NAME="tfs-a")
+    )
     assert command[command.index("--name") + 1] == "tfs-a"
 
 
-@pytest.mark.parametrize(("docker", "engine", "reason"), [
-    (False, "up", "no docker on PATH"),
-    (True, "down", "docker is on PATH but its engine does not answer (Cannot connect to the Docker daemon"),
-])
+@pytest.mark.parametrize(
+    ("docker", "engine", "reason"),
+    [
+        (False, "up", "no docker on PATH"),
+        (
+            True,
+            "down",
+            "docker is on PATH but its engine does not answer (Cannot connect to the Docker daemon",
+        ),
+    ],
+)
 def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, engine, reason):
     host = make_fake_host(tmp_path, docker=docker, engine=engine)
     result = host.serve(DRY_RUN="1")
     assert f"serve: embedded server (python -m serving.local): {reason}" in result.stdout
     assert _dry_run_command(result) == [
-        PYTHON, "-m", "serving.local", "--host", "127.0.0.1", "--port", str(host.grpc_port),
-        "--rest-port", str(host.rest_port),
-        "--model-config-file", str((host.state_dir / "config" / "models.config").resolve()),
-        "--model-config-file-poll-wait-seconds", "10",
-        "--models-dir", str(host.models_dir.resolve()), "--file-system-poll-wait-seconds", "5",
-        "--enable-serialization-as-tensor-content", "--enable-batching"]
+        PYTHON,
+        "-m",
+        "serving.local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(host.grpc_port),
+        "--rest-port",
+        str(host.rest_port),
+        "--model-config-file",
+        str((host.state_dir / "config" / "models.config").resolve()),
+        "--model-config-file-poll-wait-seconds",
+        "10",
+        "--models-dir",
+        str(host.models_dir.resolve()),
+        "--file-system-poll-wait-seconds",
+        "5",
+        "--enable-serialization-as-tensor-content",
+        "--enable-batching",
+    ]
 
 
 def test_server_docker_without_docker_fails_with_what_to_do(tmp_path):

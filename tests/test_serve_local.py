@@ -20,8 +20,22 @@ from tests.test_serve_docker import SERVE_ENV
 
 def _make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # -o: never re-bootstrap .venv from a test; PY: the interpreter running the tests.
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed-stamp",
-                           f"PY={PYTHON}", target], env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(REPO),
+            "-o",
+            ".venv/.installed-stamp",
+            f"PY={PYTHON}",
+            target,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -42,8 +56,14 @@ def _listening(port: int) -> bool:
 def test_make_serve_local_answers_status_over_grpc_and_make_stop_ends_it(model_dir, tmp_path):
     grpc_port, rest_port = free_port(), free_port()
     env = {key: value for key, value in cli_env().items() if key not in SERVE_ENV}
-    env.update(SERVER="local", MODEL_DIR=str(model_dir), SERVE_STATE_DIR=str(tmp_path / "state"),
-               GRPC_PORT=str(grpc_port), REST_PORT=str(rest_port), SERVE_TIMEOUT="120")
+    env.update(
+        SERVER="local",
+        MODEL_DIR=str(model_dir),
+        SERVE_STATE_DIR=str(tmp_path / "state"),
+        GRPC_PORT=str(grpc_port),
+        REST_PORT=str(rest_port),
+        SERVE_TIMEOUT="120",
+    )
     served = _make("serve", env)
     state_file = tmp_path / "state" / "server.json"
     pid = json.loads(state_file.read_text())["pid"] if state_file.exists() else None
@@ -62,10 +82,12 @@ def test_make_serve_local_answers_status_over_grpc_and_make_stop_ends_it(model_d
         status = _make("status", env)  # what runs, its endpoints, versions and labels, asked live
         assert status.returncode == 0, status.stdout + status.stderr
         lines = status.stdout.splitlines()  # after make's echo of the command
-        assert lines[next(i for i, line in enumerate(lines) if line.startswith("status:")):][:3] == [
+        assert lines[next(i for i, line in enumerate(lines) if line.startswith("status:")) :][:3] == [
             f"status: running: embedded server (python -m serving.local), pid {pid}, "
             f"log {tmp_path / 'state' / 'local-server.log'}",
-            f"  gRPC     127.0.0.1:{grpc_port}", f"  REST     http://127.0.0.1:{rest_port}/v1/models/<name>"]
+            f"  gRPC     127.0.0.1:{grpc_port}",
+            f"  REST     http://127.0.0.1:{rest_port}/v1/models/<name>",
+        ]
         assert "  model    threshold: version 1 AVAILABLE; labels canary=1, stable=1" in status.stdout
         logs = _make("logs", {**env, "LOG_LINES": "200"})  # the embedded server's log file
         assert logs.returncode == 0 and "serving.local: listening on grpc" in logs.stdout

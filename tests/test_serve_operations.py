@@ -42,12 +42,15 @@ def test_tls_adds_the_ssl_config_file_flag_and_a_read_only_tls_mount(tmp_path):
     plain = host.expected_run(f"tensorflow/serving:{TFS_VERSION}", gpu=False)
     after_mounts = plain.index("--mount") + 4  # after the models and config mounts
     tls_mount = ["--mount", f"type=bind,source={(host.state_dir / 'tls').resolve()},target=/tls,readonly"]
-    assert command == [*plain[:after_mounts], *tls_mount, *plain[after_mounts:],
-                       "--ssl_config_file=/tls/ssl.config"]
+    assert command == [
+        *plain[:after_mounts],
+        *tls_mount,
+        *plain[after_mounts:],
+        "--ssl_config_file=/tls/ssl.config",
+    ]
 
 
-def test_tls_serve_waits_on_the_plain_rest_status_and_status_asks_it_too(
-        tmp_path, no_leftover_containers):  # noqa: F811 - a fixture
+def test_tls_serve_waits_on_the_plain_rest_status_and_status_asks_it_too(tmp_path, no_leftover_containers):  # noqa: F811 - a fixture
     # TF Serving's --ssl_config_file covers gRPC only, and may demand a client certificate there:
     # the launcher and `make status` ask the plain REST port. The fake's gRPC answers nothing.
     host = make_fake_host(tmp_path)
@@ -85,8 +88,9 @@ def test_tls_with_a_missing_key_file_is_one_line(tmp_path):
     env = {**_tls_env(tmp_path), "TLS_KEY": str(tmp_path / "absent.key")}
     result = run_module("serving.launch", "render-config", env={**host.env, **env}, timeout=120)
     assert result.returncode == SERVER_NOT_STARTED
-    assert result.stderr.strip() == (f"render-config: error: cannot read --tls-key {tmp_path / 'absent.key'}"
-                                     ": No such file or directory")
+    assert result.stderr.strip() == (
+        f"render-config: error: cannot read --tls-key {tmp_path / 'absent.key'}: No such file or directory"
+    )
 
 
 def test_tls_cert_without_its_key_is_refused(tmp_path):
@@ -112,7 +116,8 @@ def test_status_and_logs_report_what_make_serve_started(tmp_path, no_leftover_co
     assert status.stdout.splitlines()[:2] == [
         "status: running: TF Serving in Docker, container threshold-serving, "
         f"image tensorflow/serving:{TFS_VERSION}",
-        f"  gRPC     127.0.0.1:{host.grpc_port}"]
+        f"  gRPC     127.0.0.1:{host.grpc_port}",
+    ]
     assert "  model    threshold: version 1 AVAILABLE; labels canary=1, stable=1" in status.stdout
 
     logs = run_module("serving.launch", "logs", env={**host.env, "LOG_LINES": "7"}, timeout=60)
@@ -140,15 +145,34 @@ def test_status_of_a_container_that_died_says_so_and_fails(tmp_path, no_leftover
 def test_make_image_dry_run_prints_the_exact_docker_build(tmp_path):
     host = make_fake_host(tmp_path)
     result = run_module("serving.launch", "image", env={**host.env, "DRY_RUN": "1"}, timeout=60)
-    expected = ["docker", "build", "--file", "serving/Dockerfile",
-                "--build-arg", f"TFS_VERSION={TFS_VERSION}", "--build-arg", "TFS_VARIANT=-gpu",
-                "--tag", f"threshold-serving:{TFS_VERSION}-gpu", "."]
+    expected = [
+        "docker",
+        "build",
+        "--file",
+        "serving/Dockerfile",
+        "--build-arg",
+        f"TFS_VERSION={TFS_VERSION}",
+        "--build-arg",
+        "TFS_VARIANT=-gpu",
+        "--tag",
+        f"threshold-serving:{TFS_VERSION}-gpu",
+        ".",
+    ]
     assert _printed_command(result, "image: dry run, the command would be:") == expected
     assert host.docker_calls() == []
-    cpu = run_module("serving.launch", "image", env={**host.env, "DRY_RUN": "1", "IMAGE_GPU": "0",
-                                                     "IMAGE_TAG": "registry.example/tfs:cpu"}, timeout=60)
+    cpu = run_module(
+        "serving.launch",
+        "image",
+        env={**host.env, "DRY_RUN": "1", "IMAGE_GPU": "0", "IMAGE_TAG": "registry.example/tfs:cpu"},
+        timeout=60,
+    )
     assert _printed_command(cpu, "image: dry run, the command would be:")[-5:] == [
-        "--build-arg", "TFS_VARIANT=", "--tag", "registry.example/tfs:cpu", "."]
+        "--build-arg",
+        "TFS_VARIANT=",
+        "--tag",
+        "registry.example/tfs:cpu",
+        ".",
+    ]
 
 
 def test_make_image_renders_the_configs_then_runs_docker_build(tmp_path):
@@ -156,8 +180,20 @@ def test_make_image_renders_the_configs_then_runs_docker_build(tmp_path):
     result = run_module("serving.launch", "image", env=host.env, timeout=180)
     assert result.returncode == 0, result.stderr + result.stdout
     assert host.docker_calls() == [
-        ["docker", "build", "--file", "serving/Dockerfile", "--build-arg", f"TFS_VERSION={TFS_VERSION}",
-         "--build-arg", "TFS_VARIANT=-gpu", "--tag", f"threshold-serving:{TFS_VERSION}-gpu", "."]]
+        [
+            "docker",
+            "build",
+            "--file",
+            "serving/Dockerfile",
+            "--build-arg",
+            f"TFS_VERSION={TFS_VERSION}",
+            "--build-arg",
+            "TFS_VARIANT=-gpu",
+            "--tag",
+            f"threshold-serving:{TFS_VERSION}-gpu",
+            ".",
+        ]
+    ]
     assert (host.state_dir / "config" / "models.config").is_file()  # what the Dockerfile copies
     assert f"image: built threshold-serving:{TFS_VERSION}-gpu" in result.stdout
 
@@ -165,10 +201,19 @@ def test_make_image_renders_the_configs_then_runs_docker_build(tmp_path):
 def test_make_targets_run_the_launcher_commands():
     import subprocess
 
-    for target, command in (("sample", "-m client.sample data.npy"), ("status", "-m serving.launch status"),
-                            ("logs", "-m serving.launch logs"), ("image", "-m serving.launch image")):
-        dry = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", target], cwd=REPO,
-                             capture_output=True, text=True, timeout=60)
+    for target, command in (
+        ("sample", "-m client.sample data.npy"),
+        ("status", "-m serving.launch status"),
+        ("logs", "-m serving.launch logs"),
+        ("image", "-m serving.launch image"),
+    ):
+        dry = subprocess.run(
+            ["make", "-n", "-o", ".venv/.installed-stamp", target],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert dry.returncode == 0 and command in dry.stdout, (target, dry.stdout + dry.stderr)
 
 

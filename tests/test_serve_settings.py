@@ -29,10 +29,13 @@ def test_gpu_allow_growth_0_and_batching_0_drop_their_flags(tmp_path):
     default = _dry_run_command(host.serve(DRY_RUN="1"))
     assert default == host.expected_run(image, gpu=True)
     command = _dry_run_command(host.serve(DRY_RUN="1", GPU_ALLOW_GROWTH="0", BATCHING="0"))
-    expected = [arg for arg in host.expected_run(image, gpu=True)
-                if not arg.startswith(("--enable_batching", "--batching_parameters_file"))]
+    expected = [
+        arg
+        for arg in host.expected_run(image, gpu=True)
+        if not arg.startswith(("--enable_batching", "--batching_parameters_file"))
+    ]
     at = expected.index("TF_FORCE_GPU_ALLOW_GROWTH=true")
-    del expected[at - 1:at + 1]  # the --env and its value
+    del expected[at - 1 : at + 1]  # the --env and its value
     assert command == expected
 
 
@@ -48,15 +51,19 @@ def test_render_config_writes_the_three_configs_with_labels_on_the_versions_on_d
     (host.models_dir / "threshold" / "3").mkdir()
     result = run_module("serving.launch", "render-config", env=host.env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (f"render-config: threshold labels {{'stable': 2, 'canary': 3}} -> "
-                                     f"{host.state_dir / 'config'}")
+    assert result.stdout.strip() == (
+        f"render-config: threshold labels {{'stable': 2, 'canary': 3}} -> {host.state_dir / 'config'}"
+    )
     config = host.state_dir / "config"
     rendered = (config / "models.config").read_text()
     assert 'key: "stable"\n      value: 2' in rendered and 'key: "canary"\n      value: 3' in rendered
     assert (config / "batching.config").read_text() == BATCHING_CONFIG.read_text()
     assert (config / "monitoring.config").read_text() == MONITORING_CONFIG.read_text()
-    assert sorted(p.name for p in config.iterdir()) == ["batching.config", "models.config",
-                                                        "monitoring.config"]
+    assert sorted(p.name for p in config.iterdir()) == [
+        "batching.config",
+        "models.config",
+        "monitoring.config",
+    ]
 
 
 def test_a_model_that_never_becomes_available_times_out_and_removes_the_container(tmp_path):
@@ -64,8 +71,10 @@ def test_a_model_that_never_becomes_available_times_out_and_removes_the_containe
     # The fake TF Serving in the container serves another model: threshold stays NOT_FOUND.
     result = host.serve(SERVE_TIMEOUT="3", FAKE_MODEL_NAME="another")
     assert result.returncode == DeadlineExceeded.exit_code
-    assert f"model threshold versions [1] not AVAILABLE at 127.0.0.1:{host.grpc_port} after 3 s " \
-           "(last status: NOT_FOUND" in result.stderr
+    assert (
+        f"model threshold versions [1] not AVAILABLE at 127.0.0.1:{host.grpc_port} after 3 s "
+        "(last status: NOT_FOUND" in result.stderr
+    )
     assert "container removed" in result.stderr
     assert [call[1] for call in host.docker_calls()][-2:] == ["stop", "rm"]
     assert list(host.containers.iterdir()) == [] and not (host.state_dir / "server.json").exists()

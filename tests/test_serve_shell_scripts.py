@@ -38,6 +38,7 @@ def test_shell_script_passes_shellcheck(script: Path):
     venv_bin = str(Path(sys.executable).parent)
     shellcheck = shutil.which("shellcheck", path=venv_bin) or shutil.which("shellcheck")
     assert shellcheck, "shellcheck is not installed: it comes with the dev extra (make venv)"
-    result = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [shellcheck, "--severity=style", str(script)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr

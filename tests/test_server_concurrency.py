@@ -23,13 +23,15 @@ BATCH_TIMEOUT_MICROS = 20_000
 
 @pytest.fixture(scope="module")
 def batching_server(model_dir):
-    with embedded_server(model_dir, "--enable-batching", "--batch-timeout-micros",
-                         str(BATCH_TIMEOUT_MICROS)) as handle:
+    with embedded_server(
+        model_dir, "--enable-batching", "--batch-timeout-micros", str(BATCH_TIMEOUT_MICROS)
+    ) as handle:
         yield handle
 
 
 def hammer(address: str, widths: list[int]) -> list[str]:
     """CLIENTS threads, each with its own channel, sending distinct inputs; mismatches described."""
+
     def client(index: int) -> list[str]:
         rng = np.random.default_rng(index)
         stubs = ServingStubs(address)
@@ -42,7 +44,7 @@ def hammer(address: str, widths: list[int]) -> list[str]:
                 signature = "compact" if n % 3 == 0 else None
                 response = stubs.prediction.Predict(predict_request(x, signature=signature), timeout=60)
                 mask = tensor_array(response.outputs["mask"])
-                expected = ((x < np.float32(-0.1)) | (x > np.float32(0.1)))
+                expected = (x < np.float32(-0.1)) | (x > np.float32(0.1))
                 if mask.shape != x.shape or not np.array_equal(mask.astype(bool), expected):
                     problems.append(f"client {index} request {n}: wrong answer")
         finally:
@@ -61,10 +63,15 @@ def test_batched_answers_are_split_back_to_their_requests(batching_server):
     assert hammer(batching_server.address, widths=[8, 8, 8, 5]) == []
     url = f"http://127.0.0.1:{batching_server.rest_port}/monitoring/prometheus/metrics"
     metrics = urllib.request.urlopen(url, timeout=10).read().decode()
-    batches = sum(float(v) for v in re.findall(
-        r"^:tensorflow:serving:batching_session:processed_batch_size_count\{.*\} (\S+)$", metrics, re.M))
+    batches = sum(
+        float(v)
+        for v in re.findall(
+            r"^:tensorflow:serving:batching_session:processed_batch_size_count\{.*\} (\S+)$", metrics, re.M
+        )
+    )
     requests = CLIENTS * REQUESTS_PER_CLIENT
     # Every request here is batchable, so each went through exactly one model call of the batcher.
     assert batches > 0, "no request went through the batcher"
     assert requests / batches >= 4, (
-        f"{requests} requests in {batches:.0f} model calls: merging should be the rule, not the exception")
+        f"{requests} requests in {batches:.0f} model calls: merging should be the rule, not the exception"
+    )

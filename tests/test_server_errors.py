@@ -28,7 +28,8 @@ def failure(stubs, request) -> grpc.RpcError:
 
 def shape(*sizes):
     return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in sizes])
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in sizes]
+    )
 
 
 def test_unknown_model_is_not_found_latest(server_stubs):
@@ -59,8 +60,10 @@ def test_missing_model_spec_and_empty_name_are_invalid(server_stubs):
     error = failure(server_stubs, predict_pb2.PredictRequest())
     assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
     error = failure(server_stubs, predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec()))
-    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT,
-                                               "ModelSpec has no name specified.")
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ModelSpec has no name specified.",
+    )
 
 
 def test_missing_input_names_the_expected_key(server_stubs):
@@ -89,8 +92,9 @@ def test_extra_input_key_is_named(server_stubs):
 def test_string_input_fails_in_the_runtime(server_stubs):
     """No dtype check before Session::Run (predict_util.cc); the call frame names both types."""
     request = predict_request(None)
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1),
-                                                        string_val=[b"0.5"]))
+    request.inputs["x"].CopyFrom(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1), string_val=[b"0.5"])
+    )
     error = failure(server_stubs, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -100,8 +104,9 @@ def test_unknown_output_filter_lists_the_outputs(server_stubs):
     request.output_filter.append("probabilities")
     error = failure(server_stubs, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details() == ("output tensor alias not found in signature: probabilities "
-                               "Outputs expected to be in the set {mask}.")
+    assert error.details() == (
+        "output tensor alias not found in signature: probabilities Outputs expected to be in the set {mask}."
+    )
 
 
 def test_duplicate_output_filter_is_invalid(server_stubs):
@@ -114,18 +119,24 @@ def test_duplicate_output_filter_is_invalid(server_stubs):
 
 def test_metadata_needs_the_signature_def_field(server_stubs):
     spec = model_pb2.ModelSpec(name="threshold")
-    for fields, message in (([], "GetModelMetadataRequest must specify at least one metadata_field"),
-                            (["graph"], "Metadata field graph is not supported")):
+    for fields, message in (
+        ([], "GetModelMetadataRequest must specify at least one metadata_field"),
+        (["graph"], "Metadata field graph is not supported"),
+    ):
         with pytest.raises(grpc.RpcError) as error:
             server_stubs.prediction.GetModelMetadata(
-                get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=fields))
+                get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=fields)
+            )
         assert (error.value.code(), error.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def test_metadata_of_unknown_model_is_not_found(server_stubs):
     with pytest.raises(grpc.RpcError) as error:
-        server_stubs.prediction.GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec=model_pb2.ModelSpec(name="nope"), metadata_field=["signature_def"]))
+        server_stubs.prediction.GetModelMetadata(
+            get_model_metadata_pb2.GetModelMetadataRequest(
+                model_spec=model_pb2.ModelSpec(name="nope"), metadata_field=["signature_def"]
+            )
+        )
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
     assert error.value.details() == "Servable not found for request: Latest(nope)"
 

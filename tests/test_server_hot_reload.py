@@ -24,8 +24,10 @@ def expected_mask(version: int) -> list[list[float]]:
 
 
 def states(stubs) -> dict[int, int]:
-    status = stubs.model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
-        model_spec=model_pb2.ModelSpec(name="threshold")), timeout=10)
+    status = stubs.model.GetModelStatus(
+        get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold")),
+        timeout=10,
+    )
     return {v.version: v.state for v in status.model_version_status}
 
 
@@ -51,8 +53,9 @@ class LoopingClient(threading.Thread):
             try:
                 response = self.stubs.prediction.Predict(predict_request(X), timeout=30)
                 version = response.model_spec.version.value
-                self.answers.append((version, tensor_array(response.outputs["mask"]).tolist()
-                                     == expected_mask(version)))
+                self.answers.append(
+                    (version, tensor_array(response.outputs["mask"]).tolist() == expected_mask(version))
+                )
             except grpc.RpcError as exc:
                 self.errors.append(f"{exc.code()}: {exc.details()}")
         self.stubs.close()
@@ -63,8 +66,15 @@ def rolling(tmp_path, model_dir):
     copy_version(model_dir, tmp_path)
     (tmp_path / "threshold" / ".partial-9-123").mkdir()  # an export in progress: must be ignored
     config = models_config(tmp_path / "models.config", num_versions=2)
-    with embedded_server(None, "--model-config-file", str(config), "--models-dir", str(tmp_path),
-                         "--file-system-poll-wait-seconds", "0.2") as handle:
+    with embedded_server(
+        None,
+        "--model-config-file",
+        str(config),
+        "--models-dir",
+        str(tmp_path),
+        "--file-system-poll-wait-seconds",
+        "0.2",
+    ) as handle:
         yield handle, tmp_path
 
 
@@ -75,8 +85,9 @@ def test_new_versions_load_without_failing_requests(rolling):
     client.start()
     try:
         for version in (2, 3):
-            export_version(directory, "--low", str(-BOUNDS[version]), "--high", str(BOUNDS[version]),
-                           "--no-tflite")
+            export_version(
+                directory, "--low", str(-BOUNDS[version]), "--high", str(BOUNDS[version]), "--no-tflite"
+            )
             wait_for(lambda v=version: states(stubs).get(v) == State.AVAILABLE, handle, f"version {version}")
             count = len(client.answers)
             wait_for(lambda c=count: len(client.answers) > c + 20, handle, "answers after the roll")
@@ -90,8 +101,11 @@ def test_new_versions_load_without_failing_requests(rolling):
     assert {1, 2, 3} <= set(served)
 
     # latest { num_versions: 2 }: version 1 was unloaded once 3 arrived; 2 and 3 stay.
-    wait_for(lambda: states(stubs) == {1: State.END, 2: State.AVAILABLE, 3: State.AVAILABLE}, handle,
-             "version 1 to unload")
+    wait_for(
+        lambda: states(stubs) == {1: State.END, 2: State.AVAILABLE, 3: State.AVAILABLE},
+        handle,
+        "version 1 to unload",
+    )
     with pytest.raises(grpc.RpcError) as error:
         stubs.prediction.Predict(predict_request(X, version=1), timeout=30)
     assert error.value.code() == grpc.StatusCode.NOT_FOUND

@@ -7,7 +7,8 @@ from client.protos import get_model_metadata_pb2, model_pb2
 
 def metadata(stubs, **spec):
     request = get_model_metadata_pb2.GetModelMetadataRequest(
-        model_spec=model_pb2.ModelSpec(name="threshold", **spec), metadata_field=["signature_def"])
+        model_spec=model_pb2.ModelSpec(name="threshold", **spec), metadata_field=["signature_def"]
+    )
     return stubs.prediction.GetModelMetadata(request, timeout=30)
 
 
@@ -28,8 +29,9 @@ def test_signature_def_map_is_the_saved_models(server_stubs, model_dir):
     expected = saved_model_signatures(model_dir / "threshold" / "1")
     # Two descriptor pools (the client's messages, TensorFlow's SavedModel): compare their bytes.
     served = signatures.signature_def
-    assert ({name: sig.SerializeToString(deterministic=True) for name, sig in served.items()}
-            == {name: sig.SerializeToString(deterministic=True) for name, sig in expected.items()})
+    assert {name: sig.SerializeToString(deterministic=True) for name, sig in served.items()} == {
+        name: sig.SerializeToString(deterministic=True) for name, sig in expected.items()
+    }
     assert {"serving_default", "compact", "bounds"} <= set(signatures.signature_def)
 
 
@@ -41,6 +43,7 @@ def test_model_spec_names_model_and_version(server_stubs):
 
 def test_metadata_of_a_specific_version(server_stubs):
     request = get_model_metadata_pb2.GetModelMetadataRequest(
-        model_spec=model_pb2.ModelSpec(name="threshold"), metadata_field=["signature_def"])
+        model_spec=model_pb2.ModelSpec(name="threshold"), metadata_field=["signature_def"]
+    )
     request.model_spec.version.value = 1
     assert server_stubs.prediction.GetModelMetadata(request, timeout=30).model_spec.version.value == 1

@@ -28,8 +28,9 @@ def test_reply_uses_float_val_and_names_the_servable(server_stubs):
 
 
 def test_boundaries_map_to_zero(server_stubs):
-    mask = tensor_array(predict(server_stubs, [[-0.1, 0.1, np.nextafter(np.float32(0.1), np.float32(1))]])
-                        .outputs["mask"])
+    mask = tensor_array(
+        predict(server_stubs, [[-0.1, 0.1, np.nextafter(np.float32(0.1), np.float32(1))]]).outputs["mask"]
+    )
     assert mask.tolist() == [[0, 0, 1]]
 
 
@@ -68,19 +69,35 @@ def test_bounds_signature_reports_the_exported_bounds(server_stubs, shape):
 
 def test_repeated_float_val_form_is_accepted(server_stubs):
     request = predict_request(None)
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, float_val=REFERENCE_INPUT,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1),
-                                                            tensor_shape_pb2.TensorShapeProto.Dim(size=8)])))
+    request.inputs["x"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT,
+            float_val=REFERENCE_INPUT,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[
+                    tensor_shape_pb2.TensorShapeProto.Dim(size=1),
+                    tensor_shape_pb2.TensorShapeProto.Dim(size=8),
+                ]
+            ),
+        )
+    )
     assert tensor_array(server_stubs.prediction.Predict(request).outputs["mask"]).tolist() == [REFERENCE_MASK]
 
 
 def test_single_float_val_fills_the_shape_like_tensorflow(server_stubs):
     request = predict_request(None)
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, float_val=[0.5],
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=2),
-                                                            tensor_shape_pb2.TensorShapeProto.Dim(size=3)])))
+    request.inputs["x"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT,
+            float_val=[0.5],
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[
+                    tensor_shape_pb2.TensorShapeProto.Dim(size=2),
+                    tensor_shape_pb2.TensorShapeProto.Dim(size=3),
+                ]
+            ),
+        )
+    )
     assert tensor_array(server_stubs.prediction.Predict(request).outputs["mask"]).tolist() == [[1] * 3] * 2
 
 

@@ -35,14 +35,20 @@ BAD_REQUESTS = {
     "no inputs": predict_request(None),
     "wrong input key": predict_request(GOOD, key="y"),
     "float64 input": predict_request(GOOD.astype(np.float64)),
-    "tensor_content too short": with_tensor(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 8), tensor_content=GOOD[:1].tobytes())),
-    "negative dimension": with_tensor(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
-                                                             tensor_shape=shape(-1, 2))),
-    "huge shape": with_tensor(tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
-                                                     tensor_shape=shape(1 << 40, 1 << 40))),
-    "string input": with_tensor(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1),
-                                                       string_val=[b"0.5"])),
+    "tensor_content too short": with_tensor(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 8), tensor_content=GOOD[:1].tobytes()
+        )
+    ),
+    "negative dimension": with_tensor(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(-1, 2))
+    ),
+    "huge shape": with_tensor(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1 << 40, 1 << 40))
+    ),
+    "string input": with_tensor(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1), string_val=[b"0.5"])
+    ),
 }
 
 

@@ -23,8 +23,14 @@ def call(server, path: str, body: dict | None = None) -> tuple[int, dict | str]:
 
 
 def test_model_status(server):
-    assert call(server, "/v1/models/threshold") == (200, {"model_version_status": [
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+    assert call(server, "/v1/models/threshold") == (
+        200,
+        {
+            "model_version_status": [
+                {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            ]
+        },
+    )
     assert call(server, "/v1/models/threshold/versions/1")[0] == 200
 
 
@@ -34,8 +40,11 @@ def test_predict_row_format(server):
 
 
 def test_predict_columnar_format_and_signature_name(server):
-    status, body = call(server, "/v1/models/threshold/versions/1:predict",
-                        {"signature_name": "compact", "inputs": {"x": [REFERENCE_INPUT]}})
+    status, body = call(
+        server,
+        "/v1/models/threshold/versions/1:predict",
+        {"signature_name": "compact", "inputs": {"x": [REFERENCE_INPUT]}},
+    )
     assert (status, body) == (200, {"outputs": [REFERENCE_MASK]})
     status, body = call(server, "/v1/models/threshold:predict", {"signature_name": "bounds", "inputs": [[]]})
     assert status == 200 and body["outputs"]["low"] == pytest.approx(-0.1)
@@ -47,16 +56,32 @@ def test_metadata_lists_the_signatures(server):
     assert {"serving_default", "compact", "bounds"} <= set(body["metadata"]["signature_def"]["signature_def"])
 
 
-@pytest.mark.parametrize("path,body,code,fragment", [
-    ("/v1/models/nope:predict", {"instances": [[1.0]]}, 404, "Servable not found for request: Latest(nope)"),
-    ("/v1/models/threshold/labels/x:predict", {"instances": [[1.0]]}, 400,
-     "Unrecognized servable version label: x"),
-    ("/v1/models/threshold:predict", {"signature_name": "zz", "instances": [[1.0]]}, 400,
-     'Serving signature name: "zz" not found in signature def'),
-    ("/v1/models/threshold:predict", {"instances": [["a"]]}, 400, "not of expected type"),
-    ("/v1/models/threshold:predict", {"nothing": 1}, 400, "Missing 'inputs' or 'instances' key"),
-    ("/v1/models/threshold/versions/9", None, 404, "Could not find version 9 of model threshold"),
-])
+@pytest.mark.parametrize(
+    "path,body,code,fragment",
+    [
+        (
+            "/v1/models/nope:predict",
+            {"instances": [[1.0]]},
+            404,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            "/v1/models/threshold/labels/x:predict",
+            {"instances": [[1.0]]},
+            400,
+            "Unrecognized servable version label: x",
+        ),
+        (
+            "/v1/models/threshold:predict",
+            {"signature_name": "zz", "instances": [[1.0]]},
+            400,
+            'Serving signature name: "zz" not found in signature def',
+        ),
+        ("/v1/models/threshold:predict", {"instances": [["a"]]}, 400, "not of expected type"),
+        ("/v1/models/threshold:predict", {"nothing": 1}, 400, "Missing 'inputs' or 'instances' key"),
+        ("/v1/models/threshold/versions/9", None, 404, "Could not find version 9 of model threshold"),
+    ],
+)
 def test_errors_use_tf_servings_http_codes(server, path, body, code, fragment):
     status, answer = call(server, path, body)
     assert status == code and fragment in answer["error"]

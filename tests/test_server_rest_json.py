@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 from serving.local.rest_json import outputs_json, parse_object
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text()
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=30)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -35,15 +38,18 @@ def test_floats_are_written_with_six_digits_when_they_round_trip():
     numbers."""
     array = np.asarray([0.1, 1.0, 9000000.0, 0.00003, 0.123456789, -2.5, np.inf, -np.inf], np.float32)
     text = outputs_json({"y": array}, row_format=False)
-    assert json.loads(text) == {"outputs": [0.1, 1.0, 9e+06, 3e-05, 0.123456791, -2.5, np.inf, -np.inf]}
+    assert json.loads(text) == {"outputs": [0.1, 1.0, 9e06, 3e-05, 0.123456791, -2.5, np.inf, -np.inf]}
     assert ",\n".join(line.strip(", ") for line in text.decode().splitlines()[2:10]) == (
-        "0.1,\n1.0,\n9e+06,\n3e-05,\n0.123456791,\n-2.5,\nInfinity,\n-Infinity")
+        "0.1,\n1.0,\n9e+06,\n3e-05,\n0.123456791,\n-2.5,\nInfinity,\n-Infinity"
+    )
 
 
 def test_row_format_of_rank_one_and_several_outputs():
     """json_tensor.cc MakeRowFormatJsonFromTensors: a rank-1 output gives one value per row; several
     outputs give one object per row."""
     assert outputs_json({"y": np.asarray([0, 1], np.float32)}, row_format=True) == (
-        b'{\n    "predictions": [0.0, 1.0\n    ]\n}')
+        b'{\n    "predictions": [0.0, 1.0\n    ]\n}'
+    )
     assert outputs_json({"a": np.asarray([[0, 1]], np.uint8), "b": np.asarray([2], np.int32)}, True) == (
-        b'{\n    "predictions": [{\n            "a": [0, 1],\n            "b": 2\n        }\n    ]\n}')
+        b'{\n    "predictions": [{\n            "a": [0, 1],\n            "b": 2\n        }\n    ]\n}'
+    )

@@ -23,8 +23,9 @@ MAX_MESSAGE_BYTES = 1 << 20  # the REST limit is derived from it: 1 MiB / 16 = 6
 @pytest.fixture(scope="module")
 def small_server(model_dir):
     """A server with a 1 MiB gRPC limit (so a 64 KiB REST limit) and 2 s REST timeouts."""
-    with embedded_server(model_dir, "--max-message-bytes", str(MAX_MESSAGE_BYTES),
-                         "--rest-timeout-seconds", "2") as handle:
+    with embedded_server(
+        model_dir, "--max-message-bytes", str(MAX_MESSAGE_BYTES), "--rest-timeout-seconds", "2"
+    ) as handle:
         yield handle
 
 
@@ -34,8 +35,9 @@ def still_serves(handle) -> None:
     assert (status, answer) == (200, {"predictions": [REFERENCE_MASK]})
     stubs = ServingStubs(handle.address)
     try:
-        response = stubs.prediction.Predict(predict_request(np.asarray([REFERENCE_INPUT], np.float32)),
-                                            timeout=30)
+        response = stubs.prediction.Predict(
+            predict_request(np.asarray([REFERENCE_INPUT], np.float32)), timeout=30
+        )
         assert response.outputs["mask"].tensor_shape.dim[1].size == len(REFERENCE_INPUT)
     finally:
         stubs.close()
@@ -52,29 +54,44 @@ def test_a_body_over_the_limit_gets_413_and_the_limit_follows_the_grpc_limit(sma
     assert rest_call(small_server.rest_port, "POST", PREDICT, small)[0] == 200
     status, answer = rest_json(small_server.rest_port, "POST", PREDICT, large)
     assert status == 413
-    assert answer["error"] == (f"request body of {len(large)} bytes is larger than the REST limit of {limit} "
-                               "bytes (--rest-max-request-bytes); send fewer rows per request, or use gRPC")
+    assert answer["error"] == (
+        f"request body of {len(large)} bytes is larger than the REST limit of {limit} "
+        "bytes (--rest-max-request-bytes); send fewer rows per request, or use gRPC"
+    )
     still_serves(small_server)
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_sent(small_server):
-    request = (f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: {10**9}\r\n"
-               "Expect: 100-continue\r\n\r\n").encode()
+    request = (
+        f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: {10**9}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
     answer = raw_exchange(small_server.rest_port, request)  # no body follows: the answer comes first
     assert status_of(answer) == 413 and b"100 Continue" not in answer
 
 
 def test_a_chunked_body_over_the_limit_gets_413(small_server):
     chunk = b"x" * 40000
-    request = (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-               + (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2 + b"0\r\n\r\n")
+    request = (
+        b"POST "
+        + PREDICT.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2
+        + b"0\r\n\r\n"
+    )
     assert status_of(raw_exchange(small_server.rest_port, request)) == 413
     body = json.dumps({"instances": [REFERENCE_INPUT]}).encode()
-    request = (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-               + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    request = (
+        b"POST "
+        + PREDICT.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(body)
+        + body
+        + b"\r\n0\r\n\r\n"
+    )
     answer = raw_exchange(small_server.rest_port, request)
     assert status_of(answer) == 200 and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
-        "predictions": [REFERENCE_MASK]}
+        "predictions": [REFERENCE_MASK]
+    }
 
 
 def test_gzip_bodies_are_inflated_up_to_the_limit(small_server):
@@ -83,20 +100,27 @@ def test_gzip_bodies_are_inflated_up_to_the_limit(small_server):
     headers = {"Content-Encoding": "gzip"}
     body = gzip.compress(json.dumps({"instances": [REFERENCE_INPUT]}).encode())
     assert rest_json(small_server.rest_port, "POST", PREDICT, body, headers=headers) == (
-        200, {"predictions": [REFERENCE_MASK]})
+        200,
+        {"predictions": [REFERENCE_MASK]},
+    )
     bomb = gzip.compress(b" " * (MAX_MESSAGE_BYTES * 4))
     assert len(bomb) < MAX_MESSAGE_BYTES // 16
     assert rest_json(small_server.rest_port, "POST", PREDICT, bomb, headers=headers)[0] == 413
     assert rest_json(small_server.rest_port, "POST", PREDICT, b"not gzip", headers=headers) == (
-        400, {"error": "JSON Parse error: The document is empty"})
+        400,
+        {"error": "JSON Parse error: The document is empty"},
+    )
 
 
-@pytest.mark.parametrize("length,status,fragment", [
-    ("abc", 400, "Content-Length 'abc' is not a byte count"),
-    ("-1", 400, "Content-Length '-1' is not a byte count"),
-    (str(10**12), 413, f"request body of {10**12} bytes is larger than the REST limit"),
-    ("100", 400, "request body ended after 10 of 100 bytes (Content-Length)"),
-])
+@pytest.mark.parametrize(
+    "length,status,fragment",
+    [
+        ("abc", 400, "Content-Length 'abc' is not a byte count"),
+        ("-1", 400, "Content-Length '-1' is not a byte count"),
+        (str(10**12), 413, f"request body of {10**12} bytes is larger than the REST limit"),
+        ("100", 400, "request body ended after 10 of 100 bytes (Content-Length)"),
+    ],
+)
 def test_a_bad_content_length_gets_an_answer(small_server, length, status, fragment):
     request = (f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n").encode() + b"{" * 10
     answer = raw_exchange(small_server.rest_port, request, half_close=True)
@@ -112,13 +136,16 @@ def test_a_body_shorter_than_its_content_length_times_out_with_408(small_server)
     assert "timed out reading the request body" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
 
 
-@pytest.mark.parametrize("body", [
-    "[" * 100_000 + "]" * 100_000,
-    '{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}",
-    '{"instances": ' + "[" * 40 + "0.5" + "]" * 40 + "}",
-    '{"instances": [[1' + "0" * 400 + "]]}",
-    '{"instances": [[1' + "0" * 5000 + "]]}",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"instances": ' + "[" * 40 + "0.5" + "]" * 40 + "}",
+        '{"instances": [[1' + "0" * 400 + "]]}",
+        '{"instances": [[1' + "0" * 5000 + "]]}",
+    ],
+)
 def test_deep_or_huge_json_is_a_bad_request(server, body):
     status, answer = rest_json(server.rest_port, "POST", PREDICT, body)
     assert status == 400 and "internal error" not in answer["error"], answer
@@ -147,8 +174,9 @@ def test_two_hundred_simultaneous_requests_are_all_answered(small_server):
 
 @pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read the listen backlog")
 def test_the_listen_backlog_holds_hundreds_of_connections(small_server):
-    listing = subprocess.run(["ss", "-ltnH", f"sport = :{small_server.rest_port}"], capture_output=True,
-                             text=True, check=True).stdout.split()
+    listing = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{small_server.rest_port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert int(listing[2]) >= 1024  # ss shows a listening socket's backlog as Send-Q
 
 

@@ -30,8 +30,9 @@ def tls_files(tmp_path_factory):
 def tls_server(model_dir, tls_files, *extra: str):
     key_path, cert_path = tls_files
     credentials = grpc.ssl_channel_credentials(root_certificates=cert_path.read_bytes())
-    return embedded_server(model_dir, "--ssl-cert", str(cert_path), "--ssl-key", str(key_path), *extra,
-                           credentials=credentials)
+    return embedded_server(
+        model_dir, "--ssl-cert", str(cert_path), "--ssl-key", str(key_path), *extra, credentials=credentials
+    )
 
 
 def https_context(tls_files) -> ssl.SSLContext:
@@ -39,20 +40,26 @@ def https_context(tls_files) -> ssl.SSLContext:
 
 
 def test_an_idle_connection_neither_blocks_https_clients_nor_outlives_its_handshake_timeout(
-        model_dir, tls_files):
-    with tls_server(model_dir, tls_files, "--rest-timeout-seconds", "2") as handle, \
-            socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60) as idle:
+    model_dir, tls_files
+):
+    with (
+        tls_server(model_dir, tls_files, "--rest-timeout-seconds", "2") as handle,
+        socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60) as idle,
+    ):
         # The idle socket never starts its TLS handshake; everyone else is served meanwhile.
         for _ in range(3):
-            status, answer = rest_json(handle.rest_port, "GET", STATUS, context=https_context(tls_files),
-                                       timeout=30)
+            status, answer = rest_json(
+                handle.rest_port, "GET", STATUS, context=https_context(tls_files), timeout=30
+            )
             assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
         assert idle.recv(1024) == b""  # then its handshake deadline closes it
 
 
 def test_sigterm_stops_the_server_while_a_tls_connection_idles(model_dir, tls_files):
-    with tls_server(model_dir, tls_files) as handle, \
-            socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60):
+    with (
+        tls_server(model_dir, tls_files) as handle,
+        socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60),
+    ):
         time.sleep(0.5)  # let the server accept it
         handle.process.send_signal(signal.SIGTERM)
         assert handle.process.wait(timeout=60) == 0
@@ -67,8 +74,9 @@ def test_a_slow_client_cannot_keep_the_server_past_the_grace_period(model_dir):
 
         def trickle() -> None:  # a request whose body never ends: one byte every 0.2 s
             try:
-                slow.sendall(b"POST /v1/models/threshold:predict HTTP/1.1\r\nHost: x\r\n"
-                             b"Content-Length: 100000\r\n\r\n")
+                slow.sendall(
+                    b"POST /v1/models/threshold:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                )
                 while not stop_trickling.wait(0.2):
                     slow.sendall(b" ")
             except OSError:
@@ -92,8 +100,10 @@ def test_a_slow_client_cannot_keep_the_server_past_the_grace_period(model_dir):
 def test_a_request_in_flight_at_sigterm_still_gets_its_answer(model_dir):
     body = json.dumps({"instances": [REFERENCE_INPUT]}).encode()
     head = f"POST /v1/models/threshold:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
-    with embedded_server(model_dir) as handle, \
-            socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60) as client:
+    with (
+        embedded_server(model_dir) as handle,
+        socket.create_connection(("127.0.0.1", handle.rest_port), timeout=60) as client,
+    ):
         client.sendall(head.encode() + body[:10])
         time.sleep(0.5)  # the server has read the headers: the request is in flight
         handle.process.send_signal(signal.SIGTERM)

@@ -18,8 +18,8 @@ def test_a_misaligned_view_becomes_one_aligned_copy_with_the_same_values(offset)
     x = np.random.default_rng(offset).normal(size=(64, 33)).astype(np.float32)
     raw = np.zeros(x.nbytes + 2 * EIGEN_ALIGNMENT, np.uint8)
     start = offset - raw.ctypes.data % EIGEN_ALIGNMENT + EIGEN_ALIGNMENT
-    raw[start:start + x.nbytes] = np.frombuffer(x.tobytes(), np.uint8)
-    view = raw[start:start + x.nbytes].view(np.float32).reshape(x.shape)
+    raw[start : start + x.nbytes] = np.frombuffer(x.tobytes(), np.uint8)
+    view = raw[start : start + x.nbytes].view(np.float32).reshape(x.shape)
     view.flags.writeable = False  # as a request's bytes are
     fed = _eigen_aligned(view)
     assert fed.ctypes.data % EIGEN_ALIGNMENT == 0
@@ -29,7 +29,7 @@ def test_a_misaligned_view_becomes_one_aligned_copy_with_the_same_values(offset)
 def test_an_aligned_array_and_small_or_object_arrays_are_fed_as_they_are():
     raw = np.zeros(4096 + EIGEN_ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % EIGEN_ALIGNMENT
-    aligned = raw[start:start + 4096].view(np.float32)
+    aligned = raw[start : start + 4096].view(np.float32)
     assert _eigen_aligned(aligned) is aligned
     small = np.frombuffer(b"\0" * 13, np.uint8)[1:9]
     assert _eigen_aligned(small) is small

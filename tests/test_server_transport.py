@@ -34,20 +34,35 @@ def certificates(tmp_path_factory):
     directory = tmp_path_factory.mktemp("rest-tls")
     ca_key, ca_cert, _, ca_path = write_key_and_cert(directory, "test-ca", server=False)
     _, _, server_key, server_cert = write_key_and_cert(directory, "localhost", issuer=(ca_key, ca_cert))
-    _, _, client_key, client_cert = write_key_and_cert(directory, "client", issuer=(ca_key, ca_cert),
-                                                       server=False)
-    return {"ca": ca_path, "server_key": server_key, "server_cert": server_cert, "client_key": client_key,
-            "client_cert": client_cert}
+    _, _, client_key, client_cert = write_key_and_cert(
+        directory, "client", issuer=(ca_key, ca_cert), server=False
+    )
+    return {
+        "ca": ca_path,
+        "server_key": server_key,
+        "server_cert": server_cert,
+        "client_key": client_key,
+        "client_cert": client_cert,
+    }
 
 
 def tls_server(model_dir, certificates, *extra: str):
     import grpc
 
     credentials = grpc.ssl_channel_credentials(
-        certificates["ca"].read_bytes(), certificates["client_key"].read_bytes(),
-        certificates["client_cert"].read_bytes())
-    return embedded_server(model_dir, "--ssl-cert", str(certificates["server_cert"]), "--ssl-key",
-                           str(certificates["server_key"]), *extra, credentials=credentials)
+        certificates["ca"].read_bytes(),
+        certificates["client_key"].read_bytes(),
+        certificates["client_cert"].read_bytes(),
+    )
+    return embedded_server(
+        model_dir,
+        "--ssl-cert",
+        str(certificates["server_cert"]),
+        "--ssl-key",
+        str(certificates["server_key"]),
+        *extra,
+        credentials=credentials,
+    )
 
 
 def test_rest_is_served_over_tls_with_the_grpc_certificate(model_dir, certificates):

@@ -24,23 +24,33 @@ def two_versions(tmp_path_factory, model_dir):
     copy_version(model_dir, directory)
     export_version(directory, "--low", "-0.5", "--high", "0.5", "--no-tflite")
     config = models_config(directory / "models.config", labels=LABELS)
-    with embedded_server(None, "--model-config-file", str(config), "--models-dir", str(directory),
-                         "--model-config-file-poll-wait-seconds", "0.2") as handle:
+    with embedded_server(
+        None,
+        "--model-config-file",
+        str(config),
+        "--models-dir",
+        str(directory),
+        "--model-config-file-poll-wait-seconds",
+        "0.2",
+    ) as handle:
         stubs = ServingStubs(handle.address)
         yield handle, stubs, config
         stubs.close()
 
 
 def low_bound(stubs, **spec) -> tuple[int, float]:
-    response = stubs.prediction.Predict(predict_request(np.zeros((0, 0), np.float32), signature="bounds",
-                                                        **spec), timeout=30)
+    response = stubs.prediction.Predict(
+        predict_request(np.zeros((0, 0), np.float32), signature="bounds", **spec), timeout=30
+    )
     return response.model_spec.version.value, round(float(tensor_array(response.outputs["low"])), 3)
 
 
 def test_both_versions_are_available(two_versions):
     _, stubs, _ = two_versions
-    status = stubs.model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
-        model_spec=model_pb2.ModelSpec(name="threshold")), timeout=10)
+    status = stubs.model.GetModelStatus(
+        get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold")),
+        timeout=10,
+    )
     assert [(v.version, v.state) for v in status.model_version_status] == [(2, AVAILABLE), (1, AVAILABLE)]
 
 

@@ -47,8 +47,9 @@ def test_without_warmup_the_same_version_loads_and_answers(model_dir, tmp_path):
     with embedded_server(models, "--no-model-warmup") as handle:
         stubs = ServingStubs(handle.address)
         try:
-            response = stubs.prediction.Predict(predict_request(np.asarray([REFERENCE_INPUT], np.float32)),
-                                                timeout=30)
+            response = stubs.prediction.Predict(
+                predict_request(np.asarray([REFERENCE_INPUT], np.float32)), timeout=30
+            )
         finally:
             stubs.close()
         assert tensor_array(response.outputs["mask"]).tolist() == [REFERENCE_MASK]

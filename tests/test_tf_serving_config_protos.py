@@ -17,8 +17,9 @@ from google.protobuf import descriptor
 from tests.tf_serving_config_protos import BatchingParameters, MonitoringConfig
 
 D = descriptor.FieldDescriptor
-INT64_VALUE, STRING_VALUE, BOOL_VALUE = (f"google.protobuf.{name}" for name in ("Int64Value", "StringValue",
-                                                                               "BoolValue"))
+INT64_VALUE, STRING_VALUE, BOOL_VALUE = (
+    f"google.protobuf.{name}" for name in ("Int64Value", "StringValue", "BoolValue")
+)
 
 # (name, number, type as written in the .proto, repeated)
 BATCHING_PARAMETERS = [
@@ -47,14 +48,19 @@ def _repeated(field: descriptor.FieldDescriptor) -> bool:
 def fields(message: descriptor.Descriptor) -> list[tuple[str, int, str, bool]]:
     def kind(field: descriptor.FieldDescriptor) -> str:
         return field.message_type.full_name if field.type == D.TYPE_MESSAGE else SCALARS[field.type]
+
     return [(f.name, f.number, kind(f), _repeated(f)) for f in message.fields]
 
 
-@pytest.mark.parametrize(("message", "expected"), [
-    (BatchingParameters.DESCRIPTOR, BATCHING_PARAMETERS),
-    (MonitoringConfig.DESCRIPTOR, MONITORING_CONFIG),
-    (MonitoringConfig.DESCRIPTOR.fields_by_name["prometheus_config"].message_type, PROMETHEUS_CONFIG),
-], ids=["BatchingParameters", "MonitoringConfig", "PrometheusConfig"])
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (BatchingParameters.DESCRIPTOR, BATCHING_PARAMETERS),
+        (MonitoringConfig.DESCRIPTOR, MONITORING_CONFIG),
+        (MonitoringConfig.DESCRIPTOR.fields_by_name["prometheus_config"].message_type, PROMETHEUS_CONFIG),
+    ],
+    ids=["BatchingParameters", "MonitoringConfig", "PrometheusConfig"],
+)
 def test_descriptors_have_tf_servings_names_numbers_and_types(message, expected):
     assert message.full_name.startswith("tensorflow.serving.")
     assert sorted(fields(message)) == sorted(expected)
@@ -64,8 +70,10 @@ def test_the_wheel_still_lacks_them_so_the_transcription_is_needed():
     import importlib.util
 
     assert importlib.util.find_spec("tensorflow_serving.config.model_server_config_pb2") is not None
-    for module in ("tensorflow_serving.config.monitoring_config_pb2",
-                   "tensorflow_serving.servables.tensorflow.session_bundle_config_pb2"):
+    for module in (
+        "tensorflow_serving.config.monitoring_config_pb2",
+        "tensorflow_serving.servables.tensorflow.session_bundle_config_pb2",
+    ):
         try:
             found = importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:
@@ -77,6 +85,9 @@ def test_a_binary_message_round_trips_by_field_number():
     """Numbers matter on the wire: a value written as field 9 reads back as max_execution_batch_size."""
     from google.protobuf import wrappers_pb2
 
-    raw = b"\x4a" + bytes([len(wrappers_pb2.Int64Value(value=512).SerializeToString())]) + \
-        wrappers_pb2.Int64Value(value=512).SerializeToString()  # tag 9, length-delimited
+    raw = (
+        b"\x4a"
+        + bytes([len(wrappers_pb2.Int64Value(value=512).SerializeToString())])
+        + wrappers_pb2.Int64Value(value=512).SerializeToString()
+    )  # tag 9, length-delimited
     assert BatchingParameters.FromString(raw).max_execution_batch_size.value == 512

@@ -24,8 +24,13 @@ from tests.support.processes import PYTHON, REPO, cli_env, run_module
 @pytest.fixture(scope="module")
 def typed_server():
     """``python -m bench.fake_tf_serving --typed-fields`` on a free port: its address."""
-    process = subprocess.Popen([PYTHON, "-m", "bench.fake_tf_serving", "--port", "0", "--typed-fields"],
-                               cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "bench.fake_tf_serving", "--port", "0", "--typed-fields"],
+        cwd=REPO,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         assert "listening on" in line, line
@@ -47,8 +52,9 @@ def data(tmp_path_factory):
 def fields_used(address: str, signature: str) -> set[str]:
     stubs = ServingStubs(address)
     try:
-        mask = stubs.prediction.Predict(predict_request(np.ones((2, 3), np.float32), signature=signature),
-                                        timeout=30).outputs["mask"]
+        mask = stubs.prediction.Predict(
+            predict_request(np.ones((2, 3), np.float32), signature=signature), timeout=30
+        ).outputs["mask"]
     finally:
         stubs.close()
     return {field.name for field, _ in mask.ListFields()} & {"tensor_content", "float_val", "int_val"}
@@ -59,8 +65,9 @@ def assert_exact_answers(address: str, data, tmp_path) -> None:
     expected = expected_mask(x, -0.1, 0.1)
     for args, dtype in (((), np.float32), (("--compact",), np.uint8)):
         out = tmp_path / f"mask-{dtype.__name__}.npy"
-        result = run_module("client.predict", path, "--server", address, *args, "-o", out,
-                            "--batch-size", "400", timeout=120)
+        result = run_module(
+            "client.predict", path, "--server", address, *args, "-o", out, "--batch-size", "400", timeout=120
+        )
         assert result.returncode == 0, result.stderr
         assert f"all {x.size} values match" in result.stderr
         mask = np.load(out)

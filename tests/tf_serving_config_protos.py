@@ -18,8 +18,9 @@ _F = descriptor_pb2.FieldDescriptorProto
 
 
 def _field(name: str, number: int, kind: int, type_name: str = "", repeated: bool = False) -> _F:
-    field = _F(name=name, number=number, type=kind,
-               label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
+    field = _F(
+        name=name, number=number, type=kind, label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+    )
     if type_name:
         field.type_name = type_name
     return field
@@ -38,11 +39,11 @@ MONITORING_CONFIG_PROTO = descriptor_pb2.FileDescriptorProto(
     package="tensorflow.serving",
     syntax="proto3",
     message_type=[
-        _message("PrometheusConfig",
-                 _field("enable", 1, _F.TYPE_BOOL),
-                 _field("path", 2, _F.TYPE_STRING)),
-        _message("MonitoringConfig",
-                 _field("prometheus_config", 1, _F.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig")),
+        _message("PrometheusConfig", _field("enable", 1, _F.TYPE_BOOL), _field("path", 2, _F.TYPE_STRING)),
+        _message(
+            "MonitoringConfig",
+            _field("prometheus_config", 1, _F.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig"),
+        ),
     ],
 )
 
@@ -54,16 +55,18 @@ BATCHING_PARAMETERS_PROTO = descriptor_pb2.FileDescriptorProto(
     syntax="proto3",
     dependency=["google/protobuf/wrappers.proto"],
     message_type=[
-        _message("BatchingParameters",
-                 _field("max_batch_size", 1, _F.TYPE_MESSAGE, _INT64_VALUE),
-                 _field("batch_timeout_micros", 2, _F.TYPE_MESSAGE, _INT64_VALUE),
-                 _field("max_enqueued_batches", 3, _F.TYPE_MESSAGE, _INT64_VALUE),
-                 _field("num_batch_threads", 4, _F.TYPE_MESSAGE, _INT64_VALUE),
-                 _field("thread_pool_name", 5, _F.TYPE_MESSAGE, _STRING_VALUE),
-                 _field("allowed_batch_sizes", 6, _F.TYPE_INT64, repeated=True),
-                 _field("pad_variable_length_inputs", 7, _F.TYPE_BOOL),
-                 _field("enable_large_batch_splitting", 8, _F.TYPE_MESSAGE, _BOOL_VALUE),
-                 _field("max_execution_batch_size", 9, _F.TYPE_MESSAGE, _INT64_VALUE)),
+        _message(
+            "BatchingParameters",
+            _field("max_batch_size", 1, _F.TYPE_MESSAGE, _INT64_VALUE),
+            _field("batch_timeout_micros", 2, _F.TYPE_MESSAGE, _INT64_VALUE),
+            _field("max_enqueued_batches", 3, _F.TYPE_MESSAGE, _INT64_VALUE),
+            _field("num_batch_threads", 4, _F.TYPE_MESSAGE, _INT64_VALUE),
+            _field("thread_pool_name", 5, _F.TYPE_MESSAGE, _STRING_VALUE),
+            _field("allowed_batch_sizes", 6, _F.TYPE_INT64, repeated=True),
+            _field("pad_variable_length_inputs", 7, _F.TYPE_BOOL),
+            _field("enable_large_batch_splitting", 8, _F.TYPE_MESSAGE, _BOOL_VALUE),
+            _field("max_execution_batch_size", 9, _F.TYPE_MESSAGE, _INT64_VALUE),
+        ),
     ],
 )
 
@@ -73,11 +76,13 @@ SSL_CONFIG_PROTO = descriptor_pb2.FileDescriptorProto(
     package="tensorflow.serving",
     syntax="proto3",
     message_type=[
-        _message("SSLConfig",
-                 _field("server_key", 1, _F.TYPE_STRING),
-                 _field("server_cert", 2, _F.TYPE_STRING),
-                 _field("custom_ca", 3, _F.TYPE_STRING),
-                 _field("client_verify", 4, _F.TYPE_BOOL)),
+        _message(
+            "SSLConfig",
+            _field("server_key", 1, _F.TYPE_STRING),
+            _field("server_cert", 2, _F.TYPE_STRING),
+            _field("custom_ca", 3, _F.TYPE_STRING),
+            _field("client_verify", 4, _F.TYPE_BOOL),
+        ),
     ],
 )
 
@@ -94,7 +99,9 @@ def _build_pool() -> descriptor_pool.DescriptorPool:
 
 _POOL = _build_pool()
 MonitoringConfig = message_factory.GetMessageClass(
-    _POOL.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+    _POOL.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
+)
 BatchingParameters = message_factory.GetMessageClass(
-    _POOL.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+    _POOL.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+)
 SSLConfig = message_factory.GetMessageClass(_POOL.FindMessageTypeByName("tensorflow.serving.SSLConfig"))

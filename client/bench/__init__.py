@@ -21,7 +21,22 @@ from client.bench.workload import (
 )
 
 __all__ = [
-    "Load", "PERCENTILES", "PointResult", "PredictWorkload", "Sweep", "Target", "UnexpectedResponse",
-    "connect", "decode_outputs", "encode_request", "make_batch", "plot", "run_point", "run_sweep",
-    "sweep_send", "table", "to_csv", "to_json",
+    "Load",
+    "PERCENTILES",
+    "PointResult",
+    "PredictWorkload",
+    "Sweep",
+    "Target",
+    "UnexpectedResponse",
+    "connect",
+    "decode_outputs",
+    "encode_request",
+    "make_batch",
+    "plot",
+    "run_point",
+    "run_sweep",
+    "sweep_send",
+    "table",
+    "to_csv",
+    "to_json",
 ]

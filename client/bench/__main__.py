@@ -42,35 +42,63 @@ def _levels(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m client.bench", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m client.bench",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     target = parser.add_argument_group("target")
-    target.add_argument("--server",
-                        default=cli_options.env_default(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
-                        help=f"gRPC address HOST:PORT (env {defaults.SERVER_ENV}, "
-                             f"default {defaults.DEFAULT_SERVER})")
+    target.add_argument(
+        "--server",
+        default=cli_options.env_default(defaults.SERVER_ENV, defaults.DEFAULT_SERVER),
+        help=f"gRPC address HOST:PORT (env {defaults.SERVER_ENV}, default {defaults.DEFAULT_SERVER})",
+    )
     model = target.add_argument(
-        "--model-name", default=cli_options.env_default(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
-        help=f"model to call (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})")
+        "--model-name",
+        default=cli_options.env_default(defaults.MODEL_ENV, defaults.DEFAULT_MODEL),
+        help=f"model to call (env {defaults.MODEL_ENV}, default {defaults.DEFAULT_MODEL})",
+    )
     cli_options.add_hidden_alias(target, "--model", model)
-    target.add_argument("--signature", default=DEFAULT_SIGNATURE,
-                        help="signature to call (default serving_default; compact answers uint8)")
+    target.add_argument(
+        "--signature",
+        default=DEFAULT_SIGNATURE,
+        help="signature to call (default serving_default; compact answers uint8)",
+    )
     target.add_argument("--input-name", default="x", help="input tensor key (default x)")
-    target.add_argument("--timeout", type=positive_seconds, default=30.0,
-                        help="per-request deadline in seconds (default 30)")
-    target.add_argument("--wait", type=positive_seconds, default=10.0,
-                        help="seconds to wait for the server to accept a connection (default 10)")
+    target.add_argument(
+        "--timeout", type=positive_seconds, default=30.0, help="per-request deadline in seconds (default 30)"
+    )
+    target.add_argument(
+        "--wait",
+        type=positive_seconds,
+        default=10.0,
+        help="seconds to wait for the server to accept a connection (default 10)",
+    )
     load = parser.add_argument_group("load")
     load.add_argument("--rows", type=positive_int, default=1024, help="batch rows (default 1024)")
     load.add_argument("--cols", type=positive_int, default=256, help="batch columns (default 256)")
-    load.add_argument("--concurrency", type=_levels, default=(1, 2, 4, 8),
-                      help="comma-separated concurrency levels (default 1,2,4,8)")
-    load.add_argument("--duration", type=positive_seconds, default=5.0,
-                      help="seconds per level at most (default 5)")
-    load.add_argument("--requests", type=positive_int, default=100_000,
-                      help="recorded requests per level at most (default 100000)")
-    load.add_argument("--warmup", type=non_negative_int, default=20,
-                      help="unrecorded requests before each level (default 20)")
+    load.add_argument(
+        "--concurrency",
+        type=_levels,
+        default=(1, 2, 4, 8),
+        help="comma-separated concurrency levels (default 1,2,4,8)",
+    )
+    load.add_argument(
+        "--duration", type=positive_seconds, default=5.0, help="seconds per level at most (default 5)"
+    )
+    load.add_argument(
+        "--requests",
+        type=positive_int,
+        default=100_000,
+        help="recorded requests per level at most (default 100000)",
+    )
+    load.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=20,
+        help="unrecorded requests before each level (default 20)",
+    )
     output = parser.add_argument_group("output (the table always goes to stdout)")
     output.add_argument("--csv", type=Path, help="write the points as CSV ('-' for stdout)")
     output.add_argument("--json", type=Path, help="write the setting and points as JSON ('-' for stdout)")
@@ -98,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(point: PointResult) -> None:
         if not args.quiet:
-            print(f"concurrency {point.concurrency}: {point.requests_per_s:.1f} req/s, "
-                  f"{point.errors} errors", file=sys.stderr, flush=True)
+            print(
+                f"concurrency {point.concurrency}: {point.requests_per_s:.1f} req/s, {point.errors} errors",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
-        sweep = run_sweep(args.server, target, args.rows, args.cols, load, on_point=progress,
-                          connect_wait=args.wait)
+        sweep = run_sweep(
+            args.server, target, args.rows, args.cols, load, on_point=progress, connect_wait=args.wait
+        )
     except ConnectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ServerUnavailable.exit_code

@@ -44,8 +44,9 @@ class PointResult:
         return float(np.percentile(self.latencies, percentile)) * 1e3
 
 
-def run_point(send: Send, concurrency: int, *, requests: int, duration: float,
-              warmup_requests: int = 0) -> PointResult:
+def run_point(
+    send: Send, concurrency: int, *, requests: int, duration: float, warmup_requests: int = 0
+) -> PointResult:
     """Drive ``send`` from ``concurrency`` threads until ``requests`` answered or ``duration`` passed.
 
     ``warmup_requests`` are sent first (across the same threads) and not recorded. Failed requests
@@ -61,12 +62,23 @@ def run_point(send: Send, concurrency: int, *, requests: int, duration: float,
     _drive(send, concurrency, requests, duration, record=(latencies, errors))
     seconds = time.perf_counter() - started
     flat = np.fromiter(itertools.chain.from_iterable(latencies), dtype=np.float64)
-    return PointResult(concurrency=concurrency, requests=len(flat), errors=sum(errors.values()),
-                       seconds=seconds, latencies=flat, error_codes=dict(errors))
+    return PointResult(
+        concurrency=concurrency,
+        requests=len(flat),
+        errors=sum(errors.values()),
+        seconds=seconds,
+        latencies=flat,
+        error_codes=dict(errors),
+    )
 
 
-def _drive(send: Send, concurrency: int, requests: int, duration: float,
-           record: tuple[list[list[float]], Counter[str]] | None) -> None:
+def _drive(
+    send: Send,
+    concurrency: int,
+    requests: int,
+    duration: float,
+    record: tuple[list[list[float]], Counter[str]] | None,
+) -> None:
     tickets = itertools.count()  # next() on a count is atomic under the GIL: no lock on the hot path
     deadline = time.perf_counter() + duration
     lock = threading.Lock()
@@ -95,8 +107,9 @@ def _drive(send: Send, concurrency: int, requests: int, duration: float,
             if mine is not None:
                 mine.append(clock() - begin)
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"bench-{i}", daemon=True)
-               for i in range(concurrency)]
+    threads = [
+        threading.Thread(target=worker, args=(i,), name=f"bench-{i}", daemon=True) for i in range(concurrency)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -11,11 +11,24 @@ from pathlib import Path
 from client.bench.load import PERCENTILES
 from client.bench.sweep import Sweep
 
-COLUMNS = ("concurrency", "requests_per_s", "elements_per_s", "mb_per_s",
-           *(f"p{p}_ms" for p in PERCENTILES), "errors", "requests")
-_HEADINGS = {"concurrency": "concurrency", "requests_per_s": "req/s", "elements_per_s": "elements/s",
-             "mb_per_s": "MB/s", "errors": "errors", "requests": "requests",
-             **{f"p{p}_ms": f"p{p} ms" for p in PERCENTILES}}
+COLUMNS = (
+    "concurrency",
+    "requests_per_s",
+    "elements_per_s",
+    "mb_per_s",
+    *(f"p{p}_ms" for p in PERCENTILES),
+    "errors",
+    "requests",
+)
+_HEADINGS = {
+    "concurrency": "concurrency",
+    "requests_per_s": "req/s",
+    "elements_per_s": "elements/s",
+    "mb_per_s": "MB/s",
+    "errors": "errors",
+    "requests": "requests",
+    **{f"p{p}_ms": f"p{p} ms" for p in PERCENTILES},
+}
 
 
 def _cell(column: str, value: float | int) -> str:
@@ -28,11 +41,13 @@ def _cell(column: str, value: float | int) -> str:
 
 def table(sweep: Sweep) -> str:
     """The header lines and one aligned row per concurrency level."""
-    head = (f"server {sweep.server}  model {sweep.target.model_name}  signature {sweep.target.signature_name}"
-            f"  batch float32[{sweep.rows}, {sweep.cols}]\n"
-            f"request {sweep.request_bytes} B  response {sweep.response_bytes} B  outputs "
-            + ", ".join(f"{k}={v}" for k, v in sweep.outputs.items())
-            + "\nMB/s counts request + response message bytes; latencies are of successful requests")
+    head = (
+        f"server {sweep.server}  model {sweep.target.model_name}  signature {sweep.target.signature_name}"
+        f"  batch float32[{sweep.rows}, {sweep.cols}]\n"
+        f"request {sweep.request_bytes} B  response {sweep.response_bytes} B  outputs "
+        + ", ".join(f"{k}={v}" for k, v in sweep.outputs.items())
+        + "\nMB/s counts request + response message bytes; latencies are of successful requests"
+    )
     cells = [[_HEADINGS[c] for c in COLUMNS]]
     cells += [[_cell(c, sweep.row(p)[c]) for c in COLUMNS] for p in sweep.points]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
@@ -83,8 +98,10 @@ def plot(sweep: Sweep, path: Path) -> Path:
         axis.set_xscale("log", base=2)
         axis.set_xticks(levels, [str(level) for level in levels])
         axis.grid(True, alpha=0.3)
-    figure.suptitle(f"{sweep.target.model_name}/{sweep.target.signature_name} "
-                    f"float32[{sweep.rows}, {sweep.cols}] at {sweep.server}")
+    figure.suptitle(
+        f"{sweep.target.model_name}/{sweep.target.signature_name} "
+        f"float32[{sweep.rows}, {sweep.cols}] at {sweep.server}"
+    )
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=100)

@@ -51,38 +51,61 @@ class Sweep:
     def to_dict(self) -> dict:
         """Everything about the sweep, JSON-ready."""
         return {
-            "server": self.server, "model": self.target.model_name,
-            "signature": self.target.signature_name, "input": self.target.input_name,
-            "rows": self.rows, "cols": self.cols,
-            "request_bytes": self.request_bytes, "response_bytes": self.response_bytes,
+            "server": self.server,
+            "model": self.target.model_name,
+            "signature": self.target.signature_name,
+            "input": self.target.input_name,
+            "rows": self.rows,
+            "cols": self.cols,
+            "request_bytes": self.request_bytes,
+            "response_bytes": self.response_bytes,
             "outputs": self.outputs,
             "points": [dict(self.row(p), error_codes=p.error_codes) for p in self.points],
         }
 
 
-def sweep_send(send: Send, load: Load, on_point: Callable[[PointResult], None] | None = None
-               ) -> list[PointResult]:
+def sweep_send(
+    send: Send, load: Load, on_point: Callable[[PointResult], None] | None = None
+) -> list[PointResult]:
     """Run ``send`` at each concurrency level of ``load``, in order."""
     results = []
     for concurrency in load.concurrency:
-        point = run_point(send, concurrency, requests=load.requests, duration=load.duration,
-                          warmup_requests=load.warmup_requests)
+        point = run_point(
+            send,
+            concurrency,
+            requests=load.requests,
+            duration=load.duration,
+            warmup_requests=load.warmup_requests,
+        )
         results.append(point)
         if on_point:
             on_point(point)
     return results
 
 
-def run_sweep(server: str, target: Target, rows: int, cols: int, load: Load,
-              on_point: Callable[[PointResult], None] | None = None, connect_wait: float = 10.0) -> Sweep:
+def run_sweep(
+    server: str,
+    target: Target,
+    rows: int,
+    cols: int,
+    load: Load,
+    on_point: Callable[[PointResult], None] | None = None,
+    connect_wait: float = 10.0,
+) -> Sweep:
     """Benchmark Predict on ``server`` with a float32 [rows, cols] batch at each concurrency level."""
     channel = connect(server, wait=connect_wait)
     try:
         workload = PredictWorkload(channel, target, make_batch(rows, cols))
         outputs = workload.probe()
-        sweep = Sweep(server=server, target=target, rows=rows, cols=cols,
-                      request_bytes=workload.request_bytes, response_bytes=workload.response_bytes,
-                      outputs={name: f"{a.dtype}{list(a.shape)}" for name, a in outputs.items()})
+        sweep = Sweep(
+            server=server,
+            target=target,
+            rows=rows,
+            cols=cols,
+            request_bytes=workload.request_bytes,
+            response_bytes=workload.response_bytes,
+            outputs={name: f"{a.dtype}{list(a.shape)}" for name, a in outputs.items()},
+        )
         sweep.points = sweep_send(workload.send, load, on_point)
         return sweep
     finally:
@@ -95,4 +118,3 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     if not levels or any(level < 1 for level in levels):
         raise ValueError(f"expected positive integers separated by commas, got {text!r}")
     return levels
-

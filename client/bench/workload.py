@@ -48,8 +48,10 @@ def connect(server: str, wait: float = 10.0) -> grpc.Channel:
         grpc.channel_ready_future(channel).result(timeout=wait)
     except grpc.FutureTimeoutError:
         channel.close()
-        raise ConnectionError(f"no gRPC server answered at {server} within {wait:g} s: "
-                              "start one (make serve) or pass --server HOST:PORT") from None
+        raise ConnectionError(
+            f"no gRPC server answered at {server} within {wait:g} s: "
+            "start one (make serve) or pass --server HOST:PORT"
+        ) from None
     return channel
 
 
@@ -121,7 +123,8 @@ class PredictWorkload:
         if not slow:
             raise UnexpectedResponse("the server answered with no outputs")
         if fast.keys() != slow.keys() or any(
-                fast[k].dtype != slow[k].dtype or not np.array_equal(fast[k], slow[k], equal_nan=True)
-                for k in slow):
+            fast[k].dtype != slow[k].dtype or not np.array_equal(fast[k], slow[k], equal_nan=True)
+            for k in slow
+        ):
             raise AssertionError("wire and proto decodings of the response differ")
         return slow

@@ -32,11 +32,13 @@ def read_token(path: Path) -> str:
     try:
         token = Path(path).read_text().strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise AuthTokenUnreadable(f"cannot read --auth-token-file {path}: "
-                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+        raise AuthTokenUnreadable(
+            f"cannot read --auth-token-file {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     if not token or any(c.isspace() for c in token):
-        raise AuthTokenUnreadable(f"--auth-token-file {path} must hold one token (no spaces), "
-                                  "e.g. from `openssl rand -hex 32`")
+        raise AuthTokenUnreadable(
+            f"--auth-token-file {path} must hold one token (no spaces), e.g. from `openssl rand -hex 32`"
+        )
     return token
 
 
@@ -47,13 +49,14 @@ def token_error(authorization: str | None, token: str) -> str | None:
     if not authorization.startswith(BEARER):
         return "the authorization metadata must be 'Bearer <token>'"
     # Constant time: the comparison must not tell an attacker how many characters were right.
-    if not hmac.compare_digest(authorization[len(BEARER):].strip().encode(), token.encode()):
+    if not hmac.compare_digest(authorization[len(BEARER) :].strip().encode(), token.encode()):
         return "invalid bearer token"
     return None
 
 
 def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
     """A handler of the same kind as handler that answers UNAUTHENTICATED."""
+
     def abort(_request, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 

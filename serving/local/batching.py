@@ -31,8 +31,9 @@ class BatchingSettings:
 
 
 def batching_settings(options: ServerOptions) -> BatchingSettings:
-    return BatchingSettings(options.max_batch_size, options.batch_timeout_micros / 1e6,
-                            options.num_batch_threads)
+    return BatchingSettings(
+        options.max_batch_size, options.batch_timeout_micros / 1e6, options.num_batch_threads
+    )
 
 
 @dataclass
@@ -69,21 +70,27 @@ class Batcher:
         self._queues: dict[tuple, deque[_Task]] = {}
         self._cond = threading.Condition()
         self._closed = False
-        self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
-                         for i in range(settings.num_batch_threads)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+            for i in range(settings.num_batch_threads)
+        ]
         for thread in self._threads:
             thread.start()
 
-    def run(self, servable: Servable, signature: str, inputs: dict[str, np.ndarray],
-            output_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def run(
+        self, servable: Servable, signature: str, inputs: dict[str, np.ndarray], output_keys: tuple[str, ...]
+    ) -> dict[str, np.ndarray]:
         """The model's outputs (output_keys of them) for inputs, computed in a merged batch where possible."""
         if not batchable(servable, signature, inputs):
             return servable.run(signature, inputs, output_keys)
         rows = next(iter(inputs.values())).shape[0]
         if rows == 0 or rows >= self.settings.max_batch_size:
             return servable.run(signature, inputs, output_keys)
-        key = (id(servable), signature,
-               tuple((alias, array.dtype.str, array.shape[1:]) for alias, array in sorted(inputs.items())))
+        key = (
+            id(servable),
+            signature,
+            tuple((alias, array.dtype.str, array.shape[1:]) for alias, array in sorted(inputs.items())),
+        )
         task = _Task(servable, signature, inputs, rows)
         with self._cond:
             if self._closed:
@@ -115,8 +122,12 @@ class Batcher:
                 _, key = min(ready)
                 queue = self._queues[key]
                 deadline = queue[0].enqueued + self.settings.batch_timeout_s
-                while (not self._closed and queue and time.monotonic() < deadline
-                       and sum(t.rows for t in queue) < self.settings.max_batch_size):
+                while (
+                    not self._closed
+                    and queue
+                    and time.monotonic() < deadline
+                    and sum(t.rows for t in queue) < self.settings.max_batch_size
+                ):
                     self._cond.wait(max(deadline - time.monotonic(), 0))
                 if not queue:
                     continue  # another batch thread took it meanwhile
@@ -141,12 +152,13 @@ class Batcher:
             if len(batch) == 1:
                 first.outputs = first.servable.run(first.signature, first.inputs)
             else:
-                merged = {alias: np.concatenate([task.inputs[alias] for task in batch])
-                          for alias in first.inputs}
+                merged = {
+                    alias: np.concatenate([task.inputs[alias] for task in batch]) for alias in first.inputs
+                }
                 outputs = first.servable.run(first.signature, merged)
                 start = 0
                 for task in batch:
-                    task.outputs = {key: value[start:start + task.rows] for key, value in outputs.items()}
+                    task.outputs = {key: value[start : start + task.rows] for key, value in outputs.items()}
                     start += task.rows
             self._metrics.record_batch(first.servable.name, first.signature, sum(task.rows for task in batch))
         except RequestError as exc:

@@ -25,8 +25,9 @@ class ModelSource:
     labels: dict[str, int] = field(default_factory=dict)
 
 
-def parse_model_server_config(text: str,
-                              source: str = "<config>") -> model_server_config_pb2.ModelServerConfig:
+def parse_model_server_config(
+    text: str, source: str = "<config>"
+) -> model_server_config_pb2.ModelServerConfig:
     """Parse a ModelServerConfig text proto; InvalidServerConfig says where it is wrong."""
     try:
         return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
@@ -34,8 +35,9 @@ def parse_model_server_config(text: str,
         raise InvalidServerConfig(f"{source}: {exc}") from None
 
 
-def model_sources_from_config(config: model_server_config_pb2.ModelServerConfig, models_dir: Path,
-                              source: str = "<config>") -> list[ModelSource]:
+def model_sources_from_config(
+    config: model_server_config_pb2.ModelServerConfig, models_dir: Path, source: str = "<config>"
+) -> list[ModelSource]:
     """The models a ModelServerConfig lists, with base paths resolved against models_dir."""
     if config.WhichOneof("config") != "model_config_list":
         raise InvalidServerConfig(f"{source}: only model_config_list is supported")
@@ -47,11 +49,19 @@ def model_sources_from_config(config: model_server_config_pb2.ModelServerConfig,
             raise InvalidServerConfig(f"{source}: model {model.name!r} is listed twice")
         platform = model.model_platform or SUPPORTED_PLATFORM
         if platform != SUPPORTED_PLATFORM:
-            raise InvalidServerConfig(f"{source}: model {model.name!r} has model_platform {platform!r}; "
-                                      f"this server loads only {SUPPORTED_PLATFORM!r} SavedModels")
+            raise InvalidServerConfig(
+                f"{source}: model {model.name!r} has model_platform {platform!r}; "
+                f"this server loads only {SUPPORTED_PLATFORM!r} SavedModels"
+            )
         seen.add(model.name)
-        sources.append(ModelSource(name=model.name, base_path=local_base_path(model.base_path, models_dir),
-                                   policy=model.model_version_policy, labels=dict(model.version_labels)))
+        sources.append(
+            ModelSource(
+                name=model.name,
+                base_path=local_base_path(model.base_path, models_dir),
+                policy=model.model_version_policy,
+                labels=dict(model.version_labels),
+            )
+        )
     if not sources:
         raise InvalidServerConfig(f"{source}: no models listed")
     return sources
@@ -62,9 +72,12 @@ def read_model_sources(config_file: Path, models_dir: Path) -> list[ModelSource]
     try:
         text = Path(config_file).read_text()
     except FileNotFoundError:
-        raise ConfigFileMissing(f"model config file {config_file} does not exist: pass an existing "
-                                "--model-config-file, or --model-name and --model-base-path") from None
+        raise ConfigFileMissing(
+            f"model config file {config_file} does not exist: pass an existing "
+            "--model-config-file, or --model-name and --model-base-path"
+        ) from None
     except OSError as exc:
         raise ConfigFileMissing(f"cannot read model config file {config_file}: {exc.strerror}") from None
-    return model_sources_from_config(parse_model_server_config(text, str(config_file)), models_dir,
-                                     str(config_file))
+    return model_sources_from_config(
+        parse_model_server_config(text, str(config_file)), models_dir, str(config_file)
+    )

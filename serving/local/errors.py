@@ -39,8 +39,10 @@ def listen_failure(what: str, flag: str, host: str, port: int, reason: str) -> S
     taken = bind_error(host, port) if port else None
     if taken is not None:
         return PortInUse(f"{what} port {host_port(host, port)} is taken ({taken})", flag)
-    return CannotListen(f"cannot listen for {what} on {host_port(host, port)}: {reason}; check --host (an "
-                        "address of this machine)")
+    return CannotListen(
+        f"cannot listen for {what} on {host_port(host, port)}: {reason}; check --host (an "
+        "address of this machine)"
+    )
 
 
 class InsecureRemoteHost(StartupError):

@@ -73,83 +73,175 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m serving.local",
         description="Serve SavedModels over TF Serving's gRPC API (and its REST API) without Docker. "
-                    f"Every flag defaults to the environment variable {ENV_PREFIX}<FLAG> "
-                    "(upper case, underscores) when that is set.")
+        f"Every flag defaults to the environment variable {ENV_PREFIX}<FLAG> "
+        "(upper case, underscores) when that is set.",
+    )
     add = parser.add_argument
-    add("--host", default=_env("HOST", "127.0.0.1"),
+    add(
+        "--host",
+        default=_env("HOST", "127.0.0.1"),
         help="address to bind (default 127.0.0.1); a non-loopback address needs --ssl-cert/--ssl-key "
-             "or --allow-insecure-remote")
+        "or --allow-insecure-remote",
+    )
     add("--port", type=cli_options.port, default=_env("PORT", 8500), help="gRPC port (default 8500)")
-    add("--rest-port", type=cli_options.port, default=_env("REST_PORT", 8501),
-        help="REST port for /v1/models/... and /monitoring/prometheus/metrics (default 8501; 0 disables)")
-    add("--model-config-file", type=Path, default=_env("MODEL_CONFIG_FILE"),
+    add(
+        "--rest-port",
+        type=cli_options.port,
+        default=_env("REST_PORT", 8501),
+        help="REST port for /v1/models/... and /monitoring/prometheus/metrics (default 8501; 0 disables)",
+    )
+    add(
+        "--model-config-file",
+        type=Path,
+        default=_env("MODEL_CONFIG_FILE"),
         help="ModelServerConfig text proto (TF Serving's --model_config_file); default "
-             f"{DEFAULT_CONFIG_FILE} if it exists and no --model-name/--model-base-path is given")
-    add("--models-dir", type=Path, default=_env("MODELS_DIR", Path("models")),
+        f"{DEFAULT_CONFIG_FILE} if it exists and no --model-name/--model-base-path is given",
+    )
+    add(
+        "--models-dir",
+        type=Path,
+        default=_env("MODELS_DIR", Path("models")),
         help="local directory standing in for the container's /models: a base_path /models/X is read "
-             "from <models-dir>/X (default ./models); other paths are used as they are")
-    add("--model-name", default=_env("MODEL_NAME"),
-        help=f"model name when no config file is used (default {DEFAULT_MODEL_NAME})")
-    add("--model-base-path", type=Path, default=_env("MODEL_BASE_PATH"),
+        "from <models-dir>/X (default ./models); other paths are used as they are",
+    )
+    add(
+        "--model-name",
+        default=_env("MODEL_NAME"),
+        help=f"model name when no config file is used (default {DEFAULT_MODEL_NAME})",
+    )
+    add(
+        "--model-base-path",
+        type=Path,
+        default=_env("MODEL_BASE_PATH"),
         help="directory of integer version subdirectories when no config file is used "
-             "(default <models-dir>/<model-name>)")
-    add("--file-system-poll-wait-seconds", type=cli_options.non_negative_seconds,
+        "(default <models-dir>/<model-name>)",
+    )
+    add(
+        "--file-system-poll-wait-seconds",
+        type=cli_options.non_negative_seconds,
         default=_env("FILE_SYSTEM_POLL_WAIT_SECONDS", 1.0),
-        help="how often base paths are scanned for new or removed versions (default 1; 0 disables)")
-    add("--model-config-file-poll-wait-seconds", type=cli_options.non_negative_seconds,
+        help="how often base paths are scanned for new or removed versions (default 1; 0 disables)",
+    )
+    add(
+        "--model-config-file-poll-wait-seconds",
+        type=cli_options.non_negative_seconds,
         default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 1.0),
-        help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)")
-    add("--max-message-bytes", type=cli_options.positive_int, default=_env("MAX_MESSAGE_BYTES", 256 << 20),
-        help="largest gRPC request or response in bytes (default 256 MiB)")
-    add("--max-request-tensor-bytes", type=cli_options.non_negative_int,
+        help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)",
+    )
+    add(
+        "--max-message-bytes",
+        type=cli_options.positive_int,
+        default=_env("MAX_MESSAGE_BYTES", 256 << 20),
+        help="largest gRPC request or response in bytes (default 256 MiB)",
+    )
+    add(
+        "--max-request-tensor-bytes",
+        type=cli_options.non_negative_int,
         default=_env("MAX_REQUEST_TENSOR_BYTES"),
         help="most bytes the tensors of one request may expand to from value fields (float_val, ...), "
-             "checked before anything is allocated; tensor_content needs no limit of its own, as the "
-             "message limit bounds it (default: a quarter of --max-message-bytes)")
-    add("--enable-serialization-as-tensor-content", action="store_true",
+        "checked before anything is allocated; tensor_content needs no limit of its own, as the "
+        "message limit bounds it (default: a quarter of --max-message-bytes)",
+    )
+    add(
+        "--enable-serialization-as-tensor-content",
+        action="store_true",
         default=_env("ENABLE_SERIALIZATION_AS_TENSOR_CONTENT", False),
         help="answer Predict with tensor_content (raw bytes) instead of the typed value fields "
-             "(float_val, int_val, ...), like tensorflow_model_server's "
-             "--enable_serialization_as_tensor_content=true")
-    add("--grpc-threads", type=cli_options.positive_int, default=_env("GRPC_THREADS", 16),
-        help="requests handled at the same time (default 16)")
-    add("--enable-batching", action="store_true", default=_env("ENABLE_BATCHING", False),
+        "(float_val, int_val, ...), like tensorflow_model_server's "
+        "--enable_serialization_as_tensor_content=true",
+    )
+    add(
+        "--grpc-threads",
+        type=cli_options.positive_int,
+        default=_env("GRPC_THREADS", 16),
+        help="requests handled at the same time (default 16)",
+    )
+    add(
+        "--enable-batching",
+        action="store_true",
+        default=_env("ENABLE_BATCHING", False),
         help="merge small concurrent Predict requests with the same signature and row width into one "
-             "model call, like TF Serving's --enable_batching")
-    add("--max-batch-size", type=cli_options.positive_int, default=_env("MAX_BATCH_SIZE", 1024),
-        help="most rows merged into one model call (default 1024); bigger requests run on their own")
-    add("--batch-timeout-micros", type=cli_options.non_negative_int,
+        "model call, like TF Serving's --enable_batching",
+    )
+    add(
+        "--max-batch-size",
+        type=cli_options.positive_int,
+        default=_env("MAX_BATCH_SIZE", 1024),
+        help="most rows merged into one model call (default 1024); bigger requests run on their own",
+    )
+    add(
+        "--batch-timeout-micros",
+        type=cli_options.non_negative_int,
         default=_env("BATCH_TIMEOUT_MICROS", 1000),
-        help="how long a request waits for others to merge with (default 1000)")
-    add("--num-batch-threads", type=cli_options.positive_int, default=_env("NUM_BATCH_THREADS", 2),
-        help="merged batches run in parallel on this many threads (default 2)")
+        help="how long a request waits for others to merge with (default 1000)",
+    )
+    add(
+        "--num-batch-threads",
+        type=cli_options.positive_int,
+        default=_env("NUM_BATCH_THREADS", 2),
+        help="merged batches run in parallel on this many threads (default 2)",
+    )
     add("--ssl-cert", type=Path, default=_env("SSL_CERT"), help="PEM server certificate (enables TLS)")
     add("--ssl-key", type=Path, default=_env("SSL_KEY"), help="PEM private key of --ssl-cert")
-    add("--ssl-client-ca", type=Path, default=_env("SSL_CLIENT_CA"),
-        help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
-    add("--allow-insecure-remote", action="store_true", default=_env("ALLOW_INSECURE_REMOTE", False),
-        help="allow a non-loopback --host without TLS (anyone on the network can call the model)")
-    add("--shutdown-grace-seconds", type=cli_options.non_negative_seconds,
+    add(
+        "--ssl-client-ca",
+        type=Path,
+        default=_env("SSL_CLIENT_CA"),
+        help="PEM CA bundle: require client certificates signed by it (mutual TLS)",
+    )
+    add(
+        "--allow-insecure-remote",
+        action="store_true",
+        default=_env("ALLOW_INSECURE_REMOTE", False),
+        help="allow a non-loopback --host without TLS (anyone on the network can call the model)",
+    )
+    add(
+        "--shutdown-grace-seconds",
+        type=cli_options.non_negative_seconds,
         default=_env("SHUTDOWN_GRACE_SECONDS", 30.0),
-        help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)")
-    add("--rest-max-request-bytes", type=cli_options.positive_int, default=_env("REST_MAX_REQUEST_BYTES"),
+        help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)",
+    )
+    add(
+        "--rest-max-request-bytes",
+        type=cli_options.positive_int,
+        default=_env("REST_MAX_REQUEST_BYTES"),
         help="largest REST request body; larger ones get 413 (default --max-message-bytes / 16: JSON "
-             "takes about three times the bytes of a TensorProto and far longer to parse)")
-    add("--rest-timeout-seconds", type=cli_options.positive_seconds,
+        "takes about three times the bytes of a TensorProto and far longer to parse)",
+    )
+    add(
+        "--rest-timeout-seconds",
+        type=cli_options.positive_seconds,
         default=_env("REST_TIMEOUT_SECONDS", 30.0),
         help="a REST connection is closed when its TLS handshake, a request, an answer or the wait "
-             "between requests takes longer (default 30)")
-    add("--rest-api-num-threads", type=cli_options.positive_int, default=_env("REST_API_NUM_THREADS", 4),
-        help="REST requests parsed and run at the same time; more wait (default 4)")
-    add("--no-model-warmup", dest="enable_model_warmup", action="store_false",
+        "between requests takes longer (default 30)",
+    )
+    add(
+        "--rest-api-num-threads",
+        type=cli_options.positive_int,
+        default=_env("REST_API_NUM_THREADS", 4),
+        help="REST requests parsed and run at the same time; more wait (default 4)",
+    )
+    add(
+        "--no-model-warmup",
+        dest="enable_model_warmup",
+        action="store_false",
         default=_env("ENABLE_MODEL_WARMUP", True),
-        help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE")
-    add("--auth-token-file", type=Path, default=_env("AUTH_TOKEN_FILE"),
+        help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE",
+    )
+    add(
+        "--auth-token-file",
+        type=Path,
+        default=_env("AUTH_TOKEN_FILE"),
         help="file holding a bearer token every gRPC and REST call must send ('authorization: Bearer "
-             "<token>'); a missing or wrong one is UNAUTHENTICATED (HTTP 401). Health checks and "
-             "metrics stay open")
-    add("--log-format", choices=("text", "json"), default=_env("LOG_FORMAT", "text"),
-        help="text lines, or one JSON object per line for a log collector (default text)")
+        "<token>'); a missing or wrong one is UNAUTHENTICATED (HTTP 401). Health checks and "
+        "metrics stay open",
+    )
+    add(
+        "--log-format",
+        choices=("text", "json"),
+        default=_env("LOG_FORMAT", "text"),
+        help="text lines, or one JSON object per line for a log collector (default text)",
+    )
     return parser
 
 
@@ -172,19 +264,32 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
     if config_file is None and not single_model and DEFAULT_CONFIG_FILE.is_file():
         config_file = DEFAULT_CONFIG_FILE
     return ServerOptions(
-        host=args.host, grpc_port=args.port, rest_port=args.rest_port, model_config_file=config_file,
-        models_dir=args.models_dir, model_name=args.model_name or DEFAULT_MODEL_NAME,
+        host=args.host,
+        grpc_port=args.port,
+        rest_port=args.rest_port,
+        model_config_file=config_file,
+        models_dir=args.models_dir,
+        model_name=args.model_name or DEFAULT_MODEL_NAME,
         model_base_path=args.model_base_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-        max_message_bytes=args.max_message_bytes, grpc_threads=args.grpc_threads,
+        max_message_bytes=args.max_message_bytes,
+        grpc_threads=args.grpc_threads,
         enable_batching=args.enable_batching,
-        max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
-        num_batch_threads=args.num_batch_threads, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key,
-        ssl_client_ca=args.ssl_client_ca, allow_insecure_remote=args.allow_insecure_remote,
-        shutdown_grace_seconds=args.shutdown_grace_seconds, enable_model_warmup=args.enable_model_warmup,
-        rest_max_request_bytes=args.rest_max_request_bytes, rest_timeout_seconds=args.rest_timeout_seconds,
+        max_batch_size=args.max_batch_size,
+        batch_timeout_micros=args.batch_timeout_micros,
+        num_batch_threads=args.num_batch_threads,
+        ssl_cert=args.ssl_cert,
+        ssl_key=args.ssl_key,
+        ssl_client_ca=args.ssl_client_ca,
+        allow_insecure_remote=args.allow_insecure_remote,
+        shutdown_grace_seconds=args.shutdown_grace_seconds,
+        enable_model_warmup=args.enable_model_warmup,
+        rest_max_request_bytes=args.rest_max_request_bytes,
+        rest_timeout_seconds=args.rest_timeout_seconds,
         rest_api_num_threads=args.rest_api_num_threads,
         enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
-        max_request_tensor_bytes=args.max_request_tensor_bytes, auth_token_file=args.auth_token_file,
-        log_format=args.log_format)
+        max_request_tensor_bytes=args.max_request_tensor_bytes,
+        auth_token_file=args.auth_token_file,
+        log_format=args.log_format,
+    )

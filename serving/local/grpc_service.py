@@ -49,8 +49,9 @@ def _answer(context: grpc.ServicerContext, call: Callable):
         context.abort(exc.code, exc.message)
     except Exception as exc:  # noqa: BLE001 - a bug must answer, not hang the client
         log.exception("internal error")
-        context.abort(grpc.StatusCode.INTERNAL,
-                      f"internal error in serving.local: {type(exc).__name__}: {exc}")
+        context.abort(
+            grpc.StatusCode.INTERNAL, f"internal error in serving.local: {type(exc).__name__}: {exc}"
+        )
 
 
 class _InferenceApis:
@@ -79,8 +80,9 @@ class _InferenceApis:
             raise InvalidRequest("Expected one output Tensor.")
         if "inputs" not in signature.inputs:
             what = "classification" if api == "Classify" else "regression"
-            raise InvalidRequest(f"No {what} inputs found in SignatureDef: "
-                                 f"{text_format.MessageToString(signature)}")
+            raise InvalidRequest(
+                f"No {what} inputs found in SignatureDef: {text_format.MessageToString(signature)}"
+            )
         raise _Unimplemented(f"{api} on tf.Example inputs is not supported by this server; use Predict")
 
 
@@ -101,6 +103,7 @@ class PredictionService:
             name = parts.model_spec.name if parts.model_spec is not None else ""
             with self._metrics.observe_request(name, "Predict", ENTRYPOINT):
                 return self._predictor.predict_parts(parts)
+
         return _answer(context, call)
 
     def get_model_metadata(self, request, context):
@@ -110,6 +113,7 @@ class PredictionService:
         def call():
             with self._metrics.observe_request(request.model_spec.name, api, ENTRYPOINT):
                 self._inference.check(request, api)
+
         return _answer(context, call)
 
     def classify(self, request, context):
@@ -121,25 +125,41 @@ class PredictionService:
     def multi_inference(self, request, context):
         def call():
             raise _Unimplemented("MultiInference is not supported by this server; use Predict")
+
         return _answer(context, call)
 
     def handler(self) -> grpc.GenericRpcHandler:
         def unary(behaviour, request_class=None, response_class=None):
             return grpc.unary_unary_rpc_method_handler(
-                behaviour, request_deserializer=request_class and request_class.FromString,
-                response_serializer=response_class and response_class.SerializeToString)
+                behaviour,
+                request_deserializer=request_class and request_class.FromString,
+                response_serializer=response_class and response_class.SerializeToString,
+            )
 
-        return grpc.method_handlers_generic_handler(PREDICTION_SERVICE, {
-            "Predict": unary(self.predict),  # bytes in, bytes out
-            "GetModelMetadata": unary(self.get_model_metadata, get_model_metadata_pb2.GetModelMetadataRequest,
-                                      get_model_metadata_pb2.GetModelMetadataResponse),
-            "Classify": unary(self.classify, classification_pb2.ClassificationRequest,
-                              classification_pb2.ClassificationResponse),
-            "Regress": unary(self.regress, regression_pb2.RegressionRequest,
-                             regression_pb2.RegressionResponse),
-            "MultiInference": unary(self.multi_inference, inference_pb2.MultiInferenceRequest,
-                                    inference_pb2.MultiInferenceResponse),
-        })
+        return grpc.method_handlers_generic_handler(
+            PREDICTION_SERVICE,
+            {
+                "Predict": unary(self.predict),  # bytes in, bytes out
+                "GetModelMetadata": unary(
+                    self.get_model_metadata,
+                    get_model_metadata_pb2.GetModelMetadataRequest,
+                    get_model_metadata_pb2.GetModelMetadataResponse,
+                ),
+                "Classify": unary(
+                    self.classify,
+                    classification_pb2.ClassificationRequest,
+                    classification_pb2.ClassificationResponse,
+                ),
+                "Regress": unary(
+                    self.regress, regression_pb2.RegressionRequest, regression_pb2.RegressionResponse
+                ),
+                "MultiInference": unary(
+                    self.multi_inference,
+                    inference_pb2.MultiInferenceRequest,
+                    inference_pb2.MultiInferenceResponse,
+                ),
+            },
+        )
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -155,8 +175,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         def call():
             if request.config.WhichOneof("config") != "model_config_list":
-                raise InvalidRequest("ServerModelConfig type not supported by HandleReloadConfigRequest. "
-                                     "Only ModelConfigList is currently supported")
+                raise InvalidRequest(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                    "Only ModelConfigList is currently supported"
+                )
             try:
                 sources = model_sources_from_config(request.config, self._models_dir, "ReloadConfigRequest")
             except InvalidServerConfig as exc:
@@ -166,6 +188,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             response = model_management_pb2.ReloadConfigResponse()
             response.status.SetInParent()
             return response
+
         return _answer(context, call)
 
 
@@ -180,17 +203,28 @@ class HealthServicer(health.HealthServicer):
         return super().Check(request, context)
 
 
-def build_grpc_server(address: str, repository: ModelRepository, predictor: Predictor,
-                      metrics: ServerMetrics, *, max_message_bytes: int, threads: int,
-                      credentials: grpc.ServerCredentials | None, models_dir: Path = Path("models"),
-                      interceptors: Sequence = ()
-                      ) -> tuple[grpc.Server, health.HealthServicer, int]:
+def build_grpc_server(
+    address: str,
+    repository: ModelRepository,
+    predictor: Predictor,
+    metrics: ServerMetrics,
+    *,
+    max_message_bytes: int,
+    threads: int,
+    credentials: grpc.ServerCredentials | None,
+    models_dir: Path = Path("models"),
+    interceptors: Sequence = (),
+) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A gRPC server (not started yet) bound to address with every service added, and its port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"), options=[
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
-    ], interceptors=interceptors)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
+        ],
+        interceptors=interceptors,
+    )
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, models_dir), server)
     health_servicer = HealthServicer(experimental_non_blocking=True)
@@ -198,8 +232,9 @@ def build_grpc_server(address: str, repository: ModelRepository, predictor: Pred
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        port = (server.add_secure_port(address, credentials) if credentials
-                else server.add_insecure_port(address))
+        port = (
+            server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        )
     except RuntimeError as exc:
         port, reason = 0, str(exc)
     else:

@@ -54,8 +54,10 @@ def require_versions(sources: list) -> None:
 
     for source in sources:
         if not versions_on_disk(source.base_path):
-            raise NoModelVersions(f"no versions of model {source.name} under {source.base_path} (expected "
-                                  f"integer directories like {source.base_path}/1): run `make export`")
+            raise NoModelVersions(
+                f"no versions of model {source.name} under {source.base_path} (expected "
+                f"integer directories like {source.base_path}/1): run `make export`"
+            )
 
 
 @dataclass
@@ -84,8 +86,10 @@ def run_server(options: ServerOptions) -> int:
     require_safe_host(options)
     require_usable_tls(options)
     if options.model_config_file is not None and not Path(options.model_config_file).is_file():
-        raise ConfigFileMissing(f"model config file {options.model_config_file} does not exist: pass an "
-                                "existing --model-config-file, or --model-name and --model-base-path")
+        raise ConfigFileMissing(
+            f"model config file {options.model_config_file} does not exist: pass an "
+            "existing --model-config-file, or --model-name and --model-base-path"
+        )
     if options.auth_token_file is not None:
         read_token(options.auth_token_file)  # a bad token file fails now, not after the model load
     require_free_port(options.host, options.grpc_port, "gRPC", "--port")  # before the slow model load
@@ -129,4 +133,3 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 0
-

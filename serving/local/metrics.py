@@ -23,15 +23,15 @@ from contextlib import contextmanager
 
 from serving.local.errors import RequestError
 
-LATENCY_BUCKETS_US = tuple(10 * 1.8 ** i for i in range(33))
-BATCH_SIZE_BUCKETS = tuple(float(2 ** i) for i in range(21))
+LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))
+BATCH_SIZE_BUCKETS = tuple(float(2**i) for i in range(21))
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
 BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 # batching_session.cc: wall time a request waits in the batch queue, in microseconds, per thread pool
 QUEUING_LATENCY = ":tensorflow:serving:batching_session:queuing_latency"
-QUEUING_BUCKETS_US = tuple(100 * 1.2 ** i for i in range(52))
+QUEUING_BUCKETS_US = tuple(100 * 1.2**i for i in range(52))
 BATCH_THREAD_POOL = "batch_threads"  # BasicBatchScheduler's default thread_pool_name
 # tensorflow/cc/saved_model/loader.cc: every SavedModel load, by export dir and "success" / "fail"
 LOAD_ATTEMPT_COUNT = ":tensorflow:cc:saved_model:load_attempt_count"
@@ -50,11 +50,13 @@ def _labels_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     return ",".join(f'{name}="{_label_value(value)}"' for name, value in zip(names, values, strict=True))
 
 
-def _counter_lines(metric: str, label_names: tuple[str, ...],
-                   counts: dict[tuple[str, ...], int]) -> list[str]:
+def _counter_lines(
+    metric: str, label_names: tuple[str, ...], counts: dict[tuple[str, ...], int]
+) -> list[str]:
     """A counter's ``# TYPE`` line and one sample per label set, sorted."""
-    return [f"# TYPE {metric} counter"] + [f"{metric}{{{_labels_text(label_names, labels)}}} {count}"
-                                           for labels, count in sorted(counts.items())]
+    return [f"# TYPE {metric} counter"] + [
+        f"{metric}{{{_labels_text(label_names, labels)}}} {count}" for labels, count in sorted(counts.items())
+    ]
 
 
 class _Histogram:
@@ -83,17 +85,24 @@ class ServerMetrics:
         self._counts: dict[tuple[str, str], int] = {}
         self._load_attempts: dict[tuple[str, str], int] = {}
         self._samplers: dict[str, dict[tuple[str, ...], _Histogram]] = {
-            REQUEST_LATENCY: {}, RUNTIME_LATENCY: {}, BATCH_SIZE: {}, QUEUING_LATENCY: {}}
-        self._labels = {REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
-                        RUNTIME_LATENCY: ("model_name", "API", "runtime"),
-                        BATCH_SIZE: ("model_name", "signature"),
-                        QUEUING_LATENCY: ("thread_pool_name",)}
+            REQUEST_LATENCY: {},
+            RUNTIME_LATENCY: {},
+            BATCH_SIZE: {},
+            QUEUING_LATENCY: {},
+        }
+        self._labels = {
+            REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
+            RUNTIME_LATENCY: ("model_name", "API", "runtime"),
+            BATCH_SIZE: ("model_name", "signature"),
+            QUEUING_LATENCY: ("thread_pool_name",),
+        }
 
     def _observe(self, metric: str, labels: tuple[str, ...], value: float) -> None:
         if metric != QUEUING_LATENCY and not self._is_served(labels[0]):  # that one names no model
             return
         limits = {BATCH_SIZE: BATCH_SIZE_BUCKETS, QUEUING_LATENCY: QUEUING_BUCKETS_US}.get(
-            metric, LATENCY_BUCKETS_US)
+            metric, LATENCY_BUCKETS_US
+        )
         with self._lock:
             histogram = self._samplers[metric].get(labels)
             if histogram is None:
@@ -138,8 +147,9 @@ class ServerMetrics:
         finally:
             self.count_request(model_name, status)
             if status == "OK":
-                self._observe(REQUEST_LATENCY, (model_name, api, entrypoint),
-                              (time.perf_counter() - start) * 1e6)
+                self._observe(
+                    REQUEST_LATENCY, (model_name, api, entrypoint), (time.perf_counter() - start) * 1e6
+                )
 
     def render(self) -> bytes:
         """The Prometheus text page, as TF Serving's PrometheusExporter writes it (metrics by name)."""

@@ -9,8 +9,9 @@ from serving.local.errors import InvalidRequest, ServableNotFound
 from serving.local.repository import ModelRepository
 
 
-def model_metadata(repository: ModelRepository, request: get_model_metadata_pb2.GetModelMetadataRequest
-                   ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def model_metadata(
+    repository: ModelRepository, request: get_model_metadata_pb2.GetModelMetadataRequest
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """The servable's SignatureDefMap (exactly as in saved_model.pb) packed under "signature_def"."""
     if not request.HasField("model_spec"):
         raise InvalidRequest("Missing ModelSpec")
@@ -30,8 +31,9 @@ def model_metadata(repository: ModelRepository, request: get_model_metadata_pb2.
     return response
 
 
-def model_status(repository: ModelRepository, request: get_model_status_pb2.GetModelStatusRequest
-                 ) -> get_model_status_pb2.GetModelStatusResponse:
+def model_status(
+    repository: ModelRepository, request: get_model_status_pb2.GetModelStatusRequest
+) -> get_model_status_pb2.GetModelStatusResponse:
     """Every version's state (START/LOADING/AVAILABLE/UNLOADING/END), newest first, or the one asked for.
 
     Newest first as ServableStateMonitor's VersionMap (ordered by std::greater) lists them.

@@ -54,8 +54,9 @@ class UnparsableRequest(RequestError):
     code = grpc.StatusCode.INTERNAL
 
 
-def run_directly(servable: Servable, signature: str, inputs: dict[str, np.ndarray],
-                 output_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def run_directly(
+    servable: Servable, signature: str, inputs: dict[str, np.ndarray], output_keys: tuple[str, ...]
+) -> dict[str, np.ndarray]:
     """The unbatched model call."""
     return servable.run(signature, inputs, output_keys)
 
@@ -75,8 +76,9 @@ class PreparedPredict:
     output_keys: tuple[str, ...]
 
 
-def prepare_predict(parts: RequestParts, servable: Servable,
-                    budget: TensorBudget = UNLIMITED) -> PreparedPredict:
+def prepare_predict(
+    parts: RequestParts, servable: Servable, budget: TensorBudget = UNLIMITED
+) -> PreparedPredict:
     """Validate and decode the request against the servable's signature, with TF Serving's errors."""
     spec = parts.model_spec or model_pb2.ModelSpec()
     signature_name = spec.signature_name or DEFAULT_SIGNATURE
@@ -88,7 +90,8 @@ def prepare_predict(parts: RequestParts, servable: Servable,
         raise InvalidRequest(
             f"input size does not match signature: {len(sent)}!={len(expected)} len({{{_keys(sent)}}}) != "
             f"len({{{_keys(expected)}}}). Sent extra: {{{_keys(sent - expected)}}}. "
-            f"Missing but required: {{{_keys(expected - sent)}}}.")
+            f"Missing but required: {{{_keys(expected - sent)}}}."
+        )
     inputs = {}
     for alias in sorted(signature.inputs):
         info = signature.inputs[alias]
@@ -101,7 +104,8 @@ def prepare_predict(parts: RequestParts, servable: Servable,
             raise InvalidRequest(
                 f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no "
                 f"default value provided. Inputs expected to be in the request {{{_keys(sent)}}}, "
-                f"or default input alias set: {_keys(signature.defaults)}")
+                f"or default input alias set: {_keys(signature.defaults)}"
+            )
         try:
             inputs[alias] = from_tensor_proto(proto, content, name=f"input {alias}", budget=budget)
         except TensorTooLarge as exc:
@@ -109,29 +113,36 @@ def prepare_predict(parts: RequestParts, servable: Servable,
         except TensorDecodeError:  # Tensor::FromProto failed: TF Serving says no more than this
             raise InvalidRequest(f"tensor parsing error: {alias}") from None
     if sent - expected:
-        raise InvalidRequest(f"Inputs contains invalid name. Used request inputs: {_keys(sent & expected)}, "
-                             f"request input: {_keys(sent)}")
-    return PreparedPredict(servable, signature_name, signature, inputs,
-                           _output_keys(parts.output_filter, signature))
+        raise InvalidRequest(
+            f"Inputs contains invalid name. Used request inputs: {_keys(sent & expected)}, "
+            f"request input: {_keys(sent)}"
+        )
+    return PreparedPredict(
+        servable, signature_name, signature, inputs, _output_keys(parts.output_filter, signature)
+    )
 
 
 def _output_keys(output_filter, signature: meta_graph_pb2.SignatureDef) -> tuple[str, ...]:
     seen: list[str] = []
     for alias in output_filter:
         if alias not in signature.outputs:
-            raise InvalidRequest(f"output tensor alias not found in signature: {alias} Outputs expected to "
-                                 f"be in the set {{{_keys(signature.outputs)}}}.")
+            raise InvalidRequest(
+                f"output tensor alias not found in signature: {alias} Outputs expected to "
+                f"be in the set {{{_keys(signature.outputs)}}}."
+            )
         if alias in seen:
             raise InvalidRequest(f"duplicate output tensor alias: {alias}")
         seen.append(alias)
     return tuple(seen) or tuple(signature.outputs)
 
 
-def response_model_spec(request_spec: model_pb2.ModelSpec | None,
-                        prepared: PreparedPredict) -> model_pb2.ModelSpec:
+def response_model_spec(
+    request_spec: model_pb2.ModelSpec | None, prepared: PreparedPredict
+) -> model_pb2.ModelSpec:
     """MakeModelSpec: the request's model name, the signature run and the version that ran it."""
-    spec = model_pb2.ModelSpec(name=request_spec.name if request_spec else "",
-                               signature_name=prepared.signature_name)
+    spec = model_pb2.ModelSpec(
+        name=request_spec.name if request_spec else "", signature_name=prepared.signature_name
+    )
     spec.version.value = prepared.servable.version
     return spec
 
@@ -147,17 +158,24 @@ class Predictor:
         record_runtime: receives the session call's latency, as TF Serving's runtime_latency metric.
     """
 
-    def __init__(self, repository: ModelRepository | None, run: ModelRunner = run_directly, *,
-                 as_content: bool = False, budget: TensorBudget = UNLIMITED,
-                 record_runtime: RuntimeRecorder | None = None):
+    def __init__(
+        self,
+        repository: ModelRepository | None,
+        run: ModelRunner = run_directly,
+        *,
+        as_content: bool = False,
+        budget: TensorBudget = UNLIMITED,
+        record_runtime: RuntimeRecorder | None = None,
+    ):
         self._repository = repository
         self._run = run
         self.as_content = as_content
         self._budget = budget
         self._record_runtime = record_runtime
 
-    def _outputs(self, parts: RequestParts, servable: Servable | None = None
-                 ) -> tuple[PreparedPredict, dict[str, np.ndarray]]:
+    def _outputs(
+        self, parts: RequestParts, servable: Servable | None = None
+    ) -> tuple[PreparedPredict, dict[str, np.ndarray]]:
         if servable is None:  # warmup replays records on a known servable, spec or not (RunPredict)
             if parts.model_spec is None:
                 raise InvalidRequest("Missing ModelSpec")
@@ -182,21 +200,25 @@ class Predictor:
         prepared, outputs = self._outputs(parts)
         return self._response_bytes(parts, prepared, outputs)
 
-    def _response_bytes(self, parts: RequestParts, prepared: PreparedPredict,
-                        outputs: dict[str, np.ndarray]) -> bytes:
-        encoded = [(key, encode_tensor(np.asarray(outputs[key]), self.as_content))
-                   for key in prepared.output_keys]
+    def _response_bytes(
+        self, parts: RequestParts, prepared: PreparedPredict, outputs: dict[str, np.ndarray]
+    ) -> bytes:
+        encoded = [
+            (key, encode_tensor(np.asarray(outputs[key]), self.as_content)) for key in prepared.output_keys
+        ]
         return response_bytes(encoded, response_model_spec(parts.model_spec, prepared))
 
-    def predict(self, request: predict_pb2.PredictRequest,
-                servable: Servable | None = None) -> predict_pb2.PredictResponse:
+    def predict(
+        self, request: predict_pb2.PredictRequest, servable: Servable | None = None
+    ) -> predict_pb2.PredictResponse:
         """The PredictResponse for a PredictRequest message (REST, warmup); servable skips the lookup."""
         parts = RequestParts.of_message(request)
         prepared, outputs = self._outputs(parts, servable)
         return predict_pb2.PredictResponse.FromString(self._response_bytes(parts, prepared, outputs))
 
 
-def predict_on(servable: Servable, request: predict_pb2.PredictRequest,
-               run: ModelRunner = run_directly) -> predict_pb2.PredictResponse:
+def predict_on(
+    servable: Servable, request: predict_pb2.PredictRequest, run: ModelRunner = run_directly
+) -> predict_pb2.PredictResponse:
     """Predict on a given servable (what warmup replays)."""
     return Predictor(None, run).predict(request, servable)

@@ -40,8 +40,12 @@ class VersionRecord:
 class ModelRepository:
     """All configured models, their version records, and their labels; safe to use from many threads."""
 
-    def __init__(self, sources: list[ModelSource], warm_up: Callable[[Servable], int] | None = None,
-                 on_load_attempt: Callable[[str, bool], None] | None = None):
+    def __init__(
+        self,
+        sources: list[ModelSource],
+        warm_up: Callable[[Servable], int] | None = None,
+        on_load_attempt: Callable[[str, bool], None] | None = None,
+    ):
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._sources = {source.name: source for source in sources}
@@ -79,8 +83,10 @@ class ModelRepository:
     def version_records(self, name: str) -> list[VersionRecord]:
         """Every version of the model the server has seen, newest first (unloaded ones as END)."""
         with self._lock:
-            return [VersionRecord(r.version, r.state, r.error, error_code=r.error_code) for _, r in
-                    sorted(self._records.get(name, {}).items(), reverse=True)]
+            return [
+                VersionRecord(r.version, r.state, r.error, error_code=r.error_code)
+                for _, r in sorted(self._records.get(name, {}).items(), reverse=True)
+            ]
 
     def is_served(self, name: str) -> bool:
         """name is a model of the current config (what metrics may label)."""
@@ -124,8 +130,11 @@ class ModelRepository:
         wanted = versions_to_serve(source.policy, self._versions_on_disk(source))
         with self._lock:
             records = self._records[source.name]
-            to_load = [v for v in wanted if v not in records or records[v].state == State.END
-                       and not records[v].error]
+            to_load = [
+                v
+                for v in wanted
+                if v not in records or records[v].state == State.END and not records[v].error
+            ]
         for version in to_load:
             self._load(source, version)
         with self._lock:
@@ -138,8 +147,9 @@ class ModelRepository:
     def _versions_on_disk(self, source: ModelSource) -> list[int]:
         versions, ignored = scan_base_path(source.base_path)
         for name in ignored - self._ignored.get(source.name, set()):
-            log.info("ignoring %s under %s: not a version number (an int64 directory name)", name,
-                     source.base_path)
+            log.info(
+                "ignoring %s under %s: not a version number (an int64 directory name)", name, source.base_path
+            )
         self._ignored[source.name] = ignored
         return versions
 
@@ -184,9 +194,12 @@ class ModelRepository:
             dangling = {label: v for label, v in source.labels.items() if v not in available}
             key = tuple(sorted(dangling.items())), tuple(sorted(available))
             if dangling and self._label_warnings.get(source.name) != key:
-                log.info("labels %s of %s point at versions that are not loaded: requests for them "
-                         "get NOT_FOUND until those versions are AVAILABLE",
-                         _format_labels(dangling), source.name)
+                log.info(
+                    "labels %s of %s point at versions that are not loaded: requests for them "
+                    "get NOT_FOUND until those versions are AVAILABLE",
+                    _format_labels(dangling),
+                    source.name,
+                )
             self._label_warnings[source.name] = key
 
 

@@ -36,8 +36,10 @@ LISTEN_BACKLOG = 1024  # connections the kernel queues before accept (capped by 
 MAX_CONNECTIONS = 512  # open connections at once; more are closed at accept
 _CUT_SLACK_SECONDS = 1.0
 _LINGER_SECONDS = 1.0  # after refusing a body, read (and drop) what the client still sends for this long
-_NOT_FOUND = (b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
-              b"</BODY></HTML>\n")  # what TF Serving's HTTP server (libevent) answers outside /v1/
+_NOT_FOUND = (
+    b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
+    b"</BODY></HTML>\n"
+)  # what TF Serving's HTTP server (libevent) answers outside /v1/
 _SMALLER = "send fewer rows per request, or use gRPC"
 _DIGITS = re.compile(r"[0-9]{1,20}")
 log = logging.getLogger("serving.local")
@@ -53,8 +55,11 @@ class RestLimits:
 
     @classmethod
     def from_options(cls, options: ServerOptions) -> RestLimits:
-        return cls(max_request_bytes=options.rest_max_request_bytes,
-                   timeout_seconds=options.rest_timeout_seconds, num_threads=options.rest_api_num_threads)
+        return cls(
+            max_request_bytes=options.rest_max_request_bytes,
+            timeout_seconds=options.rest_timeout_seconds,
+            num_threads=options.rest_api_num_threads,
+        )
 
 
 class _Connection:
@@ -185,8 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BodyRefused(400, f"Content-Length {', '.join(lengths)!r} is not a byte count")
         length = int(lengths[0])
         if length > limit:
-            raise _BodyRefused(413, f"request body of {length} bytes is larger than the REST limit of "
-                                    f"{limit} bytes (--rest-max-request-bytes); {_SMALLER}")
+            raise _BodyRefused(
+                413,
+                f"request body of {length} bytes is larger than the REST limit of "
+                f"{limit} bytes (--rest-max-request-bytes); {_SMALLER}",
+            )
         return length
 
     def _read_body(self) -> bytes:
@@ -212,11 +220,15 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 part = self.rfile.read1(min(length - received, 1 << 20))
             except TimeoutError:
-                raise _BodyRefused(408, f"timed out reading the request body: {received} of {length} bytes "
-                                        f"(Content-Length) arrived") from None
+                raise _BodyRefused(
+                    408,
+                    f"timed out reading the request body: {received} of {length} bytes "
+                    f"(Content-Length) arrived",
+                ) from None
             if not part:
-                raise _BodyRefused(400, f"request body ended after {received} of {length} bytes "
-                                        "(Content-Length)")
+                raise _BodyRefused(
+                    400, f"request body ended after {received} of {length} bytes (Content-Length)"
+                )
             parts.append(part)
             received += len(part)
         return b"".join(parts)
@@ -235,8 +247,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return b"".join(parts)
             received += size
             if received > limit:
-                raise _BodyRefused(413, f"request body is larger than the REST limit of {limit} bytes "
-                                        f"(--rest-max-request-bytes); {_SMALLER}")
+                raise _BodyRefused(
+                    413,
+                    f"request body is larger than the REST limit of {limit} bytes "
+                    f"(--rest-max-request-bytes); {_SMALLER}",
+                )
             parts.append(self._read_exactly(size))
             self.rfile.readline(3)
 
@@ -276,16 +291,24 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     except zlib.error:
         return b""
     if len(data) > limit or inflater.unconsumed_tail:
-        raise _BodyRefused(413, f"request body is larger than the REST limit of {limit} bytes once "
-                                f"decompressed (--rest-max-request-bytes); {_SMALLER}")
+        raise _BodyRefused(
+            413,
+            f"request body is larger than the REST limit of {limit} bytes once "
+            f"decompressed (--rest-max-request-bytes); {_SMALLER}",
+        )
     return data
 
 
 class RestServer:
     """TF Serving's REST API on --rest-port; start(), then stop_accepting() and wait_and_close() to stop."""
 
-    def __init__(self, options: ServerOptions, repository: ModelRepository, predictor: Predictor,
-                 metrics: ServerMetrics):
+    def __init__(
+        self,
+        options: ServerOptions,
+        repository: ModelRepository,
+        predictor: Predictor,
+        metrics: ServerMetrics,
+    ):
         self.metrics = metrics
         self.token = read_token(options.auth_token_file) if options.auth_token_file else None
         self.api = RestApi(repository, predictor, metrics)
@@ -353,8 +376,9 @@ class RestServer:
                         continue
                     connection = _Connection(sock, address, self.limits.timeout_seconds)
                     self._connections.add(connection)
-                threading.Thread(target=self._serve, args=(connection,), name="rest-connection",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self._serve, args=(connection,), name="rest-connection", daemon=True
+                ).start()
         finally:
             self._listener.close()
 

@@ -28,20 +28,35 @@ from serving.local.predict import Predictor
 from serving.local.repository import ModelRepository
 from serving.local.rest_json import error_json
 
-_PREDICTION_ROUTE = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?"
-                               r":(classify|regress|predict)", re.IGNORECASE)
-_STATUS_ROUTE = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^/:]+))?"
-                           r"(?:/(metadata))?", re.IGNORECASE)
+_PREDICTION_ROUTE = re.compile(
+    r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?"
+    r":(classify|regress|predict)",
+    re.IGNORECASE,
+)
+_STATUS_ROUTE = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^/:]+))?"
+    r"(?:/(metadata))?",
+    re.IGNORECASE,
+)
 API_ROUTE = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)  # what TF Serving hands to its REST handler
 INT64_MAX = 2**63 - 1
 HTTP_STATUS = {  # TF Serving's ToHTTPStatusCode (model_servers/http_server.cc)
-    grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
@@ -77,9 +92,13 @@ def parse_route(method: str, path: str) -> Route | None:
         version = int(version_text)
         if version > INT64_MAX:  # absl::SimpleAtoi into int64
             raise InvalidRequest(f"Failed to convert version: {version_text} to numeric.")
-    return Route(model_name=unquote(name or "", errors="replace"), version=version,
-                 label=unquote(label, errors="replace") if label else None,
-                 method=verb if method == "POST" else "", subresource=verb if method == "GET" else "")
+    return Route(
+        model_name=unquote(name or "", errors="replace"),
+        version=version,
+        label=unquote(label, errors="replace") if label else None,
+        method=verb if method == "POST" else "",
+        subresource=verb if method == "GET" else "",
+    )
 
 
 class RestApi:
@@ -120,8 +139,10 @@ class RestApi:
 
     def _spec(self, route: Route) -> model_pb2.ModelSpec:
         if route.version is not None and route.label is not None:  # unreachable through the regexes
-            raise InvalidRequest(f"Both model version ({route.version}) and model version label "
-                                 f"({route.label}) cannot be supplied.")
+            raise InvalidRequest(
+                f"Both model version ({route.version}) and model version label "
+                f"({route.label}) cannot be supplied."
+            )
         return route.model_spec()
 
     def _predict(self, route: Route, body: bytes) -> bytes:
@@ -170,30 +191,40 @@ class RestApi:
 
     def _metadata(self, route: Route) -> bytes:
         request = get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec=self._spec(route), metadata_field=[SIGNATURE_DEF_FIELD])
+            model_spec=self._spec(route), metadata_field=[SIGNATURE_DEF_FIELD]
+        )
         response = model_metadata(self.repository, request)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
         # http_rest_api_util.cc ToJsonString: the two messages printed apart and joined by hand.
-        return (b'{\n"model_spec":' + _to_json(response.model_spec) + b',\n"metadata": {"signature_def": '
-                + _to_json(signature_map) + b"}\n}\n")
+        return (
+            b'{\n"model_spec":'
+            + _to_json(response.model_spec)
+            + b',\n"metadata": {"signature_def": '
+            + _to_json(signature_map)
+            + b"}\n}\n"
+        )
 
 
 def _signature_name(document: dict) -> str:
     value = document.get("signature_name", "")
     if not isinstance(value, str):
-        raise rest_json.format_error(document, "not formatted correctly. 'signature_name' key must be a "
-                                               "string value.")
+        raise rest_json.format_error(
+            document, "not formatted correctly. 'signature_name' key must be a string value."
+        )
     return value
 
 
-def predict_inputs(document: dict, input_types: dict[str, int], body: rest_json.JsonBody
-                   ) -> tuple[dict, bool]:
+def predict_inputs(
+    document: dict, input_types: dict[str, int], body: rest_json.JsonBody
+) -> tuple[dict, bool]:
     """FillPredictRequestFromJson: the input arrays, and whether the request is in row format."""
     if "instances" in document:
         if "inputs" in document:
-            raise rest_json.format_error(document, "Not formatted correctly expecting only one of 'inputs' "
-                                                   "or 'instances' keys to exist ")
+            raise rest_json.format_error(
+                document,
+                "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ",
+            )
         instances = document["instances"]
         if not isinstance(instances, list):
             raise rest_json.format_error(document, "Expecting 'instances' to be an list/array")
@@ -216,8 +247,10 @@ def _is_object(value) -> bool:
 def _from_inputs(value, input_types: dict[str, int], body: rest_json.JsonBody) -> dict:
     if not _is_object(value):
         if len(input_types) > 1:
-            raise InvalidRequest("inputs is a plain value/list, but expecting an object as multiple input "
-                                 "tensors required as per tensorinfo_map")
+            raise InvalidRequest(
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map"
+            )
         alias, dtype = next(iter(input_types.items()))
         return {alias: rest_json.tensor_from_json(value, dtype, body)}
     arrays = {}
@@ -230,8 +263,10 @@ def _from_inputs(value, input_types: dict[str, int], body: rest_json.JsonBody) -
 
 def _from_instances(instances: list, input_types: dict[str, int], body: rest_json.JsonBody) -> dict:
     if not isinstance(instances[0], dict) and len(input_types) > 1:
-        raise InvalidRequest("instances is a plain list, but expecting list of objects as multiple input "
-                             "tensors required as per tensorinfo_map")
+        raise InvalidRequest(
+            "instances is a plain list, but expecting list of objects as multiple input "
+            "tensors required as per tensorinfo_map"
+        )
     if not _is_object(instances[0]):
         alias, dtype = next(iter(input_types.items()))
         for index, item in enumerate(instances):
@@ -245,8 +280,9 @@ def _from_instances(instances: list, input_types: dict[str, int], body: rest_jso
             raise
         except InvalidRequest as exc:
             index, error = _first_bad_instance(instances, dtype, body, exc)
-            raise InvalidRequest(f"Failed to process element: {index} of 'instances' list. Error: "
-                                 f"INVALID_ARGUMENT: {error}") from None
+            raise InvalidRequest(
+                f"Failed to process element: {index} of 'instances' list. Error: INVALID_ARGUMENT: {error}"
+            ) from None
     columns: dict[str, list] = {alias: [] for alias in input_types}
     shapes: dict[str, tuple] = {}
     for index, item in enumerate(instances):
@@ -261,13 +297,17 @@ def _from_instances(instances: list, input_types: dict[str, int], body: rest_jso
             except rest_json.JsonParseError:
                 raise
             except InvalidRequest as exc:
-                raise InvalidRequest(f"Failed to process element: {index} key: {key} of 'instances' list. "
-                                     f"Error: INVALID_ARGUMENT: {exc.message}") from None
+                raise InvalidRequest(
+                    f"Failed to process element: {index} key: {key} of 'instances' list. "
+                    f"Error: INVALID_ARGUMENT: {exc.message}"
+                ) from None
             columns[key].append(array)
         if set(item) != set(input_types):
-            raise InvalidRequest(f"Failed to process element: {index} of 'instances' list. JSON object: "
-                                 f"{rest_json.debug_string(item)} keys must be equal to: "
-                                 f"{','.join(sorted(input_types))}")
+            raise InvalidRequest(
+                f"Failed to process element: {index} of 'instances' list. JSON object: "
+                f"{rest_json.debug_string(item)} keys must be equal to: "
+                f"{','.join(sorted(input_types))}"
+            )
     return {alias: np.stack(arrays) for alias, arrays in columns.items()}
 
 
@@ -310,8 +350,9 @@ def check_examples(document: dict) -> None:
     if "context" in document:
         _check_example(document["context"])
     if "examples" not in document:
-        raise rest_json.format_error(document, "When method is classify, key 'examples' is expected and was "
-                                               "not found")
+        raise rest_json.format_error(
+            document, "When method is classify, key 'examples' is expected and was not found"
+        )
     examples = document["examples"]
     if not isinstance(examples, list):
         raise rest_json.format_error(document, "Expecting 'examples' value to be an list/array")
@@ -333,8 +374,9 @@ def _check_example(example) -> None:
 def _feature_kind(name: str, value, kind: str | None) -> str:
     """AddValueToFeature: the Feature list kind a value goes to, refusing what TF Serving refuses."""
     if value is None or isinstance(value, list) or (isinstance(value, dict) and not _is_b64(value)):
-        raise InvalidRequest(f"Feature: {name} has element with unexpected JSON type: "
-                             f"{rest_json.json_type(value)}")
+        raise InvalidRequest(
+            f"Feature: {name} has element with unexpected JSON type: {rest_json.json_type(value)}"
+        )
     if isinstance(value, bool | int) and not isinstance(value, float):
         wanted = "int64"
         if not isinstance(value, bool) and value > INT64_MAX:
@@ -367,8 +409,10 @@ def _unrunnable(signature, method: str) -> str | None:
             return f"No classification inputs found in SignatureDef: {debug}"
         if "classes" in signature.outputs or "scores" in signature.outputs:
             return None
-        return ('Expected classification signature outputs to contain at least one of "classes" or '
-                f'"scores". Signature was: {debug}')
+        return (
+            'Expected classification signature outputs to contain at least one of "classes" or '
+            f'"scores". Signature was: {debug}'
+        )
     if len(signature.outputs) != 1:
         return "Expected one output Tensor."
     if "inputs" not in signature.inputs:
@@ -379,8 +423,9 @@ def _unrunnable(signature, method: str) -> str | None:
 
 
 def _to_dict(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 def _to_json(message) -> bytes:

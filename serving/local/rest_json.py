@@ -24,21 +24,40 @@ from serving.local.errors import InvalidRequest
 MAX_RANK = 32  # numpy's limit; TensorFlow's own is 254, far beyond any real request
 _DEBUG_LIMIT = 256  # kMaxJsonDebugStringBytes: values in error messages are cut after this many bytes
 _DTYPE_NAMES = {  # DataTypeString()
-    types_pb2.DT_FLOAT: "float", types_pb2.DT_DOUBLE: "double", types_pb2.DT_INT32: "int32",
-    types_pb2.DT_INT16: "int16", types_pb2.DT_INT8: "int8", types_pb2.DT_UINT8: "uint8",
-    types_pb2.DT_INT64: "int64", types_pb2.DT_BOOL: "bool", types_pb2.DT_UINT32: "uint32",
-    types_pb2.DT_UINT64: "uint64", types_pb2.DT_STRING: "string", types_pb2.DT_HALF: "half",
+    types_pb2.DT_FLOAT: "float",
+    types_pb2.DT_DOUBLE: "double",
+    types_pb2.DT_INT32: "int32",
+    types_pb2.DT_INT16: "int16",
+    types_pb2.DT_INT8: "int8",
+    types_pb2.DT_UINT8: "uint8",
+    types_pb2.DT_INT64: "int64",
+    types_pb2.DT_BOOL: "bool",
+    types_pb2.DT_UINT32: "uint32",
+    types_pb2.DT_UINT64: "uint64",
+    types_pb2.DT_STRING: "string",
+    types_pb2.DT_HALF: "half",
 }
 _INT_RANGES = {  # rapidjson's IsInt / IsInt64 / IsUint / IsUint64 for each integer dtype
-    types_pb2.DT_INT32: (-(2**31), 2**31 - 1), types_pb2.DT_INT16: (-(2**31), 2**31 - 1),
-    types_pb2.DT_INT8: (-(2**31), 2**31 - 1), types_pb2.DT_UINT8: (-(2**31), 2**31 - 1),
-    types_pb2.DT_INT64: (-(2**63), 2**63 - 1), types_pb2.DT_UINT32: (0, 2**32 - 1),
+    types_pb2.DT_INT32: (-(2**31), 2**31 - 1),
+    types_pb2.DT_INT16: (-(2**31), 2**31 - 1),
+    types_pb2.DT_INT8: (-(2**31), 2**31 - 1),
+    types_pb2.DT_UINT8: (-(2**31), 2**31 - 1),
+    types_pb2.DT_INT64: (-(2**63), 2**63 - 1),
+    types_pb2.DT_UINT32: (0, 2**32 - 1),
     types_pb2.DT_UINT64: (0, 2**64 - 1),
 }
-_NUMPY = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32,
-          types_pb2.DT_INT16: np.int16, types_pb2.DT_INT8: np.int8, types_pb2.DT_UINT8: np.uint8,
-          types_pb2.DT_INT64: np.int64, types_pb2.DT_UINT32: np.uint32, types_pb2.DT_UINT64: np.uint64,
-          types_pb2.DT_BOOL: np.bool_}
+_NUMPY = {
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_UINT32: np.uint32,
+    types_pb2.DT_UINT64: np.uint64,
+    types_pb2.DT_BOOL: np.bool_,
+}
 _PARSE_ERRORS = {  # Python's json message -> rapidjson's GetParseError_En
     "Expecting value": "Invalid value.",
     "Expecting property name enclosed in double quotes": "Missing a name for object member.",
@@ -84,8 +103,9 @@ def parse_object(raw: bytes) -> dict:
     except json.JSONDecodeError as exc:
         raise parse_error(_rapidjson_message(exc), len(text[: exc.pos].encode())) from None
     except RecursionError:
-        raise InvalidRequest("JSON Parse error: nested too deeply (a tensor has at most "
-                             f"{MAX_RANK} dimensions)") from None
+        raise InvalidRequest(
+            f"JSON Parse error: nested too deeply (a tensor has at most {MAX_RANK} dimensions)"
+        ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise InvalidRequest(f"JSON Parse error: {exc}") from None
     if not isinstance(document, dict):
@@ -112,31 +132,31 @@ def _object_in_steps(text: str, start: int) -> dict:
 
 def _value_in_steps(text: str, index: int, depth: int):
     index = _WHITESPACE.match(text, index).end()
-    opener = text[index: index + 1]
+    opener = text[index : index + 1]
     if depth >= _STEP_DEPTH or opener not in ("{", "["):
         return _DECODER.raw_decode(text, index)
     if opener == "[":
         first = _WHITESPACE.match(text, index + 1).end()
-        if text[first: first + 1] not in ("[", "{"):
+        if text[first : first + 1] not in ("[", "{"):
             return _DECODER.raw_decode(text, index)  # numbers: one call for the row
         items, closer = [], "]"
     else:
         items, closer = {}, "}"
     index = _WHITESPACE.match(text, index + 1).end()
-    if text[index: index + 1] == closer:
+    if text[index : index + 1] == closer:
         return items, index + 1
     while True:
         if closer == "}":
             key, index = _DECODER.raw_decode(text, index)
             index = _WHITESPACE.match(text, index).end()
-            if not isinstance(key, str) or text[index: index + 1] != ":":
+            if not isinstance(key, str) or text[index : index + 1] != ":":
                 raise _NotInSteps
             items[key], index = _value_in_steps(text, index + 1, depth + 1)
         else:
             value, index = _value_in_steps(text, index, depth + 1)
             items.append(value)
         index = _WHITESPACE.match(text, index).end()
-        separator = text[index: index + 1]
+        separator = text[index : index + 1]
         if separator == closer:
             return items, index + 1
         if separator != ",":
@@ -179,7 +199,7 @@ def _huge_number(raw: bytes) -> int | None:
                 if match.start() >= stop:
                     break
                 begin = match.start()
-                while begin and raw[begin - 1: begin] in b"0123456789.+-eE":
+                while begin and raw[begin - 1 : begin] in b"0123456789.+-eE":
                     begin -= 1
                 token = _NUMBER.match(raw, begin)
                 if token is not None and math.isinf(float(token[0])):
@@ -189,8 +209,11 @@ def _huge_number(raw: bytes) -> int | None:
 
 def _rapidjson_message(exc: json.JSONDecodeError) -> str:
     if exc.msg == "Expecting ',' delimiter":
-        return ("Missing a comma or '}' after an object member." if _innermost(exc.doc[: exc.pos]) == "{"
-                else "Missing a comma or ']' after an array element.")
+        return (
+            "Missing a comma or '}' after an object member."
+            if _innermost(exc.doc[: exc.pos]) == "{"
+            else "Missing a comma or ']' after an array element."
+        )
     return _PARSE_ERRORS.get(exc.msg, "Invalid value.")
 
 
@@ -205,6 +228,7 @@ def _innermost(text: str) -> str:
 
 
 # --- how TF Serving prints a JSON value inside an error message -------------------------------
+
 
 def json_type(value) -> str:
     """rapidjson's type name (JsonTypeString)."""
@@ -254,8 +278,10 @@ def debug_string(value) -> str:
         elif isinstance(item, list):
             piece = prefix + "["
             stack.append((_Close("]"), depth, ""))
-            stack.extend((element, depth + 1, ", " if index else "")
-                         for index, element in reversed(list(enumerate(item))))
+            stack.extend(
+                (element, depth + 1, ", " if index else "")
+                for index, element in reversed(list(enumerate(item)))
+            )
         elif isinstance(item, dict):
             piece = prefix + "{"
             indent = "    " * (depth + 1)
@@ -281,11 +307,14 @@ def format_error(value, *words: str) -> InvalidRequest:
 
 
 def type_error(value, dtype: int) -> InvalidRequest:
-    return InvalidRequest(f"JSON Value: {debug_string(value)} Type: {json_type(value)} "
-                          f"is not of expected type: {_DTYPE_NAMES.get(dtype, str(dtype))}")
+    return InvalidRequest(
+        f"JSON Value: {debug_string(value)} Type: {json_type(value)} "
+        f"is not of expected type: {_DTYPE_NAMES.get(dtype, str(dtype))}"
+    )
 
 
 # --- JSON value -> numpy array (FillTensorProto) ----------------------------------------------
+
 
 def dense_shape(value) -> tuple[int, ...]:
     """GetDenseTensorShape: the sizes down the first element of each nested list."""
@@ -293,8 +322,10 @@ def dense_shape(value) -> tuple[int, ...]:
     while isinstance(value, list):
         dims.append(len(value))
         if len(dims) > MAX_RANK:
-            raise InvalidRequest(f"JSON Value: nested more than {MAX_RANK} lists deep; a tensor has at most "
-                                 f"{MAX_RANK} dimensions")
+            raise InvalidRequest(
+                f"JSON Value: nested more than {MAX_RANK} lists deep; a tensor has at most "
+                f"{MAX_RANK} dimensions"
+            )
         value = value[0] if value else None
     return tuple(dims)
 
@@ -305,8 +336,10 @@ def tensor_from_json(value, dtype: int, body: JsonBody, walk: bool = False) -> n
     walk: check value by value even where numpy could convert it at once.
     """
     if dtype not in _NUMPY:
-        raise InvalidRequest(f"Conversion of JSON Value: {debug_string(value)} to type: "
-                             f"{_DTYPE_NAMES.get(dtype, str(dtype))} is not supported by this server")
+        raise InvalidRequest(
+            f"Conversion of JSON Value: {debug_string(value)} to type: "
+            f"{_DTYPE_NAMES.get(dtype, str(dtype))} is not supported by this server"
+        )
     shape = dense_shape(value)
     if not walk and dtype != types_pb2.DT_BOOL and not body.literals:
         fast = _numeric_array(value, shape, dtype)
@@ -320,8 +353,10 @@ def tensor_from_json(value, dtype: int, body: JsonBody, walk: bool = False) -> n
 def _numeric_array(value, shape: tuple[int, ...], dtype: int) -> np.ndarray | None:
     try:
         if len(shape) > 1 and shape[0] > _ROWS_PER_CALL:  # a block of rows per call: the GIL is shared
-            blocks = [np.asarray(value[start: start + _ROWS_PER_CALL])
-                      for start in range(0, shape[0], _ROWS_PER_CALL)]
+            blocks = [
+                np.asarray(value[start : start + _ROWS_PER_CALL])
+                for start in range(0, shape[0], _ROWS_PER_CALL)
+            ]
             array = np.concatenate(blocks) if len({block.shape[1:] for block in blocks}) == 1 else None
         else:
             array = np.asarray(value)
@@ -352,15 +387,19 @@ def _walk(value, shape: tuple[int, ...], dtype: int, body: JsonBody) -> np.ndarr
         item, level = stack.pop()
         if not isinstance(item, list):
             if level != rank:
-                raise InvalidRequest(f"JSON Value: {debug_string(item)} found at incorrect level: "
-                                     f"{level + 1} in the JSON DOM. Expected at level: {rank}")
+                raise InvalidRequest(
+                    f"JSON Value: {debug_string(item)} found at incorrect level: "
+                    f"{level + 1} in the JSON DOM. Expected at level: {rank}"
+                )
             values.append(_leaf(item, dtype, body))
             continue
         if level >= rank:
             raise InvalidRequest(f"Encountered list at unexpected level: {level} expected < {rank}")
         if len(item) != shape[level]:
-            raise InvalidRequest(f"Encountered list at unexpected size: {len(item)} at level: {level} "
-                                 f"expected size: {shape[level]}")
+            raise InvalidRequest(
+                f"Encountered list at unexpected size: {len(item)} at level: {level} "
+                f"expected size: {shape[level]}"
+            )
         stack.extend((element, level + 1) for element in reversed(item))
     return np.asarray(values, dtype=_NUMPY[dtype]).reshape(shape)
 
@@ -387,6 +426,7 @@ def _leaf(item, dtype: int, body: JsonBody):
 
 
 # --- numpy array -> JSON text (MakeJsonFromTensors) ---------------------------------------------
+
 
 def _decimal(value: float, digits: int, narrow) -> str:
     if math.isnan(value):
@@ -472,14 +512,21 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
         if array.ndim == 0:
             raise InvalidRequest(f"Tensor name: {name} has no shape information ")
         if batch >= 0 and array.shape[0] != batch:
-            raise InvalidRequest(f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
-                                 f"expecting: {batch}")
+            raise InvalidRequest(
+                f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} expecting: {batch}"
+            )
         batch = array.shape[0]
     texts = {name: _texts(outputs[name]) for name in names}
     if len(names) == 1:
         rows = [_nested(row) for row in texts[names[0]]]
     else:
-        rows = ["{" + ",".join(f"\n{_INDENT * 3}{_key(name)}: {_nested(texts[name][index])}"
-                               for name in names) + "\n" + _INDENT * 2 + "}" for index in range(batch)]
+        rows = [
+            "{"
+            + ",".join(f"\n{_INDENT * 3}{_key(name)}: {_nested(texts[name][index])}" for name in names)
+            + "\n"
+            + _INDENT * 2
+            + "}"
+            for index in range(batch)
+        ]
     predictions = "[" + ", ".join(rows) + ("\n" + _INDENT + "]" if rows else "]")
     return ("{\n" + _INDENT + '"predictions": ' + predictions + "\n}").encode()

@@ -34,8 +34,9 @@ class RunningServer:
         self._config_stamp = self._config_file_stamp()
         warm_up = _warm_up if options.enable_model_warmup else None
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
-        self.repository = ModelRepository(sources, warm_up=warm_up,
-                                          on_load_attempt=self.metrics.record_load_attempt)
+        self.repository = ModelRepository(
+            sources, warm_up=warm_up, on_load_attempt=self.metrics.record_load_attempt
+        )
         self.batcher = None
         run = run_directly
         if options.enable_batching:
@@ -43,10 +44,13 @@ class RunningServer:
 
             self.batcher = Batcher(batching_settings(options), self.metrics)
             run = self.batcher.run
-        self.predictor = Predictor(self.repository, run,
-                                   as_content=options.enable_serialization_as_tensor_content,
-                                   budget=TensorBudget(options.request_tensor_budget),
-                                   record_runtime=self.metrics.record_runtime)
+        self.predictor = Predictor(
+            self.repository,
+            run,
+            as_content=options.enable_serialization_as_tensor_content,
+            budget=TensorBudget(options.request_tensor_budget),
+            record_runtime=self.metrics.record_runtime,
+        )
         self.grpc_server = None
         self.health = None
         self.rest = None
@@ -58,14 +62,22 @@ class RunningServer:
             if not self.repository.available_versions(name):
                 records = self.repository.version_records(name)
                 reason = "; ".join(f"version {r.version}: {r.error}" for r in records if r.error)
-                raise NoModelVersions(f"no version of model {name} could be loaded "
-                                      f"({reason or 'none loaded'}): run `make export` to write a fresh one")
+                raise NoModelVersions(
+                    f"no version of model {name} could be loaded "
+                    f"({reason or 'none loaded'}): run `make export` to write a fresh one"
+                )
         options = self.options
         self.grpc_server, self.health, grpc_port = build_grpc_server(
-            f"{_bracket(options.host)}:{options.grpc_port}", self.repository, self.predictor, self.metrics,
-            max_message_bytes=options.max_message_bytes, threads=options.grpc_threads,
-            credentials=grpc_server_credentials(options), models_dir=options.models_dir,
-            interceptors=server_interceptors(options.auth_token_file))
+            f"{_bracket(options.host)}:{options.grpc_port}",
+            self.repository,
+            self.predictor,
+            self.metrics,
+            max_message_bytes=options.max_message_bytes,
+            threads=options.grpc_threads,
+            credentials=grpc_server_credentials(options),
+            models_dir=options.models_dir,
+            interceptors=server_interceptors(options.auth_token_file),
+        )
         if options.rest_port:
             from serving.local.rest import RestServer
 
@@ -102,8 +114,15 @@ class RunningServer:
 
     def _poll(self) -> None:
         options = self.options
-        interval = min(x for x in (options.file_system_poll_wait_seconds,
-                                   options.model_config_file_poll_wait_seconds, 3600) if x > 0)
+        interval = min(
+            x
+            for x in (
+                options.file_system_poll_wait_seconds,
+                options.model_config_file_poll_wait_seconds,
+                3600,
+            )
+            if x > 0
+        )
         while not self._stop.wait(interval):
             try:
                 if options.model_config_file is not None and options.model_config_file_poll_wait_seconds > 0:
@@ -121,8 +140,9 @@ class RunningServer:
         try:
             sources = read_model_sources(self.options.model_config_file, self.options.models_dir)
         except StartupError as exc:
-            log.info("ignoring changed %s, keeping the previous config: %s",
-                     self.options.model_config_file, exc)
+            log.info(
+                "ignoring changed %s, keeping the previous config: %s", self.options.model_config_file, exc
+            )
             return
         log.info("re-read %s", self.options.model_config_file)
         self.repository.replace_sources(sources)

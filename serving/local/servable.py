@@ -60,16 +60,20 @@ def read_serving_meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
     try:
         saved_model.ParseFromString(path.read_bytes())
     except FileNotFoundError:
-        raise SavedModelUnreadable(f"Could not find SavedModel .pb or .pbtxt at supplied export directory "
-                                   f"path: {version_dir}", grpc.StatusCode.NOT_FOUND) from None
+        raise SavedModelUnreadable(
+            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {version_dir}",
+            grpc.StatusCode.NOT_FOUND,
+        ) from None
     except (OSError, ValueError) as exc:
-        raise SavedModelUnreadable(f"{version_dir}: cannot read saved_model.pb: {exc}",
-                                   grpc.StatusCode.DATA_LOSS) from None
+        raise SavedModelUnreadable(
+            f"{version_dir}: cannot read saved_model.pb: {exc}", grpc.StatusCode.DATA_LOSS
+        ) from None
     for meta_graph in saved_model.meta_graphs:
         if list(meta_graph.meta_info_def.tags) == [SERVE_TAG]:
             return meta_graph
-    raise SavedModelUnreadable(f"{version_dir}: no MetaGraphDef tagged {{{SERVE_TAG}}}",
-                               grpc.StatusCode.NOT_FOUND)
+    raise SavedModelUnreadable(
+        f"{version_dir}: no MetaGraphDef tagged {{{SERVE_TAG}}}", grpc.StatusCode.NOT_FOUND
+    )
 
 
 @dataclass
@@ -104,13 +108,15 @@ class Servable:
         feed_map = {self._endpoint(name): _eigen_aligned(value) for name, value in feeds}
         outputs = [self._endpoint(name) for name in fetches]
         try:
-            return pywrap_tf_session.TF_SessionRun_wrapper(self._session._session, None, feed_map, outputs,
-                                                           [], None)
+            return pywrap_tf_session.TF_SessionRun_wrapper(
+                self._session._session, None, feed_map, outputs, [], None
+            )
         except tf.errors.OpError as exc:
             raise RuntimeFailed(exc.message, status_code(exc.error_code)) from None
 
-    def run(self, signature: str, inputs: dict[str, np.ndarray],
-            output_keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, signature: str, inputs: dict[str, np.ndarray], output_keys: tuple[str, ...] | None = None
+    ) -> dict[str, np.ndarray]:
         """Run a signature on inputs keyed by alias; outputs keyed by alias (all, or output_keys)."""
         signature_def = self.signature_defs[signature]
         keys = tuple(signature_def.outputs) if output_keys is None else output_keys
@@ -130,12 +136,16 @@ def _eigen_aligned(value: np.ndarray) -> np.ndarray:
     array that is not aligned to its item size, then ``TF_NewTensor`` copies again to Eigen's
     64-byte alignment; an aligned array is used as it is. One copy here replaces those two.
     """
-    if (not isinstance(value, np.ndarray) or value.dtype.hasobject or value.nbytes < EIGEN_ALIGNMENT
-            or value.ctypes.data % EIGEN_ALIGNMENT == 0):
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype.hasobject
+        or value.nbytes < EIGEN_ALIGNMENT
+        or value.ctypes.data % EIGEN_ALIGNMENT == 0
+    ):
         return value
     buffer = np.empty(value.nbytes + EIGEN_ALIGNMENT, dtype=np.uint8)
     start = -buffer.ctypes.data % EIGEN_ALIGNMENT
-    aligned = buffer[start:start + value.nbytes].view(value.dtype).reshape(value.shape)
+    aligned = buffer[start : start + value.nbytes].view(value.dtype).reshape(value.shape)
     np.copyto(aligned, value, casting="no")
     return aligned
 
@@ -148,6 +158,7 @@ def load_servable(name: str, version: int, version_dir: Path) -> Servable:
     meta_graph = read_serving_meta_graph(version_dir)
     tf = import_tensorflow()
     from tensorflow.python.util import deprecation  # the TF1 loader is what TF Serving runs: no notice
+
     with _load_lock:
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph)
@@ -160,8 +171,14 @@ def load_servable(name: str, version: int, version_dir: Path) -> Servable:
         except Exception as exc:  # TF raises many kinds here; all mean "not loadable"
             session.close()
             raise SavedModelUnreadable(f"{version_dir}: {type(exc).__name__}: {exc}") from None
-    return Servable(name=name, version=version, path=Path(version_dir),
-                    signature_defs=dict(meta_graph.signature_def), _session=session, _graph=graph)
+    return Servable(
+        name=name,
+        version=version,
+        path=Path(version_dir),
+        signature_defs=dict(meta_graph.signature_def),
+        _session=session,
+        _graph=graph,
+    )
 
 
 def warmup_records(version_dir: Path) -> list[bytes]:

@@ -31,7 +31,8 @@ def require_safe_host(options: ServerOptions) -> None:
     if not options.tls and not options.allow_insecure_remote and not is_loopback(options.host):
         raise InsecureRemoteHost(
             f"refusing to serve plain text on {options.host}: anyone who reaches it can call the model. "
-            "Pass --ssl-cert/--ssl-key, bind 127.0.0.1, or pass --allow-insecure-remote")
+            "Pass --ssl-cert/--ssl-key, bind 127.0.0.1, or pass --allow-insecure-remote"
+        )
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -58,8 +59,10 @@ def require_usable_tls(options: ServerOptions) -> None:
         files = f"--ssl-cert {options.ssl_cert}, --ssl-key {options.ssl_key}"
         if options.ssl_client_ca:
             files += f", --ssl-client-ca {options.ssl_client_ca}"
-        raise TlsFilesUnreadable(f"{files}: cannot be loaded as a PEM certificate with its private key "
-                                 f"(and CA certificates): {exc.reason or exc}") from None
+        raise TlsFilesUnreadable(
+            f"{files}: cannot be loaded as a PEM certificate with its private key "
+            f"(and CA certificates): {exc.reason or exc}"
+        ) from None
     except OSError as exc:
         raise TlsFilesUnreadable(f"cannot read the TLS files: {exc.strerror or exc}") from None
 
@@ -71,8 +74,9 @@ def grpc_server_credentials(options: ServerOptions) -> grpc.ServerCredentials | 
     key, cert = _read(options.ssl_key, "--ssl-key"), _read(options.ssl_cert, "--ssl-cert")
     require_usable_tls(options)
     client_ca = _read(options.ssl_client_ca, "--ssl-client-ca") if options.ssl_client_ca else None
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
-                                       require_client_auth=client_ca is not None)
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def rest_ssl_context(options: ServerOptions) -> ssl.SSLContext | None:

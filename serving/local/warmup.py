@@ -31,7 +31,8 @@ def replay_warmup(servable: Servable, run: ModelRunner = run_directly) -> int:
         try:
             predict_on(servable, log.predict_log.request, run)
         except Exception as exc:  # noqa: BLE001 - any failure means the version cannot serve
-            raise WarmupFailed(f"warmup request {replayed + 1} failed: {exc}",
-                               getattr(exc, "code", grpc.StatusCode.UNKNOWN)) from None
+            raise WarmupFailed(
+                f"warmup request {replayed + 1} failed: {exc}", getattr(exc, "code", grpc.StatusCode.UNKNOWN)
+            ) from None
         replayed += 1
     return replayed

@@ -39,20 +39,25 @@ def _flag_given(args: tuple[str, ...], *flags: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in args for flag in flags)
 
 
-def wait_until_available(handle: ServerHandle, model: str = "threshold",
-                         timeout: float = SERVER_START_TIMEOUT_S, credentials=None) -> None:
+def wait_until_available(
+    handle: ServerHandle, model: str = "threshold", timeout: float = SERVER_START_TIMEOUT_S, credentials=None
+) -> None:
     """Poll GetModelStatus until some version is AVAILABLE; fail with the server's output if not."""
     deadline = time.monotonic() + timeout
     request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=model))
     last = "no answer yet"
     options = [("grpc.ssl_target_name_override", "localhost")] if credentials else None
-    with (grpc.secure_channel(handle.address, credentials, options=options) if credentials
-          else grpc.insecure_channel(handle.address)) as channel:
+    with (
+        grpc.secure_channel(handle.address, credentials, options=options)
+        if credentials
+        else grpc.insecure_channel(handle.address)
+    ) as channel:
         stub = model_service_pb2_grpc.ModelServiceStub(channel)
         while time.monotonic() < deadline:
             if handle.process.poll() is not None:
-                pytest.fail(f"serving.local exited with {handle.process.returncode} before serving:\n"
-                            f"{handle.log()}")
+                pytest.fail(
+                    f"serving.local exited with {handle.process.returncode} before serving:\n{handle.log()}"
+                )
             try:
                 states = stub.GetModelStatus(request, timeout=2).model_version_status
                 if any(s.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE for s in states):
@@ -61,13 +66,19 @@ def wait_until_available(handle: ServerHandle, model: str = "threshold",
             except grpc.RpcError as exc:
                 last = f"{exc.code()}: {exc.details()}"
             time.sleep(0.2)
-    pytest.fail(f"serving.local did not make {model} AVAILABLE within {timeout:.0f}s ({last}):\n"
-                f"{handle.log()}")
+    pytest.fail(
+        f"serving.local did not make {model} AVAILABLE within {timeout:.0f}s ({last}):\n{handle.log()}"
+    )
 
 
 @contextlib.contextmanager
-def embedded_server(model_dir: Path | None, *extra_args: str, wait: bool = True, credentials=None,
-                    env: dict[str, str] | None = None):
+def embedded_server(
+    model_dir: Path | None,
+    *extra_args: str,
+    wait: bool = True,
+    credentials=None,
+    env: dict[str, str] | None = None,
+):
     """Start ``python -m serving.local`` on free loopback ports; yield a ServerHandle; stop it after.
 
     Serves ``model_dir/threshold`` unless extra_args name a --model-config-file or base path;
@@ -90,8 +101,13 @@ def embedded_server(model_dir: Path | None, *extra_args: str, wait: bool = True,
         args += ["--model-base-path", str(Path(model_dir) / "threshold")]
     log_fd, log_name = tempfile.mkstemp(prefix="serving-local-", suffix=".log")
     with os.fdopen(log_fd, "wb") as log_file:
-        process = subprocess.Popen([PYTHON, "-m", "serving.local", *args], cwd=REPO, env=env or cli_env(),
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [PYTHON, "-m", "serving.local", *args],
+            cwd=REPO,
+            env=env or cli_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     handle = ServerHandle(f"127.0.0.1:{grpc_port}", grpc_port, rest_port, process, Path(log_name))
     try:
         if wait:

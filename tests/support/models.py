@@ -20,22 +20,30 @@ def export_version(model_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def copy_version(source_model_dir: Path, target_model_dir: Path, version: int = 1,
-                 as_version: int | None = None) -> Path:
+def copy_version(
+    source_model_dir: Path, target_model_dir: Path, version: int = 1, as_version: int | None = None
+) -> Path:
     """Copy threshold/<version> to another model dir (cheaper than a second export); the new dir."""
     target = Path(target_model_dir) / "threshold" / str(as_version or version)
     shutil.copytree(Path(source_model_dir) / "threshold" / str(version), target)
     return target
 
 
-def models_config(path: Path, *, num_versions: int = 2, labels: dict[str, int] | None = None,
-                  base_path: str = "/models/threshold") -> Path:
+def models_config(
+    path: Path,
+    *,
+    num_versions: int = 2,
+    labels: dict[str, int] | None = None,
+    base_path: str = "/models/threshold",
+) -> Path:
     """Write a TF Serving ModelServerConfig text proto for the threshold model; its path."""
-    label_lines = "".join(f'    version_labels {{ key: "{key}" value: {value} }}\n'
-                          for key, value in (labels or {}).items())
+    label_lines = "".join(
+        f'    version_labels {{ key: "{key}" value: {value} }}\n' for key, value in (labels or {}).items()
+    )
     Path(path).write_text(
-        "model_config_list {\n  config {\n    name: \"threshold\"\n"
-        f"    base_path: \"{base_path}\"\n    model_platform: \"tensorflow\"\n"
+        'model_config_list {\n  config {\n    name: "threshold"\n'
+        f'    base_path: "{base_path}"\n    model_platform: "tensorflow"\n'
         f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
-        f"{label_lines}  }}\n}}\n")
+        f"{label_lines}  }}\n}}\n"
+    )
     return Path(path)

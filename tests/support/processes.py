@@ -18,11 +18,19 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_module(module: str, *args: str | os.PathLike, timeout: float = 240,
-               env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str | os.PathLike, timeout: float = 240, env: dict[str, str] | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` from the repo root and capture its output."""
-    return subprocess.run([PYTHON, "-m", module, *map(str, args)], cwd=REPO, env=env or cli_env(),
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [PYTHON, "-m", module, *map(str, args)],
+        cwd=REPO,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int, *fragments: str) -> str:

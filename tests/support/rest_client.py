@@ -8,16 +8,26 @@ import socket
 import ssl
 
 
-def rest_call(port: int, method: str, path: str, body: bytes | str | dict | None = None, *,
-              headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None,
-              timeout: float = 60) -> tuple[int, str]:
+def rest_call(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | str | dict | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+    timeout: float = 60,
+) -> tuple[int, str]:
     """(HTTP status, body text) of one request to 127.0.0.1:port; dict bodies are sent as JSON."""
     if isinstance(body, dict):
         body = json.dumps(body)
     if isinstance(body, str):
         body = body.encode()
-    connection = (http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
-                  if context is not None else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout))
+    connection = (
+        http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+        if context is not None
+        else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    )
     try:
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
@@ -51,8 +61,11 @@ def raw_exchange(port: int, request: bytes, *, half_close: bool = False, timeout
             if b"\r\n\r\n" not in received:
                 continue
             head, _, rest = received.partition(b"\r\n\r\n")
-            length = [line.split(b":", 1)[1] for line in head.lower().split(b"\r\n")
-                      if line.startswith(b"content-length:")]
+            length = [
+                line.split(b":", 1)[1]
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            ]
             if length and len(rest) >= int(length[0]):
                 break
         return received
