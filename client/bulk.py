@@ -140,6 +140,8 @@ def run_bulk(args: argparse.Namespace) -> int:
 
 def print_summary(bulk, shard, all_inputs: int) -> None:
     """Totals, one line per input, and the requests each address answered (stderr)."""
+    from client.stats import counted
+
     share = f" (shard {shard} of {all_inputs})" if shard is not None else ""
     counts = ", ".join(
         f"{bulk.count(status)} {status}" for status in ("written", "skipped", "failed", "not run")
@@ -154,8 +156,8 @@ def print_summary(bulk, shard, all_inputs: int) -> None:
         line = f"  {result.status:<8} {result.source:<{width}}"
         if result.status == "written":
             line += (
-                f" -> {result.output}: {result.values} values, {result.batches} batches, "
-                f"{result.seconds:.2f} s"
+                f" -> {result.output}: {result.values} values, "
+                f"{counted(result.batches, 'batch', 'batches')}, {result.seconds:.2f} s"
             )
         elif result.status == "skipped":
             line += f" -> {result.output}: output already complete"

@@ -219,6 +219,7 @@ def _print_preview(summary) -> None:
 
 def _print_summary(summary) -> None:
     from client.checker import float32_text
+    from client.stats import counted
 
     data = summary.as_dict()
     if summary.check is not None and summary.check.ok:
@@ -235,13 +236,14 @@ def _print_summary(summary) -> None:
     latency = f"p50 {p50:.2f} ms, p99 {p99:.2f} ms" if p50 is not None else "n/a"
     rate = data["values_per_second"]
     print(
-        f"{summary.model}{version} {summary.signature}: {summary.rows} rows x {summary.cols} "
+        f"{summary.model}{version} {summary.signature}: {counted(summary.rows, 'row')} x {summary.cols} "
         f"= {summary.values} values, {verdict}",
         file=sys.stderr,
     )
     print(
-        f"  {data['batches']} batches of <= {summary.batch_rows} rows in {data['seconds']:.3f} s "
-        f"({rate or 0:,.0f} values/s), latency {latency}, {data['retries']} retries"
+        f"  {counted(data['batches'], 'batch', 'batches')} of <= {counted(summary.batch_rows, 'row')} in "
+        f"{data['seconds']:.3f} s ({rate or 0:,.0f} values/s), latency {latency}, "
+        f"{counted(data['retries'], 'retry', 'retries')}"
         + (f", written to {summary.output}" if summary.output else ""),
         file=sys.stderr,
     )

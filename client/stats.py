@@ -78,3 +78,8 @@ class RunStats:
             "retries": self.retries,
             "peak_rss_mb": peak_rss_mb(),
         }
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 row', '2 rows', '0 retries': a count with its noun, singular for one."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
