@@ -24,8 +24,6 @@ from tests.support.models import REFERENCE_INPUT
 from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
-pytest.importorskip("cryptography")
-
 INGRESS_HOST = "threshold.models.example"
 TOKEN = "s3cr3t-token-0123456789abcdef"
 

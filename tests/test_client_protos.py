@@ -14,29 +14,26 @@ import types
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from client import _proto_schema, protos
-from tests.support.processes import PYTHON, REPO, cli_env
-
-pytest.importorskip("tensorflow_serving.apis.predict_pb2", reason="needs the serve extra")
-
-from google.protobuf import descriptor_pool  # noqa: E402
-from tensorflow.core.framework import (  # noqa: E402
+from tensorflow.core.framework import (
     resource_handle_pb2,
     tensor_pb2,
     tensor_shape_pb2,
     types_pb2,
 )
-from tensorflow.core.protobuf import meta_graph_pb2, struct_pb2  # noqa: E402
-from tensorflow_serving.apis import (  # noqa: E402
+from tensorflow.core.protobuf import meta_graph_pb2, struct_pb2
+from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
     predict_pb2,
     status_pb2,
 )
+
+from client import _proto_schema, protos
+from tests.support.processes import PYTHON, REPO, cli_env
 
 OURS = protos
 THEIRS = types.SimpleNamespace(
