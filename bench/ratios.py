@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 
 from bench import scaleout
-from bench.sections import LARGE, SMALL, THROUGHPUT_POINTS, point_key
+from bench.sections import LARGE, SMALL, THROUGHPUT_POINTS, WRITTEN, point_key
 
 LIBRARY = "ThresholdClient.predict"
 LABELS = {
@@ -223,6 +223,15 @@ def ratios(results: dict) -> list[dict]:
                     f"{mib:.0f} MiB .npy, {what}, server answers in {encoding}",
                     per_round(e2e["rounds"], f"{encoding} {signature}", "echo", "values_per_s"),
                     goal,
+                    note=f"echo of {rows_}x{cols} requests, c={e2e['concurrency']}",
+                )
+            written = f"{encoding} serving_default {WRITTEN}"
+            if written in e2e["rounds"][0]:  # the same run writing its mask to a file, as users run it
+                add(
+                    "9 client.predict CLI end to end / gRPC echo",
+                    f"{mib:.0f} MiB .npy, float32, server answers in {encoding}, mask {WRITTEN}",
+                    per_round(e2e["rounds"], written, "echo", "values_per_s"),
+                    None,
                     note=f"echo of {rows_}x{cols} requests, c={e2e['concurrency']}",
                 )
     elif e2e:

@@ -41,6 +41,10 @@ def test_bench_run_quick_writes_results_json_md_png_and_a_ratio_table(tmp_path):
         assert ("paired" in point) == paired, key
         assert not paired or (point["paired"]["workload"] == "echo" and point["paired"]["requests_per_s"] > 0)
     assert len(results["peak_memory"]["sizes"]) == 2
+    cli_runs = results["cli_end_to_end"]["rounds"][0]  # goal 9: also the run users make, with -o
+    assert cli_runs["typed fields serving_default written with -o"]["errors"] == 0, cli_runs
+    assert cli_runs["typed fields serving_default written with -o"]["values_per_s"] > 0, cli_runs
+    assert any(row["name"].endswith("mask written with -o") for row in results["ratios"])
     goals = {row["goal"].split()[0] for row in results["ratios"]}
     assert goals == {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
     for row in results["ratios"]:
