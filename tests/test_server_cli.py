@@ -34,6 +34,9 @@ FLAGS = [
     "--allow-insecure-remote",
     "--enable-serialization-as-tensor-content",
     "--max-request-tensor-bytes",
+    "--tensorflow-session-parallelism",
+    "--tensorflow-intra-op-parallelism",
+    "--tensorflow-inter-op-parallelism",
 ]
 
 

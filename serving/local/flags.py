@@ -17,6 +17,42 @@ ENV_PREFIX = "SERVING_LOCAL_"
 
 
 @dataclass(frozen=True)
+class SessionThreads:
+    """The session's thread pools, as TF Serving's --tensorflow_*_parallelism flags set them.
+
+    ``model_servers/server.cc``: with intra-op or inter-op parallelism given, the session gets
+    those two (0 for one not given: TensorFlow picks); otherwise both get the session
+    parallelism. 0 everywhere (the default) leaves both to TensorFlow, one thread per core.
+    """
+
+    session: int = 0
+    intra_op: int = 0
+    inter_op: int = 0
+
+    def __post_init__(self):
+        if self.session > 0 and self.intra_op > 0 and self.inter_op > 0:  # server.cc's own check
+            raise ValueError(
+                "Either configure server_options.tensorflow_session_parallelism or "
+                "(server_options.tensorflow_intra_op_parallelism, "
+                "server_options.tensorflow_inter_op_parallelism) separately. You cannot configure all."
+            )
+
+    @property
+    def pools(self) -> tuple[int, int]:
+        """(intra-op, inter-op) threads for the session's ConfigProto; 0 lets TensorFlow choose."""
+        if self.intra_op > 0 or self.inter_op > 0:
+            return self.intra_op, self.inter_op
+        return self.session, self.session
+
+    def describe(self) -> str:
+        intra, inter = self.pools
+        return f"intra-op {intra or 'auto'}, inter-op {inter or 'auto'}"
+
+
+TF_CHOOSES = SessionThreads()  # the default: TensorFlow sizes both pools (one thread per core)
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """Everything one run of the embedded server depends on."""
 
@@ -35,6 +71,7 @@ class ServerOptions:
     max_batch_size: int = 1024
     batch_timeout_micros: int = 1000
     num_batch_threads: int = 2
+    session_threads: SessionThreads = TF_CHOOSES
     ssl_cert: Path | None = None
     ssl_key: Path | None = None
     ssl_client_ca: Path | None = None
@@ -181,6 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("NUM_BATCH_THREADS", 2),
         help="merged batches run in parallel on this many threads (default 2)",
     )
+    for flag, env, what in (
+        (
+            "--tensorflow-session-parallelism",
+            "TENSORFLOW_SESSION_PARALLELISM",
+            "threads of each of the session's two pools, unless the next two are given",
+        ),
+        (
+            "--tensorflow-intra-op-parallelism",
+            "TENSORFLOW_INTRA_OP_PARALLELISM",
+            "threads one op may split its work over",
+        ),
+        (
+            "--tensorflow-inter-op-parallelism",
+            "TENSORFLOW_INTER_OP_PARALLELISM",
+            "ops of one call that may run at the same time",
+        ),
+    ):
+        add(
+            flag,
+            type=cli_options.non_negative_int,
+            default=_env(env, 0),
+            metavar="N",
+            help=f"{what}; 0 lets TensorFlow choose, one per core (default 0; TF Serving's "
+            f"--{flag[2:].replace('-', '_')})",
+        )
     add("--ssl-cert", type=Path, default=_env("SSL_CERT"), help="PEM server certificate (enables TLS)")
     add("--ssl-key", type=Path, default=_env("SSL_KEY"), help="PEM private key of --ssl-cert")
     add(
@@ -255,6 +317,14 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         parser.error("--ssl-cert and --ssl-key go together")
     if args.ssl_client_ca is not None and args.ssl_cert is None:
         parser.error("--ssl-client-ca needs --ssl-cert and --ssl-key")
+    try:
+        session_threads = SessionThreads(
+            args.tensorflow_session_parallelism,
+            args.tensorflow_intra_op_parallelism,
+            args.tensorflow_inter_op_parallelism,
+        )
+    except ValueError as exc:  # all three given: TF Serving refuses to start, in these words
+        parser.error(str(exc))
     if args.rest_max_request_bytes is None:
         args.rest_max_request_bytes = args.max_message_bytes // 16
     single_model = args.model_name is not None or args.model_base_path is not None
@@ -279,6 +349,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         max_batch_size=args.max_batch_size,
         batch_timeout_micros=args.batch_timeout_micros,
         num_batch_threads=args.num_batch_threads,
+        session_threads=session_threads,
         ssl_cert=args.ssl_cert,
         ssl_key=args.ssl_key,
         ssl_client_ca=args.ssl_client_ca,

@@ -20,6 +20,7 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from client.model_versions import scan_base_path, versions_to_serve
 from serving.local.config import ModelSource
 from serving.local.errors import InvalidRequest, ServableNotFound
+from serving.local.flags import TF_CHOOSES, SessionThreads
 from serving.local.servable import Servable, load_servable
 
 State = get_model_status_pb2.ModelVersionStatus
@@ -45,6 +46,7 @@ class ModelRepository:
         sources: list[ModelSource],
         warm_up: Callable[[Servable], int] | None = None,
         on_load_attempt: Callable[[str, bool], None] | None = None,
+        threads: SessionThreads = TF_CHOOSES,
     ):
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -52,6 +54,7 @@ class ModelRepository:
         self._records: dict[str, dict[int, VersionRecord]] = {source.name: {} for source in sources}
         self._warm_up = warm_up
         self._on_load_attempt = on_load_attempt  # (version directory, loaded?): the metrics
+        self._threads = threads  # every version's session gets these thread pools
         self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
         self._ignored: dict[str, set[str]] = {}  # non-version entries of each base path, logged once
 
@@ -158,7 +161,7 @@ class ModelRepository:
         version_dir = source.base_path / str(version)
         try:
             try:
-                servable = load_servable(source.name, version, version_dir)
+                servable = load_servable(source.name, version, version_dir, self._threads)
             except Exception:
                 self._count_load_attempt(version_dir, ok=False)
                 raise

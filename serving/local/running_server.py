@@ -9,7 +9,7 @@ from client.tensors import TensorBudget
 from serving.local.auth import server_interceptors
 from serving.local.config import ModelSource, read_model_sources
 from serving.local.errors import NoModelVersions, StartupError
-from serving.local.flags import ServerOptions
+from serving.local.flags import TF_CHOOSES, ServerOptions
 from serving.local.grpc_service import build_grpc_server
 from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
@@ -35,7 +35,10 @@ class RunningServer:
         warm_up = _warm_up if options.enable_model_warmup else None
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
         self.repository = ModelRepository(
-            sources, warm_up=warm_up, on_load_attempt=self.metrics.record_load_attempt
+            sources,
+            warm_up=warm_up,
+            on_load_attempt=self.metrics.record_load_attempt,
+            threads=options.session_threads,
         )
         self.batcher = None
         run = run_directly
@@ -57,6 +60,8 @@ class RunningServer:
         self._poller = threading.Thread(target=self._poll, name="version-poller", daemon=True)
 
     def start(self) -> None:
+        if self.options.session_threads != TF_CHOOSES:
+            log.info("TensorFlow session threads: %s", self.options.session_threads.describe())
         self.repository.refresh()
         for name in self.repository.model_names():
             if not self.repository.available_versions(name):

@@ -21,6 +21,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from export.quiet_tensorflow import import_tensorflow
 from serving.local.errors import RequestError
+from serving.local.flags import TF_CHOOSES, SessionThreads
 
 SERVE_TAG = "serve"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -153,15 +154,19 @@ def _eigen_aligned(value: np.ndarray) -> np.ndarray:
 _load_lock = threading.Lock()  # one graph import at a time: loads are rare, and TF's loader is slow anyway
 
 
-def load_servable(name: str, version: int, version_dir: Path) -> Servable:
+def load_servable(
+    name: str, version: int, version_dir: Path, threads: SessionThreads = TF_CHOOSES
+) -> Servable:
     """Load version_dir into a session, as TF Serving's SavedModelBundle does; SavedModelUnreadable if not."""
     meta_graph = read_serving_meta_graph(version_dir)
     tf = import_tensorflow()
     from tensorflow.python.util import deprecation  # the TF1 loader is what TF Serving runs: no notice
 
+    intra, inter = threads.pools
+    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter)
     with _load_lock:
         graph = tf.Graph()
-        session = tf.compat.v1.Session(graph=graph)
+        session = tf.compat.v1.Session(graph=graph, config=config)
         try:
             with graph.as_default(), deprecation.silence():
                 tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(version_dir))
