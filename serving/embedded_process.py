@@ -28,6 +28,8 @@ class EmbeddedLaunch:
     models_dir: Path
     config_dir: Path  # holds the rendered models.config, the one TF Serving gets
     batching: bool = True
+    intra_op_parallelism: int = 0  # the session's thread pools; 0: TensorFlow chooses
+    inter_op_parallelism: int = 0
 
 
 def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -> list[str]:
@@ -56,6 +58,12 @@ def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -
     if launch.batching:
         # Its own batching defaults: batching.config tunes TF Serving's scheduler, not this one.
         argv.append("--enable-batching")
+    for pool, threads in (
+        ("intra-op", launch.intra_op_parallelism),
+        ("inter-op", launch.inter_op_parallelism),
+    ):
+        if threads:
+            argv += [f"--tensorflow-{pool}-parallelism", str(threads)]
     return argv
 
 

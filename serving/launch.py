@@ -125,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("BATCHING", True),
         help="serve without server-side batching (env BATCHING=0)",
     )
+    for pool, what in (
+        ("intra-op", "threads one op may split its work over"),
+        ("inter-op", "ops of one call that may run at the same time"),
+    ):
+        env = f"TF_{pool.upper().replace('-', '_')}_PARALLELISM"
+        parser.add_argument(
+            f"--tensorflow-{pool}-parallelism",
+            type=cli_options.non_negative_int,
+            default=_env(env, 0),
+            metavar="N",
+            help=f"{what}, in the model's TensorFlow session; 0 lets TensorFlow choose, one per core "
+            f"(env {env}, default 0; both servers)",
+        )
     parser.add_argument(
         "--timeout",
         type=cli_options.positive_seconds,
@@ -189,6 +202,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         gpu_memory_fraction=args.gpu_memory_fraction,
         gpu_allow_growth=args.gpu_allow_growth,
         batching=args.batching,
+        intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+        inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         timeout_s=args.timeout,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,

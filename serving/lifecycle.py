@@ -60,6 +60,8 @@ class ServeSettings:
     gpu_memory_fraction: float = DEFAULT_GPU_MEMORY_FRACTION
     gpu_allow_growth: bool = True
     batching: bool = True
+    intra_op_parallelism: int = 0  # the TensorFlow session's thread pools; 0: TF chooses
+    inter_op_parallelism: int = 0
     timeout_s: float = 180.0
     tls_cert: Path | None = None  # TLS on TF Serving's gRPC port (--ssl_config_file)
     tls_key: Path | None = None
@@ -222,6 +224,8 @@ def _serve_docker(settings: ServeSettings, choice: BackendChoice, models: list[S
         batching=settings.batching,
         gpu_memory_fraction=settings.gpu_memory_fraction if choice.gpu else None,
         ssl_config_file=ssl_config_file,
+        intra_op_parallelism=settings.intra_op_parallelism,
+        inter_op_parallelism=settings.inter_op_parallelism,
     )
     launch = docker_server.DockerLaunch(
         image=settings.image or tfs_image(choice.gpu),
@@ -318,6 +322,8 @@ def _serve_embedded(settings: ServeSettings, models: list[ServedModel], say: Say
         models_dir=settings.models_dir,
         config_dir=settings.config_dir,
         batching=settings.batching,
+        intra_op_parallelism=settings.intra_op_parallelism,
+        inter_op_parallelism=settings.inter_op_parallelism,
     )
     argv = embedded_process.embedded_server_argv(launch)
     if settings.dry_run:

@@ -46,6 +46,9 @@ class ModelServerOptions:
     batching: bool = True
     gpu_memory_fraction: float | None = None  # None or 0: TF's default (no cap)
     ssl_config_file: str | None = None  # SSLConfig path inside the container: TLS on the gRPC port
+    # The session's thread pools (--tensorflow_intra_op_parallelism / _inter_op_); 0: TF chooses.
+    intra_op_parallelism: int = 0
+    inter_op_parallelism: int = 0
 
 
 def model_server_flags(options: ModelServerOptions) -> list[str]:
@@ -76,4 +79,12 @@ def model_server_flags(options: ModelServerOptions) -> list[str]:
         flags.append(f"--per_process_gpu_memory_fraction={options.gpu_memory_fraction:g}")
     if options.ssl_config_file:
         flags.append(f"--ssl_config_file={options.ssl_config_file}")
+    flags += [
+        f"--tensorflow_{pool}_parallelism={threads}"
+        for pool, threads in (
+            ("intra_op", options.intra_op_parallelism),
+            ("inter_op", options.inter_op_parallelism),
+        )
+        if threads
+    ]
     return flags

@@ -1,5 +1,6 @@
-"""`make serve` settings that change what runs: BIND_HOST, GPU_ALLOW_GROWTH, BATCHING, render-config,
-and the "never AVAILABLE" timeout; against the fake docker (tests/fake_host) or the real embedded server."""
+"""`make serve` settings that change what runs: BIND_HOST, GPU_ALLOW_GROWTH, BATCHING, the session's
+thread pools, render-config, and the "never AVAILABLE" timeout; against the fake docker
+(tests/fake_host) or the real embedded server."""
 
 from __future__ import annotations
 
@@ -43,6 +44,46 @@ def test_batching_0_starts_the_embedded_server_without_batching(tmp_path):
     host = make_fake_host(tmp_path, docker=False)
     assert "--enable-batching" in _dry_run_command(host.serve(DRY_RUN="1"))
     assert "--enable-batching" not in _dry_run_command(host.serve(DRY_RUN="1", BATCHING="0"))
+
+
+def test_session_thread_pools_reach_tf_serving_as_its_own_flags(tmp_path):
+    """TF_INTRA_OP_PARALLELISM / TF_INTER_OP_PARALLELISM become tensorflow_model_server's
+    --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism (model_servers/main.cc)."""
+    host = make_fake_host(tmp_path)
+    image = f"tensorflow/serving:{TFS_VERSION}"
+    command = _dry_run_command(
+        host.serve(DRY_RUN="1", TF_INTRA_OP_PARALLELISM="1", TF_INTER_OP_PARALLELISM="2")
+    )
+    assert command == [
+        *host.expected_run(image, gpu=False),
+        "--tensorflow_intra_op_parallelism=1",
+        "--tensorflow_inter_op_parallelism=2",
+    ]
+    only_intra = _dry_run_command(host.serve(DRY_RUN="1", TF_INTRA_OP_PARALLELISM="3"))
+    assert only_intra == [*host.expected_run(image, gpu=False), "--tensorflow_intra_op_parallelism=3"]
+
+
+def test_session_thread_pools_reach_the_embedded_server(tmp_path):
+    host = make_fake_host(tmp_path, docker=False)
+    default = _dry_run_command(host.serve(DRY_RUN="1"))
+    assert not any("parallelism" in arg for arg in default)
+    command = _dry_run_command(
+        host.serve(DRY_RUN="1", TF_INTRA_OP_PARALLELISM="1", TF_INTER_OP_PARALLELISM="1")
+    )
+    assert command == [
+        *default,
+        "--tensorflow-intra-op-parallelism",
+        "1",
+        "--tensorflow-inter-op-parallelism",
+        "1",
+    ]
+
+
+def test_a_negative_thread_count_is_refused_in_one_line(tmp_path):
+    host = make_fake_host(tmp_path, docker=False)
+    result = host.serve(DRY_RUN="1", TF_INTRA_OP_PARALLELISM="-2")
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "TF_INTRA_OP_PARALLELISM" in result.stderr or "--tensorflow-intra-op-parallelism" in result.stderr
 
 
 def test_render_config_writes_the_three_configs_with_labels_on_the_versions_on_disk(tmp_path):
