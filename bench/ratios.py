@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 
 from bench import scaleout
-from bench.sections import LARGE, SMALL, THROUGHPUT_POINTS, WRITTEN, point_key
+from bench.sections import LARGE, SMALL, THROUGHPUT_POINTS, WRITTEN, point_key, written_run
 
 LIBRARY = "ThresholdClient.predict"
 LABELS = {
@@ -225,7 +225,7 @@ def ratios(results: dict) -> list[dict]:
                     goal,
                     note=f"echo of {rows_}x{cols} requests, c={e2e['concurrency']}",
                 )
-            written = f"{encoding} serving_default {WRITTEN}"
+            written = written_run(encoding)
             if written in e2e["rounds"][0]:  # the same run writing its mask to a file, as users run it
                 add(
                     "9 client.predict CLI end to end / gRPC echo",

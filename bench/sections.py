@@ -251,6 +251,11 @@ def compact(address: str, settings: Settings, log=print) -> dict:
 WRITTEN = "written with -o"  # the cli_end_to_end run that writes the mask to a file
 
 
+def written_run(encoding: str) -> str:
+    """The cli_end_to_end record of the float32 run against ``encoding``'s server that writes its mask."""
+    return f"{encoding} {SIGNATURES[0]} {WRITTEN}"
+
+
 def cli_end_to_end(
     servers: dict[str, str], echo_address: str, path: Path, settings: Settings, log=print
 ) -> dict:
@@ -290,7 +295,7 @@ def cli_end_to_end(
         for signature in SIGNATURES
     }
     first_name, first_address = next(iter(servers.items()))
-    runs[f"{first_name} {SIGNATURES[0]} {WRITTEN}"] = (first_address, False, written)
+    runs[written_run(first_name)] = (first_address, False, written)
     rounds = []
     for round_index in range(settings.rounds):
         measured = {}
