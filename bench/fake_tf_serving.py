@@ -11,11 +11,11 @@ tensor codec are the client's protocol layer.
 What it serves, over real loopback gRPC, with one raw-bytes handler:
 
 - ``PredictionService/Predict``: the threshold rule in numpy (``serving_default`` a float32 mask,
-  ``compact`` a uint8 one, ``bounds`` the two scalars); an unknown signature is FAILED_PRECONDITION
-  as in ``tensorflow_serving/servables/tensorflow/predict_util.cc``. Values go in the typed fields
-  (``float_val``, ``int_val``), as TF Serving's default ``Tensor::AsProtoField`` writes them, or in
-  ``tensor_content`` with ``tensor_content=True`` (TF Serving's
-  ``--enable_serialization_as_tensor_content``).
+  ``compact`` a uint8 one, ``bounds`` low and high once per row of x); an unknown signature is
+  FAILED_PRECONDITION as in ``tensorflow_serving/servables/tensorflow/predict_util.cc``. Values
+  go in the typed fields (``float_val``, ``int_val``), as TF Serving's default
+  ``Tensor::AsProtoField`` writes them, or in ``tensor_content`` with ``tensor_content=True``
+  (TF Serving's ``--enable_serialization_as_tensor_content``).
 - ``PredictionService/GetModelMetadata``: the exported model's three signatures.
 - ``ModelService/GetModelStatus`` (unless ``grpc_model_status=False``, as a TLS port looks to a
   plain-text caller) and, on ``rest_port``, the REST model status ``GET /v1/models/<name>``: the
@@ -91,7 +91,7 @@ def metadata_response(
     for signature, outputs in (
         (DEFAULT_SIGNATURE, {"mask": info(types_pb2.DT_FLOAT, (-1, -1))}),
         ("compact", {"mask": info(types_pb2.DT_UINT8, (-1, -1))}),
-        ("bounds", {"low": info(types_pb2.DT_FLOAT, ()), "high": info(types_pb2.DT_FLOAT, ())}),
+        ("bounds", {"low": info(types_pb2.DT_FLOAT, (-1,)), "high": info(types_pb2.DT_FLOAT, (-1,))}),
     ):
         signatures.signature_def[signature].CopyFrom(
             meta_graph_pb2.SignatureDef(
@@ -114,8 +114,9 @@ class FakeTfServing:
     out-of-order completion); ``stop_after`` shuts the server down when that many Predicts have
     arrived; ``reload_after`` swaps the model for ``reload_to`` = (version, low, high) once that
     many Predicts have arrived, as a hot reload does (the old version answers NOT_FOUND from then
-    on). ``predicts``, ``metadata_calls``, ``batch_shapes`` and ``answered`` (request indices in
-    completion order) record what happened; replayed answers are not counted.
+    on). ``predicts``, ``metadata_calls``, ``batch_shapes`` (of the data requests, not the bounds
+    calls) and ``answered`` (request indices in completion order) record what happened; replayed
+    answers are not counted.
     """
 
     def __init__(
@@ -225,6 +226,7 @@ class FakeTfServing:
                 x = from_tensor_proto(request.inputs["x"])
             except Exception as exc:  # noqa: BLE001 - a bad tensor is the caller's to see
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read input x: {exc}")
+        if signature != "bounds":
             self.batch_shapes.append(x.shape)
         if self.delay is not None:
             time.sleep(self.delay(index, x))
@@ -234,8 +236,9 @@ class FakeTfServing:
         response.model_spec.version.value = version
         response.model_spec.signature_name = signature
         if signature == "bounds":
-            response.outputs["low"].CopyFrom(self._encode(np.asarray(low, np.float32)))
-            response.outputs["high"].CopyFrom(self._encode(np.asarray(high, np.float32)))
+            rows = x.shape[0] if x.ndim else 0  # one value per row of x, as the export answers
+            response.outputs["low"].CopyFrom(self._encode(np.full(rows, low, np.float32)))
+            response.outputs["high"].CopyFrom(self._encode(np.full(rows, high, np.float32)))
             return response
         if signature not in MASK_DTYPES:
             context.abort(

@@ -285,7 +285,9 @@ class ThresholdClient:
     def _fetch_bounds(self, info: ModelInfo) -> tuple[float, float]:
         signature = info.bounds_signature()
         spec = signature.only("input")
-        shape = (0, 0) if spec.shape is None else tuple(max(size, 0) for size in spec.shape)
+        # One row of one value where a size is free: a model answers a value per row (batchable,
+        # see export/savedmodel.py) or one scalar (models exported before), never a zero-row batch.
+        shape = (1, 1) if spec.shape is None else tuple(size if size >= 0 else 1 for size in spec.shape)
         request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature.name, info))
         fill_tensor_proto(request.inputs[spec.key], np.zeros(shape, spec.numpy_dtype()))
         response = self._rpc(
@@ -293,9 +295,13 @@ class ThresholdClient:
             lambda: self._proto_predict(request, timeout=self.timeout),
         )
         try:
-            # Shape () as the signature declares: one value, whatever shape a response claims.
+            # The shape the signature declares, () or one per row: one value, whatever a response claims.
             low, high = (
-                from_tensor_proto(response.outputs[key], expected_shape=(), name=key)
+                from_tensor_proto(
+                    response.outputs[key],
+                    expected_shape=_bounds_shape(signature.outputs[key], shape),
+                    name=key,
+                ).reshape(-1)[0]
                 for key in BOUNDS_OUTPUTS
             )
             low, high = float(low), float(high)
@@ -561,3 +567,11 @@ class _ReloadFollower:
             f"{self.pinned()}, each answer checked against its own version's bounds: {parts}"
         )
         return note, versions
+
+
+def _bounds_shape(spec, request_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a bound comes in: one value per request row where the signature declares a
+    vector, else a scalar (models exported before bounds were batchable)."""
+    if spec.shape is not None and len(spec.shape) == 1:
+        return (request_shape[0],)
+    return ()

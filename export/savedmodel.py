@@ -63,12 +63,17 @@ class ThresholdModel(tf.Module):
 
     @tf.function(input_signature=[_BATCH_SPEC])
     def bounds(self, x):
-        """The model's (low, high). Takes the usual input, since TF Serving refuses
-        signatures without inputs; any [n, m] float32 tensor (even [0, 0]) will do."""
-        del x
+        """The model's (low, high), once per row of x: any [n, m] float32 tensor will do.
+
+        It takes the usual input because TF Serving refuses signatures without inputs, and
+        answers one value per row because TF Serving's batching (``--enable_batching``) runs every
+        signature through a batch and splits each output along its first dimension: a scalar
+        output fails there with ``Batched output tensor has 0 dimensions``.
+        """
+        rows = tf.shape(x)[:1]
         return {
-            "low": tf.constant(self.mask_filter.low, tf.float32),
-            "high": tf.constant(self.mask_filter.high, tf.float32),
+            "low": tf.fill(rows, tf.constant(self.mask_filter.low, tf.float32)),
+            "high": tf.fill(rows, tf.constant(self.mask_filter.high, tf.float32)),
         }
 
     def signatures(self) -> dict:
@@ -86,7 +91,7 @@ def _warmup_records(name: str) -> list[bytes]:
         (SIGNATURE_DEFAULT, reference),
         (SIGNATURE_DEFAULT, batch),
         (SIGNATURE_COMPACT, reference),
-        (SIGNATURE_BOUNDS, np.zeros((0, 0), np.float32)),
+        (SIGNATURE_BOUNDS, np.zeros((1, 1), np.float32)),
     ]
     records = []
     for signature, array in requests:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.fake_tf_serving import FakeTfServing
 from tests.support.embedded_server import ServerHandle, embedded_server
 from tests.support.grpc_calls import ServingStubs
-from tests.support.models import export_version
+from tests.support.models import REFERENCE_INPUT, export_version
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +37,13 @@ def server_stubs(server) -> ServingStubs:
     stubs = ServingStubs(server.address)
     yield stubs
     stubs.close()
+
+
+@pytest.fixture
+def reference_file(tmp_path) -> Path:
+    """The seed case as a float32 .npy file."""
+    np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT, np.float32))
+    return tmp_path / "ref.npy"
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 
-import numpy as np
 import pytest
 from cryptography import x509
 
-from tests.support.models import REFERENCE_INPUT
 from tests.support.processes import run_module
 
 
@@ -55,12 +53,6 @@ def tls_server(fake_server, certificate):
 
     key_pem, cert_pem, _ = certificate
     return fake_server(credentials=grpc.ssl_server_credentials([(key_pem, cert_pem)]))
-
-
-@pytest.fixture
-def reference_file(tmp_path):
-    np.save(tmp_path / "ref.npy", np.array(REFERENCE_INPUT, np.float32))
-    return tmp_path / "ref.npy"
 
 
 def test_ca_cert_reaches_a_tls_server(tls_server, certificate, reference_file):

@@ -71,15 +71,6 @@ def test_uint8_outputs_come_back_in_int_val_by_default(server_stubs):
     assert list(mask.int_val) == REFERENCE_MASK
 
 
-def test_scalar_outputs_carry_an_empty_shape_and_one_value(server_stubs):
-    """tensor.cc AsProtoField writes the shape (empty for a scalar) and every element."""
-    request = predict_request(np.zeros((0, 0), np.float32), signature="bounds")
-    response = server_stubs.prediction.Predict(request, timeout=30)
-    low = response.outputs["low"]
-    assert low.HasField("tensor_shape") and not low.tensor_shape.dim
-    assert list(low.float_val) == [pytest.approx(-0.1)]
-
-
 def test_empty_outputs_carry_no_values(server_stubs):
     """tensor.cc: a tensor without elements writes dtype and shape only."""
     mask = server_stubs.prediction.Predict(predict_request(np.zeros((0, 8), np.float32)), timeout=30).outputs[

@@ -52,12 +52,14 @@ def test_signatures_are_typed_predict_signatures(meta_graph):
         }
 
 
-def test_mask_outputs_keep_the_input_shape_and_bounds_are_scalars(meta_graph):
+def test_mask_outputs_keep_the_input_shape_and_bounds_come_one_per_row(meta_graph):
+    """Every output has a leading batch dimension: TF Serving's batching splits every signature's
+    outputs along it (tensorflow_serving/batching/batching_session.cc, SplitOutputTensors)."""
     for name in ("serving_default", "compact"):
         shape = meta_graph.signature_def[name].outputs["mask"].tensor_shape
         assert [d.size for d in shape.dim] == [-1, -1]
     for key in ("low", "high"):
-        assert len(meta_graph.signature_def["bounds"].outputs[key].tensor_shape.dim) == 0
+        assert [d.size for d in meta_graph.signature_def["bounds"].outputs[key].tensor_shape.dim] == [-1]
 
 
 def test_loaded_signatures_are_callable(version_dir):

@@ -62,9 +62,9 @@ def test_compact_signature_answers_uint8(server_stubs):
 def test_bounds_signature_reports_the_exported_bounds(server_stubs, shape):
     response = predict(server_stubs, np.zeros(shape), signature="bounds")
     assert set(response.outputs) == {"low", "high"}
-    assert tensor_array(response.outputs["low"]).shape == ()
-    assert float(tensor_array(response.outputs["low"])) == pytest.approx(-0.1)
-    assert float(tensor_array(response.outputs["high"])) == pytest.approx(0.1)
+    # one value per row of x, so that TF Serving's batching can split the answer (export/savedmodel.py)
+    assert tensor_array(response.outputs["low"]).tolist() == [pytest.approx(-0.1)] * shape[0]
+    assert tensor_array(response.outputs["high"]).tolist() == [pytest.approx(0.1)] * shape[0]
 
 
 def test_repeated_float_val_form_is_accepted(server_stubs):

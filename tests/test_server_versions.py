@@ -40,9 +40,9 @@ def two_versions(tmp_path_factory, model_dir):
 
 def low_bound(stubs, **spec) -> tuple[int, float]:
     response = stubs.prediction.Predict(
-        predict_request(np.zeros((0, 0), np.float32), signature="bounds", **spec), timeout=30
+        predict_request(np.zeros((1, 1), np.float32), signature="bounds", **spec), timeout=30
     )
-    return response.model_spec.version.value, round(float(tensor_array(response.outputs["low"])), 3)
+    return response.model_spec.version.value, round(float(tensor_array(response.outputs["low"])[0]), 3)
 
 
 def test_both_versions_are_available(two_versions):

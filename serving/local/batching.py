@@ -1,11 +1,19 @@
 """Server-side batching: merge small concurrent Predict calls into one model call, like --enable_batching.
 
+TF Serving wraps the whole session for batching (``batching/batching_session.cc``, set up by
+``servables/tensorflow/bundle_factory_util.cc`` for every signature, with a default scheduler for
+any other feed/fetch set), so every Run goes through a batch, warmup replays included, and the
+batch's rules apply to every signature: each input needs a leading dimension of the same size
+(``batching_util.h``, ComputeTensorBatchSize), and each output must have a leading dimension equal
+to the batch's rows to be split back (``SplitOutputTensors``); a signature with a scalar output
+fails with FAILED_PRECONDITION ``Batched output tensor has 0 dimensions``.
+
 Requests queue per (servable, signature, dtypes and row shape); a batch thread takes the oldest
 queue once it holds max_batch_size rows or its oldest request has waited batch_timeout_micros,
 concatenates the inputs along axis 0, calls the model once and hands each request its rows.
 Unlike TF Serving, requests whose rows differ in width are queued apart instead of failing the
-whole batch, requests of max_batch_size rows or more run on their own instead of being refused,
-and signatures whose outputs have no batch dimension (``bounds``) are never batched.
+whole batch, and requests of no rows or of max_batch_size rows or more run on their own (their
+outputs held to the same rules) instead of being merged, split or refused.
 """
 
 from __future__ import annotations
@@ -15,12 +23,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import grpc
 import numpy as np
 
-from serving.local.errors import RequestError, ServerShuttingDown
+from serving.local.errors import InvalidRequest, RequestError, ServerShuttingDown
 from serving.local.flags import ServerOptions
 from serving.local.metrics import ServerMetrics
-from serving.local.servable import Servable
+from serving.local.servable import RuntimeFailed, Servable
 
 
 @dataclass(frozen=True)
@@ -48,17 +57,31 @@ class _Task:
     error: Exception | None = None
 
 
-def batchable(servable: Servable, signature: str, inputs: dict[str, np.ndarray]) -> bool:
-    """Every input and output of the signature has a leading batch dimension (-1) and rows agree."""
-    signature_def = servable.signature_defs[signature]
-    for infos in (signature_def.inputs, signature_def.outputs):
-        for info in infos.values():
-            dims = info.tensor_shape.dim
-            if info.tensor_shape.unknown_rank or not dims or dims[0].size != -1:
-                return False
-    if not all(array.ndim for array in inputs.values()):
-        return False
-    return len({array.shape[0] for array in inputs.values()}) == 1
+def batch_rows(inputs: dict[str, np.ndarray]) -> int:
+    """The rows of a Run's inputs, with the errors TF Serving's ComputeTensorBatchSize gives."""
+    if not inputs:
+        raise InvalidRequest("Batching Run() must have at least one input tensor")
+    sizes = set()
+    for array in inputs.values():
+        if np.ndim(array) == 0:
+            raise InvalidRequest("Batching Run() input tensors must have at least one dimension")
+        sizes.add(np.shape(array)[0])
+    if len(sizes) != 1:
+        raise InvalidRequest("Batching Run() input tensors must have equal 0th-dimension size")
+    return sizes.pop()
+
+
+def check_batched_outputs(outputs: dict[str, np.ndarray], rows: int) -> None:
+    """Refuse outputs a batch cannot be split back from, as SplitOutputTensors does."""
+    for value in outputs.values():
+        if np.ndim(value) == 0:
+            raise RuntimeFailed("Batched output tensor has 0 dimensions", grpc.StatusCode.FAILED_PRECONDITION)
+        if np.shape(value)[0] != rows:
+            raise RuntimeFailed(
+                "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension "
+                "sizes of the input tensors",
+                grpc.StatusCode.FAILED_PRECONDITION,
+            )
 
 
 class Batcher:
@@ -81,11 +104,11 @@ class Batcher:
         self, servable: Servable, signature: str, inputs: dict[str, np.ndarray], output_keys: tuple[str, ...]
     ) -> dict[str, np.ndarray]:
         """The model's outputs (output_keys of them) for inputs, computed in a merged batch where possible."""
-        if not batchable(servable, signature, inputs):
-            return servable.run(signature, inputs, output_keys)
-        rows = next(iter(inputs.values())).shape[0]
+        rows = batch_rows(inputs)
         if rows == 0 or rows >= self.settings.max_batch_size:
-            return servable.run(signature, inputs, output_keys)
+            outputs = servable.run(signature, inputs, output_keys)
+            check_batched_outputs(outputs, rows)
+            return outputs
         key = (
             id(servable),
             signature,
@@ -151,11 +174,13 @@ class Batcher:
         try:
             if len(batch) == 1:
                 first.outputs = first.servable.run(first.signature, first.inputs)
+                check_batched_outputs(first.outputs, first.rows)
             else:
                 merged = {
                     alias: np.concatenate([task.inputs[alias] for task in batch]) for alias in first.inputs
                 }
                 outputs = first.servable.run(first.signature, merged)
+                check_batched_outputs(outputs, sum(task.rows for task in batch))
                 start = 0
                 for task in batch:
                     task.outputs = {key: value[start : start + task.rows] for key, value in outputs.items()}

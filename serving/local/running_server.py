@@ -21,10 +21,6 @@ from serving.local.warmup import replay_warmup
 log = logging.getLogger("serving.local")
 
 
-def _warm_up(servable: Servable) -> int:
-    return replay_warmup(servable, run_directly)  # unbatched: nothing to merge with at load time
-
-
 class RunningServer:
     """Owns every moving part; start() returns once the models are loaded and the ports listen."""
 
@@ -32,14 +28,7 @@ class RunningServer:
         self.options = options
         self._stop = threading.Event()
         self._config_stamp = self._config_file_stamp()
-        warm_up = _warm_up if options.enable_model_warmup else None
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
-        self.repository = ModelRepository(
-            sources,
-            warm_up=warm_up,
-            on_load_attempt=self.metrics.record_load_attempt,
-            threads=options.session_threads,
-        )
         self.batcher = None
         run = run_directly
         if options.enable_batching:
@@ -47,6 +36,17 @@ class RunningServer:
 
             self.batcher = Batcher(batching_settings(options), self.metrics)
             run = self.batcher.run
+
+        def warm_up(servable: Servable) -> int:
+            # As TF Serving's warmup, through the session the requests will use (batching's included)
+            return replay_warmup(servable, run)
+
+        self.repository = ModelRepository(
+            sources,
+            warm_up=warm_up if options.enable_model_warmup else None,
+            on_load_attempt=self.metrics.record_load_attempt,
+            threads=options.session_threads,
+        )
         self.predictor = Predictor(
             self.repository,
             run,

@@ -47,3 +47,47 @@ def models_config(
         f"{label_lines}  }}\n}}\n"
     )
     return Path(path)
+
+
+def save_scalar_output_model(model_dir: Path) -> Path:
+    """A SavedModel with scalar outputs, served as model_dir/threshold/1; its version directory.
+
+    Shaped as this project's exports were before their bounds were batchable: ``serving_default``
+    maps x [-1, -1] to the threshold rule's float mask (bounds -0.1 / 0.1) and ``bounds`` answers
+    ``low`` and ``high`` as scalars. Two more signatures show a batch's output rules: ``total``
+    answers a scalar (the sum of x), ``first_row`` x's first row whatever the number of rows.
+    Built with TensorFlow itself (imported here, not at test collection).
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, None], tf.float32, name="x")
+    low, high = tf.constant(-0.1, tf.float32), tf.constant(0.1, tf.float32)
+
+    class ScalarOutputs(tf.Module):
+        @tf.function(input_signature=[spec])
+        def mask(self, x):
+            return {"mask": tf.cast((x < low) | (x > high), tf.float32)}
+
+        @tf.function(input_signature=[spec])
+        def bounds(self, x):
+            del x
+            return {"low": low, "high": high}
+
+        @tf.function(input_signature=[spec])
+        def total(self, x):
+            return {"total": tf.reduce_sum(x)}
+
+        @tf.function(input_signature=[spec])
+        def first_row(self, x):
+            return {"row": x[:1]}
+
+    module = ScalarOutputs()
+    target = Path(model_dir) / "threshold" / "1"
+    signatures = {
+        "serving_default": module.mask.get_concrete_function(),
+        "bounds": module.bounds.get_concrete_function(),
+        "total": module.total.get_concrete_function(),
+        "first_row": module.first_row.get_concrete_function(),
+    }
+    tf.saved_model.save(module, str(target), signatures=signatures)
+    return target
