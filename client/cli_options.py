@@ -86,6 +86,11 @@ def _number(text: str, what: str) -> float:
     return value
 
 
+def integer(text: str) -> int:
+    """Any integer, negative ones included."""
+    return _integer(text, "an integer")
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     value = _integer(text, "a positive integer")

@@ -4,21 +4,27 @@ Written once for the launcher (``serving.model_config``: what ``make serve`` wai
 embedded server (``serving.local``: what it loads). ``export/layout.py`` keeps its own
 ``parse_version``, because export imports nothing of ours; tests hold the two to the same rule.
 
-A base path holds one directory per version, named by an int64 (``file_system_storage_path_source.cc``
-``ParseVersionNumber``); a ``ServableVersionPolicy`` (``file_system_storage_path_source.proto``)
-picks ``all``, ``specific { versions }`` or ``latest { num_versions }`` of them, the default
-being the latest one. Config base paths name the TF Serving container's ``/models/...``; on this
-machine they map under the models directory.
+A base path holds one child per version, named by an int64 as ``absl::SimpleAtoi`` reads it
+(``file_system_storage_path_source.cc`` ``ParseVersionNumber``): ``007`` and `` +7`` are version
+7, ``-3`` is version -3. The source never checks that a child is a directory: a regular file
+``9`` is version 9, and its load fails. A ``ServableVersionPolicy``
+(``file_system_storage_path_source.proto``) picks ``all``, ``specific { versions }`` or
+``latest { num_versions }`` of them, the default being the latest one. Config base paths name
+the TF Serving container's ``/models/...``; on this machine they map under the models directory.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 CONTAINER_MODELS_ROOT = "/models"  # where make serve mounts the models directory in the container
-_VERSION_NAME = re.compile(r"[0-9]+")  # ASCII digits only: "²" is a digit to Python, not to absl
+_ASCII_SPACE = " \t\n\v\f\r"  # absl::ascii_isspace
+_SIGNED_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: "²" is a digit to Python, not to absl
+_INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
 
@@ -31,40 +37,59 @@ class VersionPolicy(Protocol):
     def WhichOneof(self, oneof_group: str) -> str | None: ...  # noqa: N802 - protobuf's name
 
 
+@dataclass(frozen=True)
+class VersionDirectory:
+    """One aspired version: its number and the base path's child it loads from (``007`` for 7)."""
+
+    version: int
+    name: str
+
+
+@dataclass(frozen=True)
+class BasePathListing:
+    """The children of a base path, in the byte order of TF Serving's ``std::set<string>``."""
+
+    names: tuple[str, ...]
+
+    def versions(self) -> dict[int, list[str]]:
+        """Each version number and the children naming it, in listing order (duplicates: ``01``, ``1``)."""
+        by_version: dict[int, list[str]] = {}
+        for name in self.names:
+            version = parse_version(name)
+            if version is not None:
+                by_version.setdefault(version, []).append(name)
+        return dict(sorted(by_version.items()))
+
+    def ignored(self) -> set[str]:
+        """Children that are no version; dot-names are left out: they are work in progress by design."""
+        return {name for name in self.names if parse_version(name) is None and not name.startswith(".")}
+
+
 def parse_version(name: str) -> int | None:
-    """The version a directory name stands for, or None: only names that parse as an int64."""
-    if _VERSION_NAME.fullmatch(name) and int(name) <= _INT64_MAX:
-        return int(name)
-    return None
+    """The version a child's name stands for, or None: ``absl::SimpleAtoi`` into an int64.
 
-
-def scan_base_path(base_path: Path) -> tuple[list[int], set[str]]:
-    """The version directories under base_path, oldest first, and the names skipped as no version.
-
-    Anything that is no version (``.partial-*``, ``²``, a number past int64) is skipped, never an
-    error. Dot-names are skipped silently: they are work in progress by design.
+    ASCII whitespace around the number and one leading ``+`` or ``-`` are accepted; anything
+    else (``1.5``, ``0x1``, ``²``, a number past int64) is no version.
     """
-    versions, ignored = [], set()
-    try:
-        children = list(Path(base_path).iterdir())
-    except OSError:  # no base path (yet), or it vanished: nothing to serve now
-        return [], set()
-    for child in children:
-        version = parse_version(child.name)
-        if version is not None:
-            try:
-                if child.is_dir():
-                    versions.append(version)
-            except OSError:
-                continue
-        elif not child.name.startswith("."):
-            ignored.add(child.name)
-    return sorted(versions), ignored
+    stripped = name.strip(_ASCII_SPACE)
+    if not _SIGNED_DIGITS.fullmatch(stripped):
+        return None
+    version = int(stripped)
+    return version if _INT64_MIN <= version <= _INT64_MAX else None
+
+
+def list_base_path(base_path: Path) -> BasePathListing:
+    """Every child of base_path; OSError when it cannot be listed (FileNotFoundError: no base path)."""
+    names = [child.name for child in Path(base_path).iterdir()]
+    return BasePathListing(tuple(sorted(names, key=os.fsencode)))
 
 
 def versions_on_disk(base_path: Path) -> list[int]:
-    """Version directories under base_path, oldest first (see scan_base_path)."""
-    return scan_base_path(base_path)[0]
+    """The version numbers under base_path, oldest first; none when it cannot be listed."""
+    try:
+        return list(list_base_path(base_path).versions())
+    except OSError:
+        return []
 
 
 def versions_to_serve(policy: VersionPolicy, on_disk: list[int]) -> list[int]:
@@ -77,6 +102,27 @@ def versions_to_serve(policy: VersionPolicy, on_disk: list[int]) -> list[int]:
         return [version for version in on_disk if version in wanted]
     count = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions else 1
     return list(on_disk[-count:])
+
+
+def aspired_versions(policy: VersionPolicy, listing: BasePathListing) -> list[VersionDirectory]:
+    """What ``PollFileSystemForServable`` aspires: the policy's versions and the child each loads from.
+
+    Where two children name one version (``01`` and ``1``), TF Serving's choice is kept:
+    ``IndexChildrenByVersion`` (latest and specific policies) keeps the last in listing order;
+    ``AspireAllVersions`` emits both and the manager keeps the first
+    (``BasicManager::ManageServableInternal``: "This servable is already being managed").
+    """
+    if policy.WhichOneof("policy_choice") == "specific":
+        requested = sorted(set(policy.specific.versions))
+        names = set(listing.names)
+        if all(str(version) in names for version in requested):  # AspireSpecificVersionsFastPath
+            return [VersionDirectory(version, str(version)) for version in requested]
+    by_version = listing.versions()
+    pick = 0 if policy.WhichOneof("policy_choice") == "all" else -1
+    return [
+        VersionDirectory(version, by_version[version][pick])
+        for version in versions_to_serve(policy, list(by_version))
+    ]
 
 
 def container_relative(base_path: str) -> str | None:

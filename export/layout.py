@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 PARTIAL_PREFIX = ".partial-"
+_ASCII_SPACE = " \t\n\v\f\r"  # absl::ascii_isspace
+_SIGNED_DIGITS = re.compile(r"[+-]?[0-9]+")
+_INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
 
@@ -15,21 +19,24 @@ class ExportError(Exception):
 
 
 def parse_version(name: str) -> int | None:
-    """The version a directory name stands for, or None: TF Serving takes only names that parse
-    as a non-negative int64 (``file_system_storage_path_source.cc``), so ``²``, ``-3`` or a
-    20-digit name are not versions."""
-    if not (name.isascii() and name.isdigit()):
+    """The version a base path's child stands for, or None, as TF Serving reads it
+    (``file_system_storage_path_source.cc`` ParseVersionNumber: ``absl::SimpleAtoi`` into an
+    int64): surrounding ASCII whitespace and one ``+`` or ``-`` are accepted, so ``007`` is 7
+    and ``-3`` is -3; ``²``, ``1.5`` or a 20-digit name are no version."""
+    stripped = name.strip(_ASCII_SPACE)
+    if not _SIGNED_DIGITS.fullmatch(stripped):
         return None
-    version = int(name)
-    return version if version <= _INT64_MAX else None
+    version = int(stripped)
+    return version if _INT64_MIN <= version <= _INT64_MAX else None
 
 
 def existing_versions(base_path: Path) -> list[int]:
-    """Integer version directories under base_path, sorted (TF Serving ignores other names)."""
+    """The versions TF Serving sees under base_path, sorted: every child whose name parses,
+    a regular file too (the server tries to load it)."""
     if not base_path.is_dir():
         return []
-    versions = (parse_version(p.name) for p in base_path.iterdir() if p.is_dir())
-    return sorted(v for v in versions if v is not None)
+    versions = (parse_version(p.name) for p in base_path.iterdir())
+    return sorted({v for v in versions if v is not None})
 
 
 def _process_is_gone(pid: int) -> bool:
@@ -68,9 +75,9 @@ def remove_stale_partials(directory: Path, prefix: str) -> list[Path]:
 
 
 def next_version(base_path: Path) -> int:
-    """One past the highest existing version, or 1."""
+    """One past the highest existing version, or 1 (also when all existing ones are below 1)."""
     versions = existing_versions(base_path)
-    return versions[-1] + 1 if versions else 1
+    return max(versions[-1] + 1, 1) if versions else 1
 
 
 def require_free_version(base_path: Path, version: int) -> Path:
@@ -78,9 +85,10 @@ def require_free_version(base_path: Path, version: int) -> Path:
     if version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
     final = base_path / str(version)
-    if final.exists():
+    same = [p for p in base_path.iterdir() if parse_version(p.name) == version] if base_path.is_dir() else []
+    if final.exists() or same:  # "007" is version 7 to TF Serving too
         raise ExportError(
-            f"version {version} already exists at {final}; "
+            f"version {version} already exists at {same[0] if same else final}; "
             "pick another --version or leave it out for the next free one"
         )
     return final

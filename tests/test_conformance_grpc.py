@@ -351,7 +351,7 @@ def two_version_server(model_dir, tmp_path_factory):
     models = tmp_path_factory.mktemp("two-versions")
     copy_version(model_dir, models, 1)
     copy_version(model_dir, models, 1, as_version=2)
-    (models / "threshold" / "3").mkdir()  # no saved_model.pb: the loader says NOT_FOUND
+    (models / "threshold" / "3").mkdir()  # no saved_model.pb: session_bundle_util.cc says NOT_FOUND
     (models / "threshold" / "\u00b2").mkdir()  # a digit to Python, not to absl::SimpleAtoi
     (models / "threshold" / str(1 << 64)).mkdir()  # past int64
     config = models_config(models / "models.config", num_versions=3)
@@ -363,6 +363,8 @@ def two_version_server(model_dir, tmp_path_factory):
         str(models),
         "--file-system-poll-wait-seconds",
         "0.2",
+        "--max-num-load-retries",
+        "0",  # version 3 fails for good at once, not after five one-minute retries
     ) as handle:
         stubs = ServingStubs(handle.address)
         yield handle, stubs, models
@@ -380,13 +382,17 @@ def test_model_status_lists_versions_newest_first(two_version_server):
 
 
 def test_failed_version_reports_the_loaders_code(two_version_server):
-    """The monitor keeps the loader's status: a missing saved_model.pb is NOT_FOUND (reader.cc)."""
+    """The monitor keeps the loader's status: a version without saved_model.pb is NOT_FOUND
+    (session_bundle/oss/session_bundle_util.cc, LoadSessionBundleOrSavedModelBundle)."""
     _, stubs, _ = two_version_server
     request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
     request.model_spec.version.value = 3
     (status,) = stubs.model.GetModelStatus(request, timeout=10).model_version_status
     assert status.state == get_model_status_pb2.ModelVersionStatus.END
     assert status.status.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert status.status.error_message.startswith(
+        "Specified file path does not appear to contain a SavedModel bundle"
+    )
 
 
 def test_stray_directories_are_ignored_and_logged_once(two_version_server):

@@ -111,11 +111,23 @@ def test_stale_partials_of_dead_exporters_are_removed_live_ones_kept(tmp_path):
 
 
 def test_entries_that_are_not_versions_are_ignored(tmp_path):
-    # TF Serving's file_system_storage_path_source.cc takes only names that parse as int64
+    # TF Serving's file_system_storage_path_source.cc takes only names absl::SimpleAtoi reads as
+    # an int64; "-3" is one (version -3), but the next version is still 1
     base = tmp_path / "threshold"
     for name in ("²", "99999999999999999999", "notes", "-3", "0x10"):
         (base / name).mkdir(parents=True)
-    (base / "12").write_text("a file, not a version directory")
     first = export_version(tmp_path, "--no-tflite")
     assert "version 1" in first.stdout
     assert (base / "1" / "saved_model.pb").is_file()
+
+
+def test_the_next_version_counts_what_tf_serving_would_aspire(tmp_path):
+    # The source never checks that a child is a directory, and "007" is version 7: a new export
+    # below either would not be the latest version TF Serving serves
+    base = tmp_path / "threshold"
+    base.mkdir()
+    (base / "12").write_text("a file, not a version directory")
+    assert "version 13" in export_version(tmp_path, "--no-tflite").stdout
+    (base / "0020").mkdir()
+    result = run_module("export", "--model-dir", tmp_path, "--no-tflite", "--version", "20")
+    assert result.returncode != 0 and f"version 20 already exists at {base / '0020'}" in result.stderr

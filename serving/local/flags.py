@@ -53,6 +53,26 @@ TF_CHOOSES = SessionThreads()  # the default: TensorFlow sizes both pools (one t
 
 
 @dataclass(frozen=True)
+class LoadRetries:
+    """How a failed load is retried, as TF Serving's --max_num_load_retries and
+    --load_retry_interval_micros set it (``core/loader_harness.cc`` Load, ``util/retrier.cc``).
+
+    A failed load is tried again up to max_retries times, interval_micros apart (a negative
+    interval: no wait); the version stays LOADING meanwhile, and ends in END with the last error.
+    """
+
+    max_retries: int = 5
+    interval_micros: int = 60_000_000
+
+    @property
+    def interval_seconds(self) -> float:
+        return max(self.interval_micros, 0) / 1e6
+
+
+TF_SERVING_RETRIES = LoadRetries()  # tensorflow_model_server's defaults: 5 retries, one minute apart
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """Everything one run of the embedded server depends on."""
 
@@ -72,6 +92,7 @@ class ServerOptions:
     batch_timeout_micros: int = 1000
     num_batch_threads: int = 2
     session_threads: SessionThreads = TF_CHOOSES
+    load_retries: LoadRetries = TF_SERVING_RETRIES
     ssl_cert: Path | None = None
     ssl_key: Path | None = None
     ssl_client_ca: Path | None = None
@@ -243,6 +264,22 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{what}; 0 lets TensorFlow choose, one per core (default 0; TF Serving's "
             f"--{flag[2:].replace('-', '_')})",
         )
+    add(
+        "--max-num-load-retries",
+        type=cli_options.non_negative_int,
+        default=_env("MAX_NUM_LOAD_RETRIES", 5),
+        metavar="N",
+        help="times a failed version load is retried before the version ends in END with its error; "
+        "0 tries once (default 5; TF Serving's --max_num_load_retries)",
+    )
+    add(
+        "--load-retry-interval-micros",
+        type=cli_options.integer,
+        default=_env("LOAD_RETRY_INTERVAL_MICROS", 60_000_000),
+        metavar="MICROS",
+        help="wait between load retries; negative: no wait (default 60000000, one minute; TF "
+        "Serving's --load_retry_interval_micros)",
+    )
     add("--ssl-cert", type=Path, default=_env("SSL_CERT"), help="PEM server certificate (enables TLS)")
     add("--ssl-key", type=Path, default=_env("SSL_KEY"), help="PEM private key of --ssl-cert")
     add(
@@ -350,6 +387,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         batch_timeout_micros=args.batch_timeout_micros,
         num_batch_threads=args.num_batch_threads,
         session_threads=session_threads,
+        load_retries=LoadRetries(args.max_num_load_retries, args.load_retry_interval_micros),
         ssl_cert=args.ssl_cert,
         ssl_key=args.ssl_key,
         ssl_client_ca=args.ssl_client_ca,

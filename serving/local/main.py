@@ -101,7 +101,7 @@ def run_server(options: ServerOptions) -> int:
 
     from serving.local.running_server import RunningServer  # imports TensorFlow: after the cheap checks
 
-    server = RunningServer(options, sources)
+    server = RunningServer(options, sources, stopping=stop.event)
     try:
         server.start()
         while not stop.event.wait(0.5):

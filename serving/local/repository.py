@@ -4,6 +4,12 @@ Like TF Serving's AvailabilityPreservingPolicy, a new version is loaded (and war
 a dropped one is unloaded, so a model never goes unavailable during a roll. Unloading only
 removes a version from the lookup table: requests already running hold their own reference to
 it and finish normally.
+
+A failed load is retried (``loader_harness.cc``); a version whose load failed for good stays END
+until the policy stops aspiring it, and is then forgotten (``AspiredVersionsManager::
+FlushServables``), so a directory written again under the same number is loaded again. A base
+path that cannot be listed changes nothing: like ``PollFileSystemAndInvokeCallback``, the poll
+ends before any model's versions are updated, and loaded versions keep serving.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from pathlib import Path
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
-from client.model_versions import scan_base_path, versions_to_serve
+from client.model_versions import BasePathListing, VersionDirectory, aspired_versions, list_base_path
 from serving.local.config import ModelSource
 from serving.local.errors import InvalidRequest, ServableNotFound
-from serving.local.flags import TF_CHOOSES, SessionThreads
+from serving.local.flags import TF_CHOOSES, TF_SERVING_RETRIES, LoadRetries, SessionThreads
 from serving.local.servable import Servable, load_servable
 
 State = get_model_status_pb2.ModelVersionStatus
@@ -47,6 +53,8 @@ class ModelRepository:
         warm_up: Callable[[Servable], int] | None = None,
         on_load_attempt: Callable[[str, bool], None] | None = None,
         threads: SessionThreads = TF_CHOOSES,
+        retries: LoadRetries = TF_SERVING_RETRIES,
+        stopping: threading.Event | None = None,
     ):
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -56,7 +64,13 @@ class ModelRepository:
         self._on_load_attempt = on_load_attempt  # (version directory, loaded?): the metrics
         self._threads = threads  # every version's session gets these thread pools
         self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
+        self._retries = retries
+        self._stopping = (
+            stopping if stopping is not None else threading.Event()
+        )  # set on shutdown: no more retries, no waiting
+        self._failed: dict[str, set[int]] = {}  # versions whose load failed and that are still aspired
         self._ignored: dict[str, set[str]] = {}  # non-version entries of each base path, logged once
+        self._said: dict[str, object] = {}  # what was last logged about each base path, said once
 
     # --- lookups (request path) ---------------------------------------------------------------
 
@@ -123,23 +137,56 @@ class ModelRepository:
             with self._lock:
                 sources = list(self._sources.values())
                 removed = [name for name in self._records if name not in self._sources]
-            for source in sources:
-                self._refresh_model(source)
+            aspired = self._poll_file_system(sources)
+            if aspired is not None:
+                for source in sources:
+                    self._refresh_model(source, aspired[source.name])
             for name in removed:
                 self._unload(name, [v for v in self.available_versions(name)])
             self._warn_about_dangling_labels(sources)
 
-    def _refresh_model(self, source: ModelSource) -> None:
-        wanted = versions_to_serve(source.policy, self._versions_on_disk(source))
+    def _poll_file_system(self, sources: list[ModelSource]) -> dict[str, list[VersionDirectory]] | None:
+        """Each model's aspired versions, or None when a base path cannot be listed.
+
+        ``PollFileSystemForConfig`` stops at the first base path it cannot list and the poll
+        emits nothing, for any model: a base path that is transiently unavailable must not
+        unload what serves from it.
+        """
+        aspired = {}
+        for source in sources:
+            try:
+                listing = list_base_path(source.base_path)
+            except OSError as exc:
+                self._say_once(
+                    "file system",
+                    "FileSystemStoragePathSource encountered a filesystem access error: %s",
+                    _listing_error(source, exc),
+                )
+                return None
+            self._log_ignored_children(source, listing)
+            aspired[source.name] = aspired_versions(source.policy, listing)
+            self._log_duplicates(source, listing, aspired[source.name])
+        self._said.pop("file system", None)
+        return aspired
+
+    def _refresh_model(self, source: ModelSource, aspired: list[VersionDirectory]) -> None:
+        wanted = [directory.version for directory in aspired]
         with self._lock:
             records = self._records[source.name]
+            failed = self._failed.setdefault(source.name, set())
+            forgotten = failed - set(wanted)  # FlushServables: a failed version no longer aspired
+            failed -= forgotten
             to_load = [
-                v
-                for v in wanted
-                if v not in records or records[v].state == State.END and not records[v].error
+                directory
+                for directory in aspired
+                if directory.version not in records
+                or records[directory.version].state == State.END
+                and directory.version not in failed
             ]
-        for version in to_load:
-            self._load(source, version)
+        for version in sorted(forgotten):
+            log.info("forgot the failed %s version %d: it is no longer aspired", source.name, version)
+        for directory in to_load:
+            self._load(source, directory)
         with self._lock:
             records = self._records[source.name]
             any_wanted_available = any(records[v].state == State.AVAILABLE for v in wanted if v in records)
@@ -147,34 +194,88 @@ class ModelRepository:
         if dropped and (any_wanted_available or not wanted):
             self._unload(source.name, dropped)
 
-    def _versions_on_disk(self, source: ModelSource) -> list[int]:
-        versions, ignored = scan_base_path(source.base_path)
-        for name in ignored - self._ignored.get(source.name, set()):
+    def _log_ignored_children(self, source: ModelSource, listing: BasePathListing) -> None:
+        ignored = listing.ignored()
+        for name in sorted(ignored - self._ignored.get(source.name, set())):
             log.info(
                 "ignoring %s under %s: not a version number (an int64 directory name)", name, source.base_path
             )
         self._ignored[source.name] = ignored
-        return versions
 
-    def _load(self, source: ModelSource, version: int) -> None:
-        self._set(source.name, VersionRecord(version, State.LOADING))
-        version_dir = source.base_path / str(version)
+    def _log_duplicates(
+        self, source: ModelSource, listing: BasePathListing, aspired: list[VersionDirectory]
+    ) -> None:
+        by_version = listing.versions()
+        for directory in aspired:
+            others = [name for name in by_version[directory.version] if name != directory.name]
+            if others:
+                self._say_once(
+                    f"duplicates of {source.name} {directory.version}",
+                    "Duplicate version directories detected. Version %d will be loaded from %s, %s "
+                    "will be ignored.",
+                    directory.version,
+                    directory.name,
+                    ", ".join(others),
+                )
+
+    def _say_once(self, topic: str, message: str, *args) -> None:
+        """Log message unless the same was last said about topic (a poll repeats every second)."""
+        if self._said.get(topic) != (message, args):
+            self._said[topic] = (message, args)
+            log.info(message, *args)
+
+    def _still_aspired(self, source: ModelSource, version: int) -> bool:
+        """Whether the policy still wants version (a retry is cancelled once it does not)."""
         try:
+            listing = list_base_path(source.base_path)
+        except OSError:
+            return True  # no callback, so nothing is un-aspired
+        return any(directory.version == version for directory in aspired_versions(source.policy, listing))
+
+    def _load(self, source: ModelSource, directory: VersionDirectory) -> None:
+        """Load (and warm up) one version, retried as TF Serving's LoaderHarness::Load retries."""
+        version = directory.version
+        self._set(source.name, VersionRecord(version, State.LOADING))
+        version_dir = source.base_path / directory.name
+        what = f"Loading servable: {{name: {source.name} version: {version}}}"
+        for attempt in range(self._retries.max_retries + 1):
+            if attempt:
+                if self._stopping.wait(self._retries.interval_seconds) or not self._still_aspired(
+                    source, version
+                ):
+                    log.info("Retrying of %s was cancelled.", what)
+                    break
+                log.info("Retrying of %s retry: %d", what, attempt)
             try:
-                servable = load_servable(source.name, version, version_dir, self._threads)
-            except Exception:
-                self._count_load_attempt(version_dir, ok=False)
-                raise
-            self._count_load_attempt(version_dir, ok=True)
-            if self._warm_up is not None:
-                self._warm_up(servable)
-        except Exception as exc:  # noqa: BLE001 - a broken version must not stop the server
-            code = getattr(exc, "code", grpc.StatusCode.UNKNOWN).value[0]
-            self._set(source.name, VersionRecord(version, State.END, error=str(exc), error_code=code))
-            log.info("failed to load %s version %d: %s", source.name, version, exc)
+                servable = self._load_once(source.name, version, version_dir)
+            except Exception as exc:  # noqa: BLE001 - a broken version must not stop the server
+                error = exc
+                log.info("%s failed: %s", what, exc)
+                continue
+            self._set(source.name, VersionRecord(version, State.AVAILABLE, servable=servable))
+            log.info("loaded %s version %d", source.name, version)
             return
-        self._set(source.name, VersionRecord(version, State.AVAILABLE, servable=servable))
-        log.info("loaded %s version %d", source.name, version)
+        else:
+            if self._retries.max_retries:
+                log.info("Retrying of %s exhausted max_num_retries: %d", what, self._retries.max_retries)
+        code = getattr(error, "code", grpc.StatusCode.UNKNOWN).value[0]
+        with self._lock:
+            self._records[source.name][version] = VersionRecord(
+                version, State.END, error=str(error), error_code=code
+            )
+            self._failed.setdefault(source.name, set()).add(version)
+        log.info("failed to load %s version %d: %s", source.name, version, error)
+
+    def _load_once(self, name: str, version: int, version_dir: Path) -> Servable:
+        try:
+            servable = load_servable(name, version, version_dir, self._threads)
+        except Exception:
+            self._count_load_attempt(version_dir, ok=False)
+            raise
+        self._count_load_attempt(version_dir, ok=True)
+        if self._warm_up is not None:
+            self._warm_up(servable)
+        return servable
 
     def _count_load_attempt(self, version_dir: Path, ok: bool) -> None:
         if self._on_load_attempt is not None:
@@ -204,6 +305,16 @@ class ModelRepository:
                     source.name,
                 )
             self._label_warnings[source.name] = key
+
+
+def _listing_error(source: ModelSource, exc: OSError) -> str:
+    """Why a base path cannot be listed, as TF Serving words it for a missing one."""
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"Could not find base path {source.base_path} for servable {source.name} with error "
+            f"NOT_FOUND: {source.base_path} not found"
+        )
+    return f"{source.base_path}; {exc.strerror or exc}"
 
 
 def _format_labels(labels: dict[str, int]) -> str:

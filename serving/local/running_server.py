@@ -24,9 +24,12 @@ log = logging.getLogger("serving.local")
 class RunningServer:
     """Owns every moving part; start() returns once the models are loaded and the ports listen."""
 
-    def __init__(self, options: ServerOptions, sources: list[ModelSource]):
+    def __init__(
+        self, options: ServerOptions, sources: list[ModelSource], stopping: threading.Event | None = None
+    ):
         self.options = options
-        self._stop = threading.Event()
+        # set by a signal: a start-up still retrying its loads gives up
+        self._stop = stopping if stopping is not None else threading.Event()
         self._config_stamp = self._config_file_stamp()
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
         self.batcher = None
@@ -46,6 +49,8 @@ class RunningServer:
             warm_up=warm_up if options.enable_model_warmup else None,
             on_load_attempt=self.metrics.record_load_attempt,
             threads=options.session_threads,
+            retries=options.load_retries,
+            stopping=self._stop,
         )
         self.predictor = Predictor(
             self.repository,
@@ -63,6 +68,8 @@ class RunningServer:
         if self.options.session_threads != TF_CHOOSES:
             log.info("TensorFlow session threads: %s", self.options.session_threads.describe())
         self.repository.refresh()
+        if self._stop.is_set():  # a signal came while versions were loading: nothing to serve now
+            return
         for name in self.repository.model_names():
             if not self.repository.available_versions(name):
                 records = self.repository.version_records(name)

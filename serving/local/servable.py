@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from export.quiet_tensorflow import import_tensorflow
@@ -55,20 +56,33 @@ def status_code(number: int) -> grpc.StatusCode:
 
 
 def read_serving_meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
-    """The MetaGraphDef tagged 'serve' in version_dir/saved_model.pb, as TF Serving picks it."""
+    """The MetaGraphDef tagged 'serve' in version_dir/saved_model.pb, as TF Serving picks it.
+
+    The failures carry TF Serving's status: a directory without saved_model.pb (or a version
+    that is a regular file) is NOT_FOUND in ``session_bundle/oss/session_bundle_util.cc``
+    (LoadSessionBundleOrSavedModelBundle, behind MaybeSavedModelDirectory); one whose
+    saved_model.pb does not parse is DATA_LOSS from TensorFlow's ``ReadBinaryProto``
+    (``tensorflow/core/platform/env.cc``, called by ``cc/saved_model/reader.cc``).
+    """
     saved_model = saved_model_pb2.SavedModel()
     path = Path(version_dir) / "saved_model.pb"
     try:
-        saved_model.ParseFromString(path.read_bytes())
-    except FileNotFoundError:
+        content = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         raise SavedModelUnreadable(
-            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {version_dir}",
+            "Specified file path does not appear to contain a SavedModel bundle (should have a file "
+            f"called `saved_model.pb`)\nSpecified file path: {version_dir}",
             grpc.StatusCode.NOT_FOUND,
         ) from None
-    except (OSError, ValueError) as exc:
-        raise SavedModelUnreadable(
-            f"{version_dir}: cannot read saved_model.pb: {exc}", grpc.StatusCode.DATA_LOSS
-        ) from None
+    except OSError as exc:  # TensorFlow's IOError(fname, errno): "<file>; <strerror>"
+        code = (
+            grpc.StatusCode.PERMISSION_DENIED if isinstance(exc, PermissionError) else grpc.StatusCode.UNKNOWN
+        )
+        raise SavedModelUnreadable(f"{path}; {exc.strerror or exc}", code) from None
+    try:
+        saved_model.ParseFromString(content)
+    except DecodeError:
+        raise SavedModelUnreadable(f"Can't parse {path} as binary proto", grpc.StatusCode.DATA_LOSS) from None
     for meta_graph in saved_model.meta_graphs:
         if list(meta_graph.meta_info_def.tags) == [SERVE_TAG]:
             return meta_graph
