@@ -12,6 +12,8 @@ batching, and the client could not learn the bounds from a production server.
 from __future__ import annotations
 
 import json
+import shutil
+import time
 
 import grpc
 import numpy as np
@@ -149,3 +151,37 @@ def test_the_scalar_model_computes_the_rule(plain):
         predict_request(np.asarray([REFERENCE_INPUT], np.float32)), timeout=30
     )
     assert tensor_array(response.outputs["mask"]).tolist() == [REFERENCE_MASK]
+
+
+def with_warmup_on(scalar_model, target, signature: str):
+    """A copy of the scalar-output model whose warmup file holds one request on signature."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from export.quiet_tensorflow import import_tensorflow
+
+    version = target / "threshold" / "1"
+    shutil.copytree(scalar_model / "threshold" / "1", version)
+    log = prediction_log_pb2.PredictionLog()
+    request = predict_request(np.ones((2, 3), np.float32), signature=signature)
+    log.predict_log.request.ParseFromString(request.SerializeToString())
+    (version / "assets.extra").mkdir(exist_ok=True)
+    tf = import_tensorflow()
+    with tf.io.TFRecordWriter(str(version / "assets.extra" / "tf_serving_warmup_requests")) as writer:
+        writer.write(log.SerializeToString())
+    return target
+
+
+def test_warmup_runs_through_the_batch(scalar_model, tmp_path):
+    """saved_model_bundle_source_adapter.cc warms a version up on the bundle's session, which
+    saved_model_bundle_factory.cc has already wrapped for batching: a warmup request on a scalar
+    output loads without batching and fails the load with it."""
+    models = with_warmup_on(scalar_model, tmp_path / "models", "total")
+    with embedded_server(models) as handle:
+        assert handle.process.poll() is None
+    no_retries = ("--max-num-load-retries", "0")
+    with embedded_server(models, "--enable-batching", *no_retries, wait=False) as handle:
+        deadline = time.monotonic() + 120
+        while handle.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert handle.process.returncode not in (None, 0), handle.log()
+        assert "Batched output tensor has 0 dimensions" in handle.log()
