@@ -21,10 +21,6 @@ from serving.local.warmup import replay_warmup
 log = logging.getLogger("serving.local")
 
 
-def _warm_up(servable: Servable) -> int:
-    return replay_warmup(servable, run_directly)  # unbatched: nothing to merge with at load time
-
-
 class RunningServer:
     """Owns every moving part; start() returns once the models are loaded and the ports listen."""
 
@@ -32,8 +28,8 @@ class RunningServer:
         self.options = options
         self._stop = threading.Event()
         self._config_stamp = self._config_file_stamp()
-        warm_up = _warm_up if options.enable_model_warmup else None
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
+        warm_up = self._warm_up if options.enable_model_warmup else None
         self.repository = ModelRepository(
             sources,
             warm_up=warm_up,
@@ -58,6 +54,16 @@ class RunningServer:
         self.health = None
         self.rest = None
         self._poller = threading.Thread(target=self._poll, name="version-poller", daemon=True)
+
+    def _warm_up(self, servable: Servable) -> int:
+        # Unbatched: nothing to merge with at load time. Warmup's session calls count in the
+        # runtime latency metric, as RunPredict records them in TF Serving.
+        return replay_warmup(
+            servable,
+            run_directly,
+            iterations=self.options.warmup_iterations,
+            record_runtime=self.metrics.record_runtime,
+        )
 
     def start(self) -> None:
         if self.options.session_threads != TF_CHOOSES:
