@@ -99,6 +99,7 @@ class ServerOptions:
     allow_insecure_remote: bool = False
     shutdown_grace_seconds: float = 30.0
     enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 0  # 0: TF Serving's default, each record once
     rest_max_request_bytes: int = (256 << 20) // 16
     rest_timeout_seconds: float = 30.0
     rest_api_num_threads: int = 4
@@ -119,6 +120,11 @@ class ServerOptions:
     @property
     def tls(self) -> bool:
         return self.ssl_cert is not None
+
+    @property
+    def warmup_iterations(self) -> int:
+        """How often each warmup record runs: main.cc's flag only counts when > 0 (server.cc)."""
+        return self.num_request_iterations_for_warmup or 1
 
 
 def _env(name: str, default=None):
@@ -328,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE",
     )
     add(
+        "--num-request-iterations-for-warmup",
+        type=cli_options.non_negative_int,
+        default=_env("NUM_REQUEST_ITERATIONS_FOR_WARMUP", 0),
+        metavar="N",
+        help="run each warmup request N times when a version loads; 0 runs it once (default 0; TF "
+        "Serving's --num_request_iterations_for_warmup)",
+    )
+    add(
         "--auth-token-file",
         type=Path,
         default=_env("AUTH_TOKEN_FILE"),
@@ -394,6 +408,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         allow_insecure_remote=args.allow_insecure_remote,
         shutdown_grace_seconds=args.shutdown_grace_seconds,
         enable_model_warmup=args.enable_model_warmup,
+        num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         rest_max_request_bytes=args.rest_max_request_bytes,
         rest_timeout_seconds=args.rest_timeout_seconds,
         rest_api_num_threads=args.rest_api_num_threads,

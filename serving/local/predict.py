@@ -215,10 +215,3 @@ class Predictor:
         parts = RequestParts.of_message(request)
         prepared, outputs = self._outputs(parts, servable)
         return predict_pb2.PredictResponse.FromString(self._response_bytes(parts, prepared, outputs))
-
-
-def predict_on(
-    servable: Servable, request: predict_pb2.PredictRequest, run: ModelRunner = run_directly
-) -> predict_pb2.PredictResponse:
-    """Predict on a given servable (what warmup replays)."""
-    return Predictor(None, run).predict(request, servable)

@@ -15,13 +15,14 @@ from urllib.parse import unquote
 
 import grpc
 import numpy as np
-from google.protobuf import json_format, text_format
+from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2
 
 from client.names import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD
 from client.tensors import fill_tensor_proto, from_tensor_proto
 from serving.local import rest_json
 from serving.local.errors import InvalidRequest, RequestError
+from serving.local.example_apis import unrunnable_reason
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
 from serving.local.predict import Predictor
@@ -176,7 +177,7 @@ class RestApi:
         signature = servable.signature_defs.get(name)
         if signature is None:
             raise InvalidRequest(f"No signature was found with the name: {name}")
-        reason = _unrunnable(signature, route.method)
+        reason = unrunnable_reason(signature, route.method)
         if reason is None:
             raise MethodNotServed(f"this server runs Predict signatures only, not {route.method}")
         raise InvalidRequest(reason)
@@ -394,32 +395,6 @@ class MethodNotServed(RequestError):
     """A real classification or regression signature: TF Serving would run it, this server does not."""
 
     code = grpc.StatusCode.UNIMPLEMENTED
-
-
-def _unrunnable(signature, method: str) -> str | None:
-    """Why PreProcessClassification / PreProcessRegression refuses a signature (the method-name check
-    is off by default, so the signature's inputs and outputs decide)."""
-    debug = text_format.MessageToString(signature)
-    if len(signature.inputs) != 1:
-        return "Expected one input Tensor."
-    if method == "classify":
-        if len(signature.outputs) not in (1, 2):
-            return f"Expected one or two output Tensors, found {len(signature.outputs)}"
-        if "inputs" not in signature.inputs:
-            return f"No classification inputs found in SignatureDef: {debug}"
-        if "classes" in signature.outputs or "scores" in signature.outputs:
-            return None
-        return (
-            'Expected classification signature outputs to contain at least one of "classes" or '
-            f'"scores". Signature was: {debug}'
-        )
-    if len(signature.outputs) != 1:
-        return "Expected one output Tensor."
-    if "inputs" not in signature.inputs:
-        return f"No regression inputs found in SignatureDef: {debug}"
-    if "outputs" in signature.outputs:
-        return None
-    return f"No regression outputs found in SignatureDef: {debug}"
 
 
 def _to_dict(message) -> dict:

@@ -41,8 +41,14 @@ class RunningServer:
             run = self.batcher.run
 
         def warm_up(servable: Servable) -> int:
-            # As TF Serving's warmup, through the session the requests will use (batching's included)
-            return replay_warmup(servable, run)
+            # As TF Serving's warmup: through the session the requests will use (batching's
+            # included), its session calls counted in the runtime latency metric as RunPredict does
+            return replay_warmup(
+                servable,
+                run,
+                iterations=options.warmup_iterations,
+                record_runtime=self.metrics.record_runtime,
+            )
 
         self.repository = ModelRepository(
             sources,

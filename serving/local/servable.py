@@ -25,7 +25,6 @@ from serving.local.errors import RequestError
 from serving.local.flags import TF_CHOOSES, SessionThreads
 
 SERVE_TAG = "serve"
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 
 class SavedModelUnreadable(Exception):
@@ -198,12 +197,3 @@ def load_servable(
         _session=session,
         _graph=graph,
     )
-
-
-def warmup_records(version_dir: Path) -> list[bytes]:
-    """The serialized PredictionLogs of the version's warmup file (none if it has no file)."""
-    path = Path(version_dir) / WARMUP_FILE
-    if not path.is_file():
-        return []
-    tf = import_tensorflow()
-    return [record.numpy() for record in tf.data.TFRecordDataset(str(path))]

@@ -91,3 +91,15 @@ def save_scalar_output_model(model_dir: Path) -> Path:
     }
     tf.saved_model.save(module, str(target), signatures=signatures)
     return target
+
+
+def write_warmup_file(version_dir: Path, records: list[bytes]) -> Path:
+    """Write records as the version's assets.extra/tf_serving_warmup_requests TFRecord file; its path."""
+    from export.quiet_tensorflow import import_tensorflow
+
+    path = Path(version_dir) / "assets.extra" / "tf_serving_warmup_requests"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with import_tensorflow().io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record)
+    return path
