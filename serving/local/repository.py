@@ -55,7 +55,6 @@ class ModelRepository:
         self._warm_up = warm_up
         self._on_load_attempt = on_load_attempt  # (version directory, loaded?): the metrics
         self._threads = threads  # every version's session gets these thread pools
-        self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
         self._ignored: dict[str, set[str]] = {}  # non-version entries of each base path, logged once
 
     # --- lookups (request path) ---------------------------------------------------------------
@@ -100,6 +99,16 @@ class ModelRepository:
         with self._lock:
             return list(self._sources)
 
+    def label_version(self, name: str, label: str) -> int | None:
+        """The version label points at in the config being served, None if it has no such label."""
+        with self._lock:
+            source = self._sources.get(name)
+            return source.labels.get(label) if source else None
+
+    def sources(self) -> list[ModelSource]:
+        with self._lock:
+            return list(self._sources.values())
+
     def available_versions(self, name: str) -> list[int]:
         with self._lock:
             return sorted(v for v, r in self._records.get(name, {}).items() if r.state == State.AVAILABLE)
@@ -114,7 +123,7 @@ class ModelRepository:
             for source in sources:
                 self._records.setdefault(source.name, {})
         for source in sources:
-            if old_labels.get(source.name) != source.labels:
+            if old_labels.get(source.name, {}) != source.labels:
                 log.info("labels of %s: %s", source.name, _format_labels(source.labels))
 
     def refresh(self) -> None:
@@ -127,7 +136,6 @@ class ModelRepository:
                 self._refresh_model(source)
             for name in removed:
                 self._unload(name, [v for v in self.available_versions(name)])
-            self._warn_about_dangling_labels(sources)
 
     def _refresh_model(self, source: ModelSource) -> None:
         wanted = versions_to_serve(source.policy, self._versions_on_disk(source))
@@ -190,20 +198,6 @@ class ModelRepository:
     def _set(self, name: str, record: VersionRecord) -> None:
         with self._lock:
             self._records.setdefault(name, {})[record.version] = record
-
-    def _warn_about_dangling_labels(self, sources: list[ModelSource]) -> None:
-        for source in sources:
-            available = set(self.available_versions(source.name))
-            dangling = {label: v for label, v in source.labels.items() if v not in available}
-            key = tuple(sorted(dangling.items())), tuple(sorted(available))
-            if dangling and self._label_warnings.get(source.name) != key:
-                log.info(
-                    "labels %s of %s point at versions that are not loaded: requests for them "
-                    "get NOT_FOUND until those versions are AVAILABLE",
-                    _format_labels(dangling),
-                    source.name,
-                )
-            self._label_warnings[source.name] = key
 
 
 def _format_labels(labels: dict[str, int]) -> str:
