@@ -52,6 +52,9 @@ def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -
         str(Path(launch.models_dir).resolve()),
         "--file-system-poll-wait-seconds",
         str(FILE_SYSTEM_POLL_WAIT_SECONDS),
+        # The twin of ALLOW_UNAVAILABLE_LABELS_FLAG: the rendered config's labels are checked
+        # before the first version loads.
+        "--allow-version-labels-for-unavailable-models",
     ]
     # The embedded twin of TENSOR_CONTENT_FLAG: both servers answer in the same encoding.
     argv.append("--enable-serialization-as-tensor-content")

@@ -24,6 +24,7 @@ MODEL_CONFIG_POLL_WAIT_SECONDS = 10
 # This model needs a few MiB per batch; the cap leaves the GPU to its other tenants.
 DEFAULT_GPU_MEMORY_FRACTION = 0.25
 TENSOR_CONTENT_FLAG = "--enable_serialization_as_tensor_content=true"
+ALLOW_UNAVAILABLE_LABELS_FLAG = "--allow_version_labels_for_unavailable_models=true"
 
 
 def tfs_version() -> str:
@@ -60,6 +61,10 @@ def model_server_flags(options: ModelServerOptions) -> list[str]:
         f"--model_config_file={CONTAINER_CONFIG_DIR}/models.config",
         f"--model_config_file_poll_wait_seconds={MODEL_CONFIG_POLL_WAIT_SECONDS}",
         f"--file_system_poll_wait_seconds={FILE_SYSTEM_POLL_WAIT_SECONDS}",
+        # models.config has labels, and TF Serving checks them before it loads anything: without
+        # this the first config is refused (server_core.cc UpdateModelVersionLabelMap). Moving a
+        # label to a version that is not AVAILABLE is still refused.
+        ALLOW_UNAVAILABLE_LABELS_FLAG,
         f"--monitoring_config_file={CONTAINER_CONFIG_DIR}/monitoring.config",
         "--enable_grpc_healthcheck_service=true",
         # Replays assets.extra/tf_serving_warmup_requests before a version is AVAILABLE,

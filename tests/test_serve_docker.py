@@ -105,6 +105,7 @@ class FakeHost:
             "--model_config_file=/config/models.config",
             "--model_config_file_poll_wait_seconds=10",
             "--file_system_poll_wait_seconds=5",
+            "--allow_version_labels_for_unavailable_models=true",
             "--monitoring_config_file=/config/monitoring.config",
             "--enable_grpc_healthcheck_service=true",
             "--enable_model_warmup=true",
@@ -293,6 +294,7 @@ def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, en
         str(host.models_dir.resolve()),
         "--file-system-poll-wait-seconds",
         "5",
+        "--allow-version-labels-for-unavailable-models",
         "--enable-serialization-as-tensor-content",
         "--enable-batching",
     ]

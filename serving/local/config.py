@@ -11,7 +11,7 @@ from tensorflow_serving.config import file_system_storage_path_source_pb2, model
 from client.model_versions import local_base_path
 from serving.local.errors import ConfigFileMissing, InvalidServerConfig
 
-SUPPORTED_PLATFORM = "tensorflow"
+TENSORFLOW_PLATFORM = "tensorflow"  # kTensorFlowModelPlatform, the one platform server.cc routes
 VersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 
@@ -35,40 +35,31 @@ def parse_model_server_config(
         raise InvalidServerConfig(f"{source}: {exc}") from None
 
 
+def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelServerConfig:
+    """The config --model-name/--model-base-path stand for (server.cc, BuildSingleModelConfig)."""
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name=name, base_path=base_path, model_platform=TENSORFLOW_PLATFORM)
+    return config
+
+
 def model_sources_from_config(
-    config: model_server_config_pb2.ModelServerConfig, models_dir: Path, source: str = "<config>"
+    config: model_server_config_pb2.ModelServerConfig, models_dir: Path
 ) -> list[ModelSource]:
-    """The models a ModelServerConfig lists, with base paths resolved against models_dir."""
-    if config.WhichOneof("config") != "model_config_list":
-        raise InvalidServerConfig(f"{source}: only model_config_list is supported")
-    sources, seen = [], set()
-    for model in config.model_config_list.config:
-        if not model.name or not model.base_path:
-            raise InvalidServerConfig(f"{source}: every model needs a name and a base_path")
-        if model.name in seen:
-            raise InvalidServerConfig(f"{source}: model {model.name!r} is listed twice")
-        platform = model.model_platform or SUPPORTED_PLATFORM
-        if platform != SUPPORTED_PLATFORM:
-            raise InvalidServerConfig(
-                f"{source}: model {model.name!r} has model_platform {platform!r}; "
-                f"this server loads only {SUPPORTED_PLATFORM!r} SavedModels"
-            )
-        seen.add(model.name)
-        sources.append(
-            ModelSource(
-                name=model.name,
-                base_path=local_base_path(model.base_path, models_dir),
-                policy=model.model_version_policy,
-                labels=dict(model.version_labels),
-            )
+    """The models a (checked: serving.local.server_core) config lists, base paths resolved against
+    models_dir."""
+    return [
+        ModelSource(
+            name=model.name,
+            base_path=local_base_path(model.base_path, models_dir),
+            policy=model.model_version_policy,
+            labels=dict(model.version_labels),
         )
-    if not sources:
-        raise InvalidServerConfig(f"{source}: no models listed")
-    return sources
+        for model in config.model_config_list.config
+    ]
 
 
-def read_model_sources(config_file: Path, models_dir: Path) -> list[ModelSource]:
-    """The models --model-config-file lists; ConfigFileMissing if it is not there."""
+def read_model_server_config(config_file: Path) -> model_server_config_pb2.ModelServerConfig:
+    """The ModelServerConfig in --model-config-file; ConfigFileMissing if it is not there."""
     try:
         text = Path(config_file).read_text()
     except FileNotFoundError:
@@ -78,6 +69,4 @@ def read_model_sources(config_file: Path, models_dir: Path) -> list[ModelSource]
         ) from None
     except OSError as exc:
         raise ConfigFileMissing(f"cannot read model config file {config_file}: {exc.strerror}") from None
-    return model_sources_from_config(
-        parse_model_server_config(text, str(config_file)), models_dir, str(config_file)
-    )
+    return parse_model_server_config(text, str(config_file))

@@ -24,6 +24,23 @@ class InvalidServerConfig(StartupError):
     """The model config file does not parse or asks for something this server cannot do."""
 
 
+class ConfigRefused(InvalidServerConfig):
+    """ServerCore::ReloadConfig refused a config: nothing changed. ``code`` is TF Serving's status
+    code for it, what HandleReloadConfigRequest answers."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class LabelOnUnavailableVersion(ConfigRefused):
+    """A version label points at a version that is not AVAILABLE (UpdateModelVersionLabelMap)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, grpc.StatusCode.FAILED_PRECONDITION)
+
+
 class NoModelVersions(StartupError):
     """A model's base path holds no integer version directory."""
 
@@ -58,9 +75,11 @@ class RequestError(Exception):
 
     code = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: grpc.StatusCode | None = None):
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code
 
 
 class InvalidRequest(RequestError):

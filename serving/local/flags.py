@@ -85,6 +85,7 @@ class ServerOptions:
     model_base_path: Path | None = None
     file_system_poll_wait_seconds: float = 1.0
     model_config_file_poll_wait_seconds: float = 1.0
+    allow_version_labels_for_unavailable_models: bool = False
     max_message_bytes: int = 256 << 20
     grpc_threads: int = 16
     enable_batching: bool = False
@@ -191,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=cli_options.non_negative_seconds,
         default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 1.0),
         help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)",
+    )
+    add(
+        "--allow-version-labels-for-unavailable-models",
+        action="store_true",
+        default=_env("ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS", False),
+        help="let a config give a new label (or keep one) to a version that is not loaded yet; moving a "
+        "label still needs its new version AVAILABLE. Without it, such a config is refused, at start-up "
+        "too (TF Serving's --allow_version_labels_for_unavailable_models)",
     )
     add(
         "--max-message-bytes",
@@ -394,6 +403,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         model_base_path=args.model_base_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         max_message_bytes=args.max_message_bytes,
         grpc_threads=args.grpc_threads,
         enable_batching=args.enable_batching,

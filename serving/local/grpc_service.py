@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,13 +25,18 @@ from tensorflow_serving.apis import (
 )
 
 from client.names import PREDICTION_SERVICE
-from serving.local.config import model_sources_from_config
-from serving.local.errors import InvalidRequest, InvalidServerConfig, RequestError, listen_failure
+from serving.local.errors import (
+    ConfigRefused,
+    InvalidRequest,
+    RequestError,
+    listen_failure,
+)
 from serving.local.example_apis import MULTI_INFERENCE_NOT_RUN, Unimplemented, check_classify_or_regress
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
 from serving.local.predict import Predictor
 from serving.local.repository import ModelRepository
+from serving.local.server_core import ServerCore
 
 # What TF Serving's --enable_grpc_healthcheck_service reports as SERVING (server.cc), plus "",
 # which gRPC's default health service always has: the whole server.
@@ -142,9 +146,9 @@ class PredictionService:
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus, and HandleReloadConfigRequest for a model_config_list (model_service_impl.cc)."""
 
-    def __init__(self, repository: ModelRepository, models_dir: Path):
+    def __init__(self, repository: ModelRepository, core: ServerCore):
         self._repository = repository
-        self._models_dir = models_dir
+        self._core = core
 
     def GetModelStatus(self, request, context):  # noqa: N802
         return _answer(context, lambda: model_status(self._repository, request))
@@ -157,10 +161,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                     "Only ModelConfigList is currently supported"
                 )
             try:
-                sources = model_sources_from_config(request.config, self._models_dir, "ReloadConfigRequest")
-            except InvalidServerConfig as exc:
-                raise InvalidRequest(str(exc)) from None
-            self._repository.replace_sources(sources)
+                self._core.reload_config(request.config)
+            except ConfigRefused as exc:
+                log.info("ReloadConfig failed: %s", exc.message)
+                raise RequestError(exc.message, exc.code) from None
             self._repository.refresh()  # as ServerCore::ReloadConfig, answer once the new models loaded
             response = model_management_pb2.ReloadConfigResponse()
             response.status.SetInParent()
@@ -183,13 +187,13 @@ class HealthServicer(health.HealthServicer):
 def build_grpc_server(
     address: str,
     repository: ModelRepository,
+    core: ServerCore,
     predictor: Predictor,
     metrics: ServerMetrics,
     *,
     max_message_bytes: int,
     threads: int,
     credentials: grpc.ServerCredentials | None,
-    models_dir: Path = Path("models"),
     interceptors: Sequence = (),
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A gRPC server (not started yet) bound to address with every service added, and its port."""
@@ -203,7 +207,7 @@ def build_grpc_server(
         interceptors=interceptors,
     )
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, models_dir), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, core), server)
     health_servicer = HealthServicer(experimental_non_blocking=True)
     for service in HEALTH_SERVICES:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)

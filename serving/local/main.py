@@ -19,7 +19,7 @@ from client import memory
 from export.quiet_tensorflow import import_tensorflow
 from serving.errors import PortInUse, ServeError
 from serving.local.auth import read_token
-from serving.local.errors import ConfigFileMissing, NoModelVersions
+from serving.local.errors import ConfigFileMissing, LabelOnUnavailableVersion, NoModelVersions
 from serving.local.flags import ServerOptions
 from serving.local.tls import require_safe_host, require_usable_tls
 from serving.ports import require_free_port
@@ -38,14 +38,18 @@ def configure_logging(log_format: str = "text") -> None:
     log.propagate = False
 
 
-def model_sources(options: ServerOptions) -> list:
-    """The models to serve: the config file's, or the single --model-name/--model-base-path one."""
-    from serving.local.config import ModelSource, read_model_sources  # imports TensorFlow's protos
+def model_server_config(options: ServerOptions):
+    """The first ModelServerConfig: the config file's, or the single --model-name/--model-base-path one."""
+    from serving.local.config import read_model_server_config, single_model_config  # TensorFlow's protos
 
     if options.model_config_file is not None:
-        return read_model_sources(options.model_config_file, options.models_dir)
-    base_path = options.model_base_path or options.models_dir / options.model_name
-    return [ModelSource(name=options.model_name, base_path=Path(base_path))]
+        return read_model_server_config(options.model_config_file)
+    if options.model_base_path is not None:
+        return single_model_config(options.model_name, str(options.model_base_path))
+    # Our own default (TF Serving has none): <models-dir>/<name>, made absolute as a base path must be.
+    return single_model_config(
+        options.model_name, str(Path(options.models_dir, options.model_name).absolute())
+    )
 
 
 def require_versions(sources: list) -> None:
@@ -96,12 +100,13 @@ def run_server(options: ServerOptions) -> int:
     if options.rest_port:
         require_free_port(options.host, options.rest_port, "REST", "--rest-port")
     import_tensorflow()  # quietly, before anything else imports it with its start-up log lines
-    sources = model_sources(options)
-    require_versions(sources)
+    config = model_server_config(options)
 
     from serving.local.running_server import RunningServer  # imports TensorFlow: after the cheap checks
 
-    server = RunningServer(options, sources, stopping=stop.event)
+    # ServerCore's checks of the first config, before any load
+    server = RunningServer(options, config, stopping=stop.event)
+    require_versions(server.repository.sources())
     try:
         server.start()
         while not stop.event.wait(0.5):
@@ -126,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc)
         if isinstance(exc, PortInUse):
             message += f"; pick another {exc.flag} or stop what uses it (`make stop`)"
+        if isinstance(exc, LabelOnUnavailableVersion):
+            message += "; --allow-version-labels-for-unavailable-models lets a new label wait for its version"
         if options.log_format == "json":
             log.error("error: %s", message)
         else:

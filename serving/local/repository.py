@@ -63,11 +63,9 @@ class ModelRepository:
         self._warm_up = warm_up
         self._on_load_attempt = on_load_attempt  # (version directory, loaded?): the metrics
         self._threads = threads  # every version's session gets these thread pools
-        self._label_warnings: dict[str, tuple] = {}  # what was last said about each model's labels
         self._retries = retries
-        self._stopping = (
-            stopping if stopping is not None else threading.Event()
-        )  # set on shutdown: no more retries, no waiting
+        # set on shutdown: no more retries, no waiting
+        self._stopping = stopping if stopping is not None else threading.Event()
         self._failed: dict[str, set[int]] = {}  # versions whose load failed and that are still aspired
         self._ignored: dict[str, set[str]] = {}  # non-version entries of each base path, logged once
         self._said: dict[str, object] = {}  # what was last logged about each base path, said once
@@ -114,6 +112,16 @@ class ModelRepository:
         with self._lock:
             return list(self._sources)
 
+    def label_version(self, name: str, label: str) -> int | None:
+        """The version label points at in the config being served, None if it has no such label."""
+        with self._lock:
+            source = self._sources.get(name)
+            return source.labels.get(label) if source else None
+
+    def sources(self) -> list[ModelSource]:
+        with self._lock:
+            return list(self._sources.values())
+
     def available_versions(self, name: str) -> list[int]:
         with self._lock:
             return sorted(v for v, r in self._records.get(name, {}).items() if r.state == State.AVAILABLE)
@@ -128,7 +136,7 @@ class ModelRepository:
             for source in sources:
                 self._records.setdefault(source.name, {})
         for source in sources:
-            if old_labels.get(source.name) != source.labels:
+            if old_labels.get(source.name, {}) != source.labels:
                 log.info("labels of %s: %s", source.name, _format_labels(source.labels))
 
     def refresh(self) -> None:
@@ -143,7 +151,6 @@ class ModelRepository:
                     self._refresh_model(source, aspired[source.name])
             for name in removed:
                 self._unload(name, [v for v in self.available_versions(name)])
-            self._warn_about_dangling_labels(sources)
 
     def _poll_file_system(self, sources: list[ModelSource]) -> dict[str, list[VersionDirectory]] | None:
         """Each model's aspired versions, or None when a base path cannot be listed.
@@ -291,20 +298,6 @@ class ModelRepository:
     def _set(self, name: str, record: VersionRecord) -> None:
         with self._lock:
             self._records.setdefault(name, {})[record.version] = record
-
-    def _warn_about_dangling_labels(self, sources: list[ModelSource]) -> None:
-        for source in sources:
-            available = set(self.available_versions(source.name))
-            dangling = {label: v for label, v in source.labels.items() if v not in available}
-            key = tuple(sorted(dangling.items())), tuple(sorted(available))
-            if dangling and self._label_warnings.get(source.name) != key:
-                log.info(
-                    "labels %s of %s point at versions that are not loaded: requests for them "
-                    "get NOT_FOUND until those versions are AVAILABLE",
-                    _format_labels(dangling),
-                    source.name,
-                )
-            self._label_warnings[source.name] = key
 
 
 def _listing_error(source: ModelSource, exc: OSError) -> str:

@@ -7,7 +7,7 @@ import threading
 
 from client.tensors import TensorBudget
 from serving.local.auth import server_interceptors
-from serving.local.config import ModelSource, read_model_sources
+from serving.local.config import read_model_server_config
 from serving.local.errors import NoModelVersions, StartupError
 from serving.local.flags import TF_CHOOSES, ServerOptions
 from serving.local.grpc_service import build_grpc_server
@@ -15,6 +15,7 @@ from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
+from serving.local.server_core import ModelServerConfig, ServerCore
 from serving.local.tls import grpc_server_credentials
 from serving.local.warmup import replay_warmup
 
@@ -25,12 +26,14 @@ class RunningServer:
     """Owns every moving part; start() returns once the models are loaded and the ports listen."""
 
     def __init__(
-        self, options: ServerOptions, sources: list[ModelSource], stopping: threading.Event | None = None
+        self, options: ServerOptions, config: ModelServerConfig, stopping: threading.Event | None = None
     ):
+        """Raises ConfigRefused for a first config TF Serving would refuse (nothing is loaded yet)."""
         self.options = options
         # set by a signal: a start-up still retrying its loads gives up
         self._stop = stopping if stopping is not None else threading.Event()
         self._config_stamp = self._config_file_stamp()
+        self._last_reload_error = ""
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
         self.batcher = None
         run = run_directly
@@ -51,13 +54,17 @@ class RunningServer:
             )
 
         self.repository = ModelRepository(
-            sources,
+            [],
             warm_up=warm_up if options.enable_model_warmup else None,
             on_load_attempt=self.metrics.record_load_attempt,
             threads=options.session_threads,
             retries=options.load_retries,
             stopping=self._stop,
         )
+        self.core = ServerCore(
+            self.repository, options.models_dir, options.allow_version_labels_for_unavailable_models
+        )
+        self.core.reload_config(config)
         self.predictor = Predictor(
             self.repository,
             run,
@@ -88,12 +95,12 @@ class RunningServer:
         self.grpc_server, self.health, grpc_port = build_grpc_server(
             f"{_bracket(options.host)}:{options.grpc_port}",
             self.repository,
+            self.core,
             self.predictor,
             self.metrics,
             max_message_bytes=options.max_message_bytes,
             threads=options.grpc_threads,
             credentials=grpc_server_credentials(options),
-            models_dir=options.models_dir,
             interceptors=server_interceptors(options.auth_token_file),
         )
         if options.rest_port:
@@ -151,19 +158,24 @@ class RunningServer:
                 log.exception("version poll failed; retrying at the next poll")
 
     def _reload_config_if_changed(self) -> None:
+        """Apply a changed config file. A refused one is retried at every poll, as server.cc's
+        PollFilesystemAndReloadConfig reloads each time, so a label waiting for its version to
+        load takes effect once it has; the previous config is served meanwhile."""
         stamp = self._config_file_stamp()
         if stamp is None or stamp == self._config_stamp:
             return
-        self._config_stamp = stamp
         try:
-            sources = read_model_sources(self.options.model_config_file, self.options.models_dir)
+            self.core.reload_config(read_model_server_config(self.options.model_config_file))
         except StartupError as exc:
-            log.info(
-                "ignoring changed %s, keeping the previous config: %s", self.options.model_config_file, exc
-            )
+            if str(exc) != self._last_reload_error:
+                log.info(
+                    "cannot reload %s, serving the previous config: %s", self.options.model_config_file, exc
+                )
+            self._last_reload_error = str(exc)
             return
+        self._config_stamp = stamp
+        self._last_reload_error = ""
         log.info("re-read %s", self.options.model_config_file)
-        self.repository.replace_sources(sources)
 
 
 def _bracket(host: str) -> str:

@@ -90,3 +90,18 @@ def predict_request(
     if array is not None:
         request.inputs[key].CopyFrom(tensor_proto(array))
     return request
+
+
+def reload_config(stubs: ServingStubs, config_text: str, timeout: float = 60):
+    """ModelService.HandleReloadConfigRequest with a ModelServerConfig text proto; its response."""
+    from google.protobuf import text_format
+    from tensorflow_serving.apis import (
+        model_management_pb2,
+        model_service_pb2_grpc,
+    )  # the client never reloads
+
+    request = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(config_text, request.config)
+    return model_service_pb2_grpc.ModelServiceStub(stubs.channel).HandleReloadConfigRequest(
+        request, timeout=timeout
+    )
