@@ -16,15 +16,22 @@ import pytest
 from grpc_health.v1 import health_pb2
 from tensorflow_serving.apis import (  # TF Serving's own classes for the methods the client never calls
     classification_pb2,
+    inference_pb2,
     model_management_pb2,
     regression_pb2,
 )
 from tensorflow_serving.apis import model_pb2 as tfs_model_pb2
 
 from client.protos import get_model_status_pb2, model_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import embedded_server, wait_until_available
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
-from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version, models_config
+from tests.support.models import (
+    REFERENCE_INPUT,
+    REFERENCE_MASK,
+    copy_version,
+    export_example_model,
+    models_config,
+)
 
 GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
 
@@ -395,6 +402,121 @@ def test_regress_on_predict_signatures_fails_as_regressor_cc(server_stubs):
     assert error.details().startswith("No regression inputs found in SignatureDef: ")
     assert failure(call, spec("bounds")).details() == "Expected one output Tensor."
     assert failure(call, spec("nope")).details() == "No signature was found with the name: nope"
+
+
+CLASSIFY, REGRESS = "tensorflow/serving/classify", "tensorflow/serving/regress"
+
+
+def _multi_inference(stubs, *tasks: tuple[str, str, str]) -> grpc.RpcError:
+    """A MultiInference call of tasks (model, signature, method_name); the error it fails with."""
+    request = inference_pb2.MultiInferenceRequest()
+    for model, signature, method in tasks:
+        request.tasks.add(
+            model_spec=tfs_model_pb2.ModelSpec(name=model, signature_name=signature), method_name=method
+        )
+    call = _inference_call(
+        stubs, "MultiInference", inference_pb2.MultiInferenceRequest, inference_pb2.MultiInferenceResponse
+    )
+    return failure(call, request)
+
+
+def test_multi_inference_resolves_the_first_tasks_model(server_stubs):
+    """multi_inference_helper.cc: the first task's ModelSpec (or an empty one) names the servable."""
+    error = _multi_inference(server_stubs)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ModelSpec has no name specified.",
+    )
+    error = _multi_inference(server_stubs, ("nope", "", CLASSIFY), ("threshold", "", CLASSIFY))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Latest(nope)",
+    )
+
+
+@pytest.fixture(scope="module")
+def examples_stubs(tmp_path_factory):
+    """A server of a model with real classification and regression signatures ("classify", "regress")."""
+    base = export_example_model(tmp_path_factory.mktemp("examples"))
+    with embedded_server(
+        None, "--model-name", "examples", "--model-base-path", str(base), wait=False
+    ) as handle:
+        wait_until_available(handle, "examples")
+        stubs = ServingStubs(handle.address)
+        yield stubs
+        stubs.close()
+
+
+@pytest.mark.parametrize(
+    "tasks,message",
+    [
+        (
+            (("examples", "classify", CLASSIFY), ("", "regress", REGRESS)),
+            "Found ModelSpec with an empty model name.",
+        ),
+        (
+            (("examples", "classify", CLASSIFY), ("other", "regress", REGRESS)),
+            "All ModelSpecs in a MultiInferenceRequest must access the same model name.",
+        ),
+        (
+            (("examples", "classify", CLASSIFY), ("examples", "classify", REGRESS)),
+            "Duplicate evaluation of signature: classify",
+        ),
+        (
+            (("examples", "classify", CLASSIFY), ("examples", "regress", CLASSIFY)),
+            'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+            "Signature was: ",
+        ),
+    ],
+    ids=["empty-name", "two-models", "duplicate", "classify-a-regression"],
+)
+def test_multi_inference_checks_every_task_in_order(examples_stubs, tasks, message):
+    """multi_inference.cc Infer: each task's name, model, signature and method, the first task passing."""
+    error = _multi_inference(examples_stubs, *tasks)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == message or (message.endswith("was: ") and error.details().startswith(message))
+
+
+def test_multi_inference_this_server_would_have_to_run_is_unimplemented(examples_stubs):
+    """Tasks TF Serving would run on tf.Examples (multi_inference.cc): this server runs Predict only."""
+    tasks = (("examples", "classify", CLASSIFY), ("examples", "regress", REGRESS))
+    error = _multi_inference(examples_stubs, *tasks)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        "MultiInference is not supported by this server; use Predict",
+    )
+
+
+@pytest.mark.parametrize(
+    "tasks,message",
+    [
+        ((("threshold", "nope", "nope"),), "Requested signature not found in model graph: nope"),
+        ((("threshold", "bounds", REGRESS),), "Expected one output Tensor."),
+    ],
+    ids=["no-signature", "regress-outputs"],
+)
+def test_multi_inference_on_predict_signatures_fails_as_classify_and_regress(server_stubs, tasks, message):
+    """multi_inference.cc Infer: the signature must exist, then PreProcessClassification/Regression."""
+    error = _multi_inference(server_stubs, *tasks)
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_multi_inference_classify_on_a_predict_signature_names_the_missing_inputs(server_stubs):
+    """multi_inference.cc -> classifier.cc PreProcessClassification, as Classify answers it."""
+    error = _multi_inference(server_stubs, ("threshold", "compact", CLASSIFY))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("No classification inputs found in SignatureDef: ")
+    assert 'name: "compact_x:0"' in error.details()
+
+
+@pytest.mark.parametrize("method", ["", "tensorflow/serving/predict"])
+def test_multi_inference_other_method_names_are_unimplemented(server_stubs, method):
+    """multi_inference.cc: a task neither classify nor regress is UNIMPLEMENTED, after the spec checks."""
+    error = _multi_inference(server_stubs, ("threshold", "", method))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"Unsupported signature method_name: {method}",
+    )
 
 
 def _reload_call(stubs):

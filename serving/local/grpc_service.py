@@ -15,20 +15,21 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
-from google.protobuf import text_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     inference_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     regression_pb2,
 )
 
-from client.names import DEFAULT_SIGNATURE, PREDICTION_SERVICE
+from client.names import PREDICTION_SERVICE
 from serving.local.config import model_sources_from_config
 from serving.local.errors import InvalidRequest, InvalidServerConfig, RequestError, listen_failure
+from serving.local.example_apis import check_classify_or_regress, check_multi_inference
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
 from serving.local.predict import Predictor
@@ -55,11 +56,8 @@ def _answer(context: grpc.ServicerContext, call: Callable):
 
 
 class _InferenceApis:
-    """Classify and Regress: this server runs no tf.Example signatures, but fails them as TF Serving does.
-
-    Follows servables/tensorflow/classifier.cc and regressor.cc (GetClassificationSignatureDef,
-    PreProcessClassification and their regression twins) with the method-name check off.
-    """
+    """Classify, Regress and MultiInference: the servable the spec names, then TF Serving's checks
+    (example_apis.py)."""
 
     def __init__(self, repository: ModelRepository):
         self._repository = repository
@@ -68,26 +66,14 @@ class _InferenceApis:
         if not request.HasField("model_spec"):
             raise InvalidRequest("Missing ModelSpec")
         servable = self._repository.resolve(request.model_spec)
-        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        signature = servable.signature_defs.get(name)
-        if signature is None:
-            raise InvalidRequest(f"No signature was found with the name: {name}")
-        if len(signature.inputs) != 1:
-            raise InvalidRequest("Expected one input Tensor.")
-        if api == "Classify" and len(signature.outputs) not in (1, 2):
-            raise InvalidRequest(f"Expected one or two output Tensors, found {len(signature.outputs)}")
-        if api == "Regress" and len(signature.outputs) != 1:
-            raise InvalidRequest("Expected one output Tensor.")
-        if "inputs" not in signature.inputs:
-            what = "classification" if api == "Classify" else "regression"
-            raise InvalidRequest(
-                f"No {what} inputs found in SignatureDef: {text_format.MessageToString(signature)}"
-            )
-        raise _Unimplemented(f"{api} on tf.Example inputs is not supported by this server; use Predict")
+        check_classify_or_regress(servable.signature_defs, request.model_spec, api)
 
-
-class _Unimplemented(RequestError):
-    code = grpc.StatusCode.UNIMPLEMENTED
+    def check_multi_inference(self, request) -> None:
+        """RunMultiInferenceWithServerCore: the servable of the first task's spec, then each task."""
+        first = request.tasks[0] if request.tasks else None
+        spec = first.model_spec if first is not None and first.HasField("model_spec") else None
+        servable = self._repository.resolve(spec or model_pb2.ModelSpec())
+        check_multi_inference(servable.signature_defs, request)
 
 
 class PredictionService:
@@ -123,10 +109,8 @@ class PredictionService:
         return self._inference_call(request, context, "Regress")
 
     def multi_inference(self, request, context):
-        def call():
-            raise _Unimplemented("MultiInference is not supported by this server; use Predict")
-
-        return _answer(context, call)
+        # prediction_service_impl.cc records no request metrics for MultiInference
+        return _answer(context, lambda: self._inference.check_multi_inference(request))
 
     def handler(self) -> grpc.GenericRpcHandler:
         def unary(behaviour, request_class=None, response_class=None):
