@@ -4,9 +4,10 @@ The one TensorProto codec of the project: the client encodes requests and decode
 with it, the embedded server (``serving.local``) decodes requests and encodes responses.
 
 Decoding follows ``Tensor::FromProto`` (``tensorflow/core/framework/tensor.cc``): the shape must
-be valid (known rank, at most 254 dimensions, none negative, an element count that fits int64);
-with no elements, nothing else is read; else ``tensor_content``, if present, must hold exactly
-their bytes and becomes a read-only ``np.frombuffer`` view, never a copy; else the dtype's value
+be valid (at most 254 dimensions, none negative, an element count that fits int64; ``unknown_rank``
+is ignored, the dims decide); with no elements, nothing else is read; else ``tensor_content``, if
+present, must hold exactly their bytes (bools only 0 or 1) and becomes a read-only
+``np.frombuffer`` view, never a copy; else the dtype's value
 field is read (``float_val``, ``int_val``, ...): more values than elements are cut off, fewer
 repeat the last one, none means zeros, ``int_val`` narrows to 8/16-bit dtypes as a C cast does.
 A few bytes of value field may declare any shape, so expanding them is the one way a small
@@ -53,11 +54,16 @@ _ENUM_BY_DTYPE = {dtype: enum for enum, (dtype, _) in _DTYPES.items()}
 FIXED_WIDTH_FIELDS = {"float_val": np.dtype("<f4"), "double_val": np.dtype("<f8")}
 _FIELD_NUMBERS = {field.name: field.number for field in tensor_pb2.TensorProto.DESCRIPTOR.fields}
 MAX_DIMS = 254  # TensorShape's kMaxDims
+MAX_NUMPY_DIMS = 64  # numpy 2's NPY_MAXDIMS: valid TensorShapes of more dims have no array
 _INT64_MAX = (1 << 63) - 1
 
 
 class TensorDecodeError(ValueError):
     """A TensorProto that is no array: Tensor::FromProto refuses it, or its shape is not the expected one."""
+
+
+class TensorRankUnsupported(TensorDecodeError):
+    """A valid TensorShape of more dimensions than a numpy array can have."""
 
 
 class TensorTooLarge(TensorDecodeError):
@@ -72,7 +78,10 @@ class TensorBudget:
 
     def check(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         """TensorTooLarge if a tensor of this shape and dtype would take more than max_bytes."""
-        nbytes = math.prod(shape) * dtype.itemsize
+        self.check_bytes(name, shape, math.prod(shape) * dtype.itemsize)
+
+    def check_bytes(self, name: str, shape: tuple[int, ...], nbytes: int) -> None:
+        """TensorTooLarge if decoding a tensor of this shape would take nbytes, more than max_bytes."""
         if nbytes > self.max_bytes:
             raise TensorTooLarge(
                 f"{name} of shape {_shape_text(shape)} would take {nbytes} bytes, "
@@ -93,6 +102,11 @@ def dtype_name(enum: int) -> str:
         return types_pb2.DataType.Name(enum)
     except ValueError:
         return str(enum)
+
+
+def has_numpy_dtype(enum: int) -> bool:
+    """Whether this codec decodes a DataType (to a plain numpy dtype)."""
+    return enum in _DTYPES
 
 
 def numpy_dtype(enum: int) -> np.dtype:
@@ -133,16 +147,28 @@ def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
 # --- decoding -------------------------------------------------------------------------------------
 
 
-def valid_shape(dims: tuple[int, ...], unknown_rank: bool = False) -> tuple[int, ...]:
-    """dims if TensorShape::IsValid accepts them; TensorDecodeError ('invalid tensor_shape') otherwise."""
-    if unknown_rank or len(dims) > MAX_DIMS:
-        raise TensorDecodeError(f"invalid tensor_shape {'(unknown rank)' if unknown_rank else len(dims)}")
+def valid_shape(dims: tuple[int, ...]) -> tuple[int, ...]:
+    """dims if TensorShape::IsValid accepts them; TensorDecodeError ('invalid tensor_shape') otherwise.
+
+    ``unknown_rank`` is not looked at: a TensorShape (unlike a PartialTensorShape) parses protos
+    that set it, and its dims decide (tensor_shape.cc).
+    """
+    if len(dims) > MAX_DIMS:
+        raise TensorDecodeError(f"invalid tensor_shape of {len(dims)} dimensions")
     elements = 1
     for size in dims:  # in order, as TensorShape multiplies: an overflow before a 0 still counts
         elements *= size
         if size < 0 or elements > _INT64_MAX:
             raise TensorDecodeError(f"invalid tensor_shape {_shape_text(dims)}")
     return dims
+
+
+def check_numpy_rank(name: str, shape: tuple[int, ...]) -> None:
+    """TensorRankUnsupported for a valid shape of more dimensions than numpy arrays have."""
+    if len(shape) > MAX_NUMPY_DIMS:
+        raise TensorRankUnsupported(
+            f"{name} has {len(shape)} dimensions; numpy arrays have at most {MAX_NUMPY_DIMS}"
+        )
 
 
 def check_declared_shape(name: str, shape: tuple[int, ...], expected: tuple[int, ...] | None) -> None:
@@ -162,6 +188,12 @@ def check_allocation(
             "(the product of its non-zero sizes is too large)"
         )
     budget.check(name, shape, dtype)
+
+
+def check_bool_bytes(array: np.ndarray) -> None:
+    """Helper<bool>::Decode (tensor.cc) refuses a tensor_content byte other than 0 or 1."""
+    if array.view(np.uint8).max(initial=0) > 1:
+        raise TensorDecodeError("tensor_content of a DT_BOOL tensor holds a byte other than 0 or 1")
 
 
 def fill_to_shape(flat: np.ndarray, count: int, dtype: np.dtype) -> np.ndarray:
@@ -204,11 +236,13 @@ def from_tensor_proto(
 
     Raises:
         TensorDecodeError: where TensorFlow's parse fails, or for a shape other than expected.
+        TensorRankUnsupported: for a valid shape of more dimensions than numpy arrays have.
         TensorTooLarge: where expanding the value field would pass the budget.
     """
-    shape = valid_shape(tuple(dim.size for dim in proto.tensor_shape.dim), proto.tensor_shape.unknown_rank)
+    shape = valid_shape(tuple(dim.size for dim in proto.tensor_shape.dim))
     dtype = numpy_dtype(proto.dtype)
     check_declared_shape(name, shape, expected_shape)
+    check_numpy_rank(name, shape)
     count = math.prod(shape)
     if count == 0:
         check_allocation(name, shape, dtype)
@@ -221,7 +255,10 @@ def from_tensor_proto(
                 f"tensor_content holds {len(content)} bytes, but shape {shape} of "
                 f"{dtype_name(proto.dtype)} needs {count * dtype.itemsize}"
             )
-        return np.frombuffer(content, dtype=dtype).reshape(shape)
+        array = np.frombuffer(content, dtype=dtype).reshape(shape)
+        if dtype == np.bool_:
+            check_bool_bytes(array)
+        return array
     check_allocation(name, shape, dtype, budget)
     field = _DTYPES[proto.dtype][1]
     values = getattr(proto, field)

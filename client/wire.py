@@ -43,7 +43,9 @@ from client.protos import model_pb2, predict_pb2, tensor_pb2, types_pb2
 from client.tensors import (
     FIXED_WIDTH_FIELDS,
     check_allocation,
+    check_bool_bytes,
     check_declared_shape,
+    check_numpy_rank,
     dtype_enum,
     fill_to_shape,
     from_tensor_proto,
@@ -126,8 +128,7 @@ def _tensor(
                 if dim_field == 2:
                     size = next((v for f, _, _, _, v in fields(buffer, dim_start, dim_end) if f == 1), 0)
                     shape.append(as_int64(size))
-                elif dim_field == 3:  # unknown_rank
-                    raise UnsupportedLayout
+                # unknown_rank (3) and dim names are not read: the dims decide (tensor_shape.cc)
         elif field == _TENSOR_CONTENT and wire_type == LEN:
             content = (value_start, value)
         elif field in _VALUE_FIELDS and wire_type == LEN:  # packed; repeated chunks concatenate
@@ -136,6 +137,7 @@ def _tensor(
             raise UnsupportedLayout
     try:
         valid_shape(tuple(shape))
+        check_numpy_rank("", tuple(shape))
         item = numpy_dtype(dtype)
     except ValueError:
         raise UnsupportedLayout from None  # the proto decoder says what is wrong
@@ -144,7 +146,10 @@ def _tensor(
     if content is not None and content[1] > content[0]:  # tensor_content wins, as in Tensor::FromProto
         if count * item.itemsize != content[1] - content[0]:
             raise UnsupportedLayout  # let the proto decoder say what is wrong
-        return np.frombuffer(buffer, dtype=item, count=count, offset=content[0]).reshape(shape)
+        array = np.frombuffer(buffer, dtype=item, count=count, offset=content[0]).reshape(shape)
+        if item == np.bool_:
+            check_bool_bytes(array)  # a TensorDecodeError: the proto decoder says it again
+        return array
     check_allocation(name, tuple(shape), item)
     field = value_field(dtype)
     flat = _typed_values(buffer, chunks.get(field, []), field, item)

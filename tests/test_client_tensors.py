@@ -9,6 +9,7 @@ from client.protos import tensor_pb2, types_pb2
 from client.tensors import (
     TensorBudget,
     TensorDecodeError,
+    TensorRankUnsupported,
     TensorTooLarge,
     encode_tensor,
     from_tensor_proto,
@@ -99,16 +100,39 @@ def test_inconsistent_tensors_are_refused_not_guessed():
 
 
 def test_shapes_follow_tensor_shape_is_valid():
-    """tensor_shape.cc TensorShape::IsValid: known rank, at most 254 dims, none negative, int64 count."""
+    """tensor_shape.cc TensorShape::IsValid: at most 254 dims, none negative, int64 count."""
     for dims in ((-1, 2), (1,) * 255, (2**62, 4)):
         with pytest.raises(TensorDecodeError, match="invalid tensor_shape"):
             from_tensor_proto(
                 tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto(dims))
             )
-    unknown = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
+
+
+def test_unknown_rank_is_ignored_and_the_dims_decide():
+    """tensor_shape.cc: "TensorShape allows parsing protos with unknown_shape() set"."""
+    unknown = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.5])
     unknown.tensor_shape.unknown_rank = True
-    with pytest.raises(TensorDecodeError, match="invalid tensor_shape"):
-        from_tensor_proto(unknown)
+    assert from_tensor_proto(unknown).shape == ()
+    unknown.tensor_shape.dim.add(size=2)
+    assert from_tensor_proto(unknown).tolist() == [0.5, 0.5]
+
+
+def test_valid_ranks_past_numpys_are_refused_by_name():
+    """tensor_shape.cc takes 254 dims, numpy arrays 64: a clear error, not numpy's ValueError."""
+    deep = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto((1,) * 65))
+    with pytest.raises(TensorRankUnsupported, match="output 'mask' has 65 dimensions"):
+        from_tensor_proto(deep, name="output 'mask'")
+
+
+def test_bool_content_bytes_other_than_0_and_1_are_refused():
+    """tensor.cc Helper<bool>::Decode: each byte must be 0 or 1."""
+    proto = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_BOOL, tensor_shape=shape_proto((3,)), tensor_content=b"\x00\x01\x01"
+    )
+    assert from_tensor_proto(proto).tolist() == [False, True, True]
+    proto.tensor_content = b"\x00\x01\x02"
+    with pytest.raises(TensorDecodeError, match="DT_BOOL"):
+        from_tensor_proto(proto)
 
 
 def test_no_elements_means_nothing_else_is_read():

@@ -112,3 +112,15 @@ def test_a_content_size_that_disagrees_with_the_shape_is_a_tensor_error():
     tensor.tensor_content = b"\x00" * 39_996  # one value short
     with pytest.raises(ValueError, match="tensor_content holds 39996 bytes"):
         wire.decode_response(response.SerializeToString())
+
+
+def test_large_responses_follow_from_proto_on_rank_and_bool_bytes():
+    """tensor.cc / tensor_shape.cc, on the fast path too: unknown_rank is ignored, bool bytes are 0 or 1."""
+    response = predict_pb2.PredictResponse()
+    response.outputs["mask"].CopyFrom(to_tensor_proto(np.ones((128, 128), np.bool_)))
+    response.outputs["mask"].tensor_shape.unknown_rank = True
+    assert len(response.SerializeToString()) >= wire.PROTO_DECODE_BELOW
+    assert wire.decode_response(response.SerializeToString()).outputs["mask"].all()
+    response.outputs["mask"].tensor_content = b"\x01" * (128 * 128 - 1) + b"\x02"
+    with pytest.raises(ValueError, match="DT_BOOL"):
+        wire.decode_response(response.SerializeToString())

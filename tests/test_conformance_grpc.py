@@ -16,15 +16,22 @@ import pytest
 from grpc_health.v1 import health_pb2
 from tensorflow_serving.apis import (  # TF Serving's own classes for the methods the client never calls
     classification_pb2,
+    inference_pb2,
     model_management_pb2,
     regression_pb2,
 )
 from tensorflow_serving.apis import model_pb2 as tfs_model_pb2
 
 from client.protos import get_model_status_pb2, model_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import embedded_server, wait_until_available
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
-from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version, models_config
+from tests.support.models import (
+    REFERENCE_INPUT,
+    REFERENCE_MASK,
+    copy_version,
+    export_example_model,
+    models_config,
+)
 
 GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
 
@@ -142,20 +149,104 @@ def test_init_op_signature_fails_on_its_input_count(server_stubs):
             dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 8), tensor_content=GOOD.tobytes()
         ),
         tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(-1, 2)),
-        tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
-        ),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(*[1] * 255)),
         tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1 << 40, 1 << 40)),
         tensor_pb2.TensorProto(dtype=types_pb2.DT_INVALID, tensor_shape=shape(1)),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT_REF, tensor_shape=shape(1)),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_BOOL, tensor_shape=shape(2), tensor_content=b"\x01\x02"),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(2), tensor_content=b"\x05"),
     ],
-    ids=["content-length", "negative-dim", "unknown-rank", "int64-overflow", "dt-invalid"],
+    ids=[
+        "content-length",
+        "negative-dim",
+        "rank-255",
+        "int64-overflow",
+        "dt-invalid",
+        "dt-float-ref",
+        "bool-byte-2",
+        "string-content-cut",
+    ],
 )
 def test_tensors_from_proto_rejects_are_parsing_errors(server_stubs, tensor):
-    """util.cc GetInputValues: a failed Tensor::FromProto is exactly `tensor parsing error: <alias>`."""
+    """util.cc GetInputValues: a failed Tensor::FromProto is exactly `tensor parsing error: <alias>`.
+
+    tensor.cc: Helper<bool>::Decode refuses bytes other than 0 and 1; Helper<tstring>::Decode
+    needs a length and the bytes of every string; reference dtypes have no decoder.
+    """
     request = predict_request(None)
     request.inputs["x"].CopyFrom(tensor)
     error = failure(server_stubs.prediction.Predict, request)
     assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "tensor parsing error: x")
+
+
+def test_unknown_rank_is_ignored_and_the_dims_decide(server_stubs):
+    """tensor_shape.cc IsValid: "TensorShape allows parsing protos with unknown_shape() set"."""
+    unknown = tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
+    scalar = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=unknown, float_val=[0.5])
+    mask = predict_tensor(server_stubs, scalar).outputs["mask"]
+    assert tensor_array(mask).shape == () and list(mask.float_val) == [1]
+    row = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape(1, 8), tensor_content=GOOD.tobytes()
+    )
+    row.tensor_shape.unknown_rank = True
+    mask = predict_tensor(server_stubs, row).outputs["mask"]
+    assert tensor_array(mask).shape == (1, 8) and list(mask.float_val) == REFERENCE_MASK
+
+
+def _string_content(*strings: bytes) -> bytes:
+    """tensorflow/core/platform/tensor_coding.cc EncodeStringList: varint lengths, then the bytes."""
+    return bytes(len(s) for s in strings) + b"".join(strings)
+
+
+@pytest.mark.parametrize(
+    "tensor,name",
+    [
+        (
+            tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1, 2), string_val=[b"a"]),
+            "string",
+        ),
+        (
+            tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_STRING, tensor_shape=shape(2), tensor_content=_string_content(b"ab", b"")
+            ),
+            "string",
+        ),
+        (
+            tensor_pb2.TensorProto(dtype=types_pb2.DT_BFLOAT16, tensor_shape=shape(1, 8), half_val=[16256]),
+            "bfloat16",
+        ),
+        (tensor_pb2.TensorProto(dtype=types_pb2.DT_HALF, tensor_shape=shape(1, 8), half_val=[15360]), "half"),
+        (
+            tensor_pb2.TensorProto(dtype=types_pb2.DT_COMPLEX64, tensor_shape=shape(2), scomplex_val=[1, 2]),
+            "complex64",
+        ),
+        (
+            tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_COMPLEX128, tensor_shape=shape(2), tensor_content=bytes(32)
+            ),
+            "complex128",
+        ),
+        (tensor_pb2.TensorProto(dtype=types_pb2.DT_QINT8, tensor_shape=shape(2), int_val=[3]), "qint8"),
+        (tensor_pb2.TensorProto(dtype=types_pb2.DT_QUINT16, tensor_shape=shape(2)), "quint16"),
+        (
+            tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_FLOAT8_E4M3FN, tensor_shape=shape(2), float8_val=b"\x38"
+            ),
+            "float8_e4m3fn",
+        ),
+        (tensor_pb2.TensorProto(dtype=types_pb2.DT_INT4, tensor_shape=shape(3), int_val=[7]), "int4"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else types_pb2.DataType.Name(value.dtype),
+)
+def test_dtypes_the_model_does_not_take_reach_the_session(server_stubs, tensor, name):
+    """tensor.cc FromProto decodes every dtype; the session refuses the feed (direct_session.cc)."""
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    error = failure(server_stubs.prediction.Predict, request)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Expects arg[0] to be float but {name} is provided",
+    )
 
 
 def test_more_float_val_than_the_shape_holds_are_cut_off(server_stubs):
@@ -213,6 +304,41 @@ def test_shape_no_array_can_hold_is_refused_clearly(server_stubs):
     assert "[0,4611686018427387904]" in error.details()
 
 
+def test_one_string_cannot_expand_past_the_budget(server_stubs):
+    """A string_val of one value is repeated like any value field: bounded before TensorFlow decodes it."""
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape(1 << 26), string_val=[b"a"])
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    error = failure(server_stubs.prediction.Predict, request)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "--max-request-tensor-bytes" in error.details()
+
+
+@pytest.mark.parametrize("rank", [65, 254])
+def test_ranks_past_numpys_limit_are_refused_clearly(server_stubs, rank):
+    """tensor_shape.cc allows 254 dims, numpy 64: this server cannot feed more, and says so (not INTERNAL)."""
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(*[1] * rank), float_val=[1])
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor)
+    error = failure(server_stubs.prediction.Predict, request)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"input x has {rank} dimensions; this server feeds at most 64 (TensorFlow takes up to 254)",
+    )
+
+
+@pytest.mark.parametrize("dtype", [types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT], ids=types_pb2.DataType.Name)
+def test_handle_dtypes_are_refused_clearly(server_stubs, dtype):
+    """tensor.cc decodes resource and variant tensors, but no numpy array can carry them to the session."""
+    request = predict_request(None)
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape(1)))
+    error = failure(server_stubs.prediction.Predict, request)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"input x is a {types_pb2.DataType.Name(dtype)} tensor, which this server cannot feed to a model",
+    )
+
+
 def test_budget_is_a_flag_and_spares_tensor_content(content_server):
     """--max-request-tensor-bytes bounds value fields; tensor_content is a view of the message."""
     tensor = tensor_pb2.TensorProto(
@@ -267,6 +393,121 @@ def test_regress_on_predict_signatures_fails_as_regressor_cc(server_stubs):
     assert error.details().startswith("No regression inputs found in SignatureDef: ")
     assert failure(call, spec("bounds")).details() == "Expected one output Tensor."
     assert failure(call, spec("nope")).details() == "No signature was found with the name: nope"
+
+
+CLASSIFY, REGRESS = "tensorflow/serving/classify", "tensorflow/serving/regress"
+
+
+def _multi_inference(stubs, *tasks: tuple[str, str, str]) -> grpc.RpcError:
+    """A MultiInference call of tasks (model, signature, method_name); the error it fails with."""
+    request = inference_pb2.MultiInferenceRequest()
+    for model, signature, method in tasks:
+        request.tasks.add(
+            model_spec=tfs_model_pb2.ModelSpec(name=model, signature_name=signature), method_name=method
+        )
+    call = _inference_call(
+        stubs, "MultiInference", inference_pb2.MultiInferenceRequest, inference_pb2.MultiInferenceResponse
+    )
+    return failure(call, request)
+
+
+def test_multi_inference_resolves_the_first_tasks_model(server_stubs):
+    """multi_inference_helper.cc: the first task's ModelSpec (or an empty one) names the servable."""
+    error = _multi_inference(server_stubs)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ModelSpec has no name specified.",
+    )
+    error = _multi_inference(server_stubs, ("nope", "", CLASSIFY), ("threshold", "", CLASSIFY))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Latest(nope)",
+    )
+
+
+@pytest.fixture(scope="module")
+def examples_stubs(tmp_path_factory):
+    """A server of a model with real classification and regression signatures ("classify", "regress")."""
+    base = export_example_model(tmp_path_factory.mktemp("examples"))
+    with embedded_server(
+        None, "--model-name", "examples", "--model-base-path", str(base), wait=False
+    ) as handle:
+        wait_until_available(handle, "examples")
+        stubs = ServingStubs(handle.address)
+        yield stubs
+        stubs.close()
+
+
+@pytest.mark.parametrize(
+    "tasks,message",
+    [
+        (
+            (("examples", "classify", CLASSIFY), ("", "regress", REGRESS)),
+            "Found ModelSpec with an empty model name.",
+        ),
+        (
+            (("examples", "classify", CLASSIFY), ("other", "regress", REGRESS)),
+            "All ModelSpecs in a MultiInferenceRequest must access the same model name.",
+        ),
+        (
+            (("examples", "classify", CLASSIFY), ("examples", "classify", REGRESS)),
+            "Duplicate evaluation of signature: classify",
+        ),
+        (
+            (("examples", "classify", CLASSIFY), ("examples", "regress", CLASSIFY)),
+            'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+            "Signature was: ",
+        ),
+    ],
+    ids=["empty-name", "two-models", "duplicate", "classify-a-regression"],
+)
+def test_multi_inference_checks_every_task_in_order(examples_stubs, tasks, message):
+    """multi_inference.cc Infer: each task's name, model, signature and method, the first task passing."""
+    error = _multi_inference(examples_stubs, *tasks)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == message or (message.endswith("was: ") and error.details().startswith(message))
+
+
+def test_multi_inference_this_server_would_have_to_run_is_unimplemented(examples_stubs):
+    """Tasks TF Serving would run on tf.Examples (multi_inference.cc): this server runs Predict only."""
+    tasks = (("examples", "classify", CLASSIFY), ("examples", "regress", REGRESS))
+    error = _multi_inference(examples_stubs, *tasks)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        "MultiInference is not supported by this server; use Predict",
+    )
+
+
+@pytest.mark.parametrize(
+    "tasks,message",
+    [
+        ((("threshold", "nope", "nope"),), "Requested signature not found in model graph: nope"),
+        ((("threshold", "bounds", REGRESS),), "Expected one output Tensor."),
+    ],
+    ids=["no-signature", "regress-outputs"],
+)
+def test_multi_inference_on_predict_signatures_fails_as_classify_and_regress(server_stubs, tasks, message):
+    """multi_inference.cc Infer: the signature must exist, then PreProcessClassification/Regression."""
+    error = _multi_inference(server_stubs, *tasks)
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_multi_inference_classify_on_a_predict_signature_names_the_missing_inputs(server_stubs):
+    """multi_inference.cc -> classifier.cc PreProcessClassification, as Classify answers it."""
+    error = _multi_inference(server_stubs, ("threshold", "compact", CLASSIFY))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("No classification inputs found in SignatureDef: ")
+    assert 'name: "compact_x:0"' in error.details()
+
+
+@pytest.mark.parametrize("method", ["", "tensorflow/serving/predict"])
+def test_multi_inference_other_method_names_are_unimplemented(server_stubs, method):
+    """multi_inference.cc: a task neither classify nor regress is UNIMPLEMENTED, after the spec checks."""
+    error = _multi_inference(server_stubs, ("threshold", "", method))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"Unsupported signature method_name: {method}",
+    )
 
 
 def _reload_call(stubs):

@@ -139,15 +139,3 @@ def test_metadata_of_unknown_model_is_not_found(server_stubs):
         )
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
     assert error.value.details() == "Servable not found for request: Latest(nope)"
-
-
-def test_multi_inference_is_unimplemented(server_stubs):
-    from tensorflow_serving.apis import inference_pb2
-
-    with pytest.raises(grpc.RpcError) as error:
-        server_stubs.channel.unary_unary(
-            "/tensorflow.serving.PredictionService/MultiInference",
-            request_serializer=inference_pb2.MultiInferenceRequest.SerializeToString,
-            response_deserializer=inference_pb2.MultiInferenceResponse.FromString,
-        )(inference_pb2.MultiInferenceRequest(), timeout=10)
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED

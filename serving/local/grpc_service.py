@@ -20,18 +20,14 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     inference_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     regression_pb2,
 )
 
 from client.names import PREDICTION_SERVICE
-from serving.local.errors import (
-    ConfigRefused,
-    InvalidRequest,
-    RequestError,
-    listen_failure,
-)
-from serving.local.example_apis import MULTI_INFERENCE_NOT_RUN, Unimplemented, check_classify_or_regress
+from serving.local.errors import ConfigRefused, InvalidRequest, RequestError, listen_failure
+from serving.local.example_apis import check_classify_or_regress, check_multi_inference
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
 from serving.local.predict import Predictor
@@ -59,7 +55,8 @@ def _answer(context: grpc.ServicerContext, call: Callable):
 
 
 class _InferenceApis:
-    """Classify and Regress: the servable the spec names, then TF Serving's checks (example_apis.py)."""
+    """Classify, Regress and MultiInference: the servable the spec names, then TF Serving's checks
+    (example_apis.py)."""
 
     def __init__(self, repository: ModelRepository):
         self._repository = repository
@@ -69,6 +66,13 @@ class _InferenceApis:
             raise InvalidRequest("Missing ModelSpec")
         servable = self._repository.resolve(request.model_spec)
         check_classify_or_regress(servable.signature_defs, request.model_spec, api)
+
+    def check_multi_inference(self, request) -> None:
+        """RunMultiInferenceWithServerCore: the servable of the first task's spec, then each task."""
+        first = request.tasks[0] if request.tasks else None
+        spec = first.model_spec if first is not None and first.HasField("model_spec") else None
+        servable = self._repository.resolve(spec or model_pb2.ModelSpec())
+        check_multi_inference(servable.signature_defs, request)
 
 
 class PredictionService:
@@ -104,10 +108,8 @@ class PredictionService:
         return self._inference_call(request, context, "Regress")
 
     def multi_inference(self, request, context):
-        def call():
-            raise Unimplemented(MULTI_INFERENCE_NOT_RUN)
-
-        return _answer(context, call)
+        # prediction_service_impl.cc records no request metrics for MultiInference
+        return _answer(context, lambda: self._inference.check_multi_inference(request))
 
     def handler(self) -> grpc.GenericRpcHandler:
         def unary(behaviour, request_class=None, response_class=None):

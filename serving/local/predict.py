@@ -23,15 +23,19 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from client.names import DEFAULT_SIGNATURE
 from client.protos import model_pb2, predict_pb2
 from client.tensors import (
+    MAX_DIMS,
+    MAX_NUMPY_DIMS,
     UNLIMITED,
     TensorBudget,
     TensorDecodeError,
+    TensorRankUnsupported,
     TensorTooLarge,
+    dtype_name,
     encode_tensor,
-    from_tensor_proto,
 )
 from client.wire import RequestParts, parse_request, response_bytes
 from serving.local.errors import InvalidRequest, RequestError, SignatureKeyNotFound
+from serving.local.input_tensors import TensorNotFeedable, decode_input
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
 
@@ -46,6 +50,12 @@ class RequestTooLarge(RequestError):
     """Decoding the request's inputs would allocate more than the server allows."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class InputNotFeedable(RequestError):
+    """A valid input TF Serving would feed to the session, but this server cannot."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED
 
 
 class UnparsableRequest(RequestError):
@@ -107,9 +117,19 @@ def prepare_predict(
                 f"or default input alias set: {_keys(signature.defaults)}"
             )
         try:
-            inputs[alias] = from_tensor_proto(proto, content, name=f"input {alias}", budget=budget)
+            inputs[alias] = decode_input(proto, content, f"input {alias}", budget)
         except TensorTooLarge as exc:
             raise RequestTooLarge(f"{exc} (--max-request-tensor-bytes)") from None
+        except TensorRankUnsupported:
+            raise InputNotFeedable(
+                f"input {alias} has {len(proto.tensor_shape.dim)} dimensions; this server feeds at "
+                f"most {MAX_NUMPY_DIMS} (TensorFlow takes up to {MAX_DIMS})"
+            ) from None
+        except TensorNotFeedable:
+            raise InputNotFeedable(
+                f"input {alias} is a {dtype_name(proto.dtype)} tensor, "
+                "which this server cannot feed to a model"
+            ) from None
         except TensorDecodeError:  # Tensor::FromProto failed: TF Serving says no more than this
             raise InvalidRequest(f"tensor parsing error: {alias}") from None
     if sent - expected:

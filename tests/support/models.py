@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.processes import run_module
@@ -103,3 +104,37 @@ def write_warmup_file(version_dir: Path, records: list[bytes]) -> Path:
         for record in records:
             writer.write(record)
     return path
+
+
+_EXAMPLE_MODEL = """
+import sys
+import tensorflow as tf
+
+v1 = tf.compat.v1
+graph = tf.Graph()
+with graph.as_default():
+    examples = v1.placeholder(tf.string, [None], name="examples")
+    scores = tf.reshape(tf.cast(tf.strings.length(examples), tf.float32), [-1, 1], name="scores")
+    builder = v1.saved_model.Builder(sys.argv[1])
+    with v1.Session(graph=graph) as session:
+        builder.add_meta_graph_and_variables(
+            session,
+            ["serve"],
+            signature_def_map={
+                "classify": v1.saved_model.classification_signature_def(examples, None, scores),
+                "regress": v1.saved_model.regression_signature_def(examples, scores),
+            },
+        )
+    builder.save()
+"""
+
+
+def export_example_model(model_dir: Path, name: str = "examples") -> Path:
+    """A TF1 SavedModel at model_dir/name/1 whose signatures TF Serving would classify and regress
+    tf.Examples with ("classify", "regress"); its base path."""
+    base = Path(model_dir) / name
+    result = subprocess.run(
+        [sys.executable, "-c", _EXAMPLE_MODEL, str(base / "1")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return base
