@@ -139,7 +139,7 @@ def test_classify_checks_the_examples_first(server):
             '{"instances": [1] "x"',
             "JSON Parse error: Missing a comma or '}' after an object member. at offset: 18",
         ),
-        ('{"instances": [tru]}', "JSON Parse error: Invalid value. at offset: 15"),
+        ('{"instances": [tru]}', "JSON Parse error: Invalid value. at offset: 18"),
         ("[1, 2]", "JSON Value: [1, 2] Is not object"),
         (
             '{"instances": [[1' + "0" * 400 + "]]}",
