@@ -514,9 +514,11 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
             )
         batch = array.shape[0]
     texts = {name: _texts(outputs[name]) for name in names}
-    if len(names) == 1:
+    if len(names) == 1:  # each row after SetFormatOptions(kFormatSingleLineArray): on one line
         rows = [_nested(row) for row in texts[names[0]]]
-    else:
+        lead = ""
+    else:  # each row's StartObject comes before SetFormatOptions: on a line of its own
+        lead = "\n" + _INDENT * 2
         rows = [
             "{"
             + ",".join(f"\n{_INDENT * 3}{_key(name)}: {_nested(texts[name][index])}" for name in names)
@@ -525,5 +527,5 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
             + "}"
             for index in range(batch)
         ]
-    predictions = "[" + ", ".join(rows) + ("\n" + _INDENT + "]" if rows else "]")
+    predictions = "[" + lead + ("," + (lead or " ")).join(rows) + "\n" + _INDENT + "]" if rows else "[]"
     return ("{\n" + _INDENT + '"predictions": ' + predictions + "\n}").encode()
