@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.embedded_server import embedded_server
 from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version
-from tests.support.rest_client import rest_call, rest_json
+from tests.support.rest_client import rest_answer, rest_call, rest_json
 
 PREDICT = "/v1/models/threshold:predict"
 
@@ -75,6 +75,33 @@ def test_paths_match_case_insensitively_and_model_names_are_url_decoded(server):
     assert (status, answer) == (200, {"predictions": [REFERENCE_MASK]})
     status, answer = rest_json(server.rest_port, "GET", "/V1/MODELS/%74hreshold")
     assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_the_query_string_is_part_of_the_path_tf_serving_matches(server):
+    """evhttp_request.cc: uri_path() is path_and_query, which the dispatcher hands to
+    http_rest_api_util.cc ParseModelInfo: a query joins the model name, or breaks the :predict regex."""
+    assert error_of(server, "GET", "/v1/models/threshold?x=1") == (
+        404,
+        "Could not find any versions of model threshold?x=1",
+    )
+    assert error_of(server, "POST", f"{PREDICT}?x=1", {"instances": [REFERENCE_INPUT]}) == (
+        400,
+        f"Malformed request: POST {PREDICT}?x=1",
+    )
+
+
+def test_metrics_are_plain_text_and_refuse_a_query(server):
+    """http_server.cc ProcessPrometheusRequest: Content-Type text/plain; the handler is found by the
+    path alone, then uri_path() (with its query) must equal the configured path, else InvalidArgument."""
+    metrics = "/monitoring/prometheus/metrics"
+    answer = rest_answer(server.rest_port, "GET", metrics)
+    assert (answer.status, answer.content_type) == (200, "text/plain")
+    answer = rest_answer(server.rest_port, "GET", f"{metrics}?x=1")
+    assert (answer.status, answer.content_type, answer.body.decode()) == (
+        400,
+        "text/plain",
+        f"Unexpected path: {metrics}?x=1. Should be {metrics}",
+    )
 
 
 def test_paths_outside_v1_are_not_found(server):
@@ -139,7 +166,7 @@ def test_classify_checks_the_examples_first(server):
             '{"instances": [1] "x"',
             "JSON Parse error: Missing a comma or '}' after an object member. at offset: 18",
         ),
-        ('{"instances": [tru]}', "JSON Parse error: Invalid value. at offset: 15"),
+        ('{"instances": [tru]}', "JSON Parse error: Invalid value. at offset: 18"),
         ("[1, 2]", "JSON Value: [1, 2] Is not object"),
         (
             '{"instances": [[1' + "0" * 400 + "]]}",

@@ -46,10 +46,20 @@ def test_floats_are_written_with_six_digits_when_they_round_trip():
 
 def test_row_format_of_rank_one_and_several_outputs():
     """json_tensor.cc MakeRowFormatJsonFromTensors: a rank-1 output gives one value per row; several
-    outputs give one object per row."""
+    outputs give one object per row, each on a line of its own (StartObject comes before
+    SetFormatOptions(kFormatSingleLineArray), so rapidjson's PrettyWriter breaks the line)."""
     assert outputs_json({"y": np.asarray([0, 1], np.float32)}, row_format=True) == (
         b'{\n    "predictions": [0.0, 1.0\n    ]\n}'
     )
     assert outputs_json({"a": np.asarray([[0, 1]], np.uint8), "b": np.asarray([2], np.int32)}, True) == (
-        b'{\n    "predictions": [{\n            "a": [0, 1],\n            "b": 2\n        }\n    ]\n}'
+        b'{\n    "predictions": [\n        {\n            "a": [0, 1],\n'
+        b'            "b": 2\n        }\n    ]\n}'
+    )
+    two_rows = {"a": np.asarray([[1, 2], [3, 4]], np.float32), "b": np.asarray([5, 6], np.float32)}
+    assert outputs_json(two_rows, True) == (
+        b'{\n    "predictions": [\n        {\n            "a": [1.0, 2.0],\n            "b": 5.0\n'
+        b'        },\n        {\n            "a": [3.0, 4.0],\n            "b": 6.0\n        }\n    ]\n}'
+    )
+    assert outputs_json({"a": np.zeros((0, 2), np.float32), "b": np.zeros(0, np.float32)}, True) == (
+        b'{\n    "predictions": []\n}'
     )

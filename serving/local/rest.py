@@ -148,9 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         state.next_stage(timed=False)
-        path = self.path.split("?", 1)[0]
         try:
-            status, payload, content_type = self._answer(method, path, body)
+            status, payload, content_type = self._answer(method, self.path, body)
         except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
             log.exception("internal error (REST)")
             status, content_type = 500, "application/json"
@@ -161,8 +160,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, b"" if method == "HEAD" else payload, content_type, len(payload))
 
     def _answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
-        if path == METRICS_PATH:
-            return 200, self.rest.metrics.render(), "text/plain; version=0.0.4"
+        """path is the request target with its query, as evhttp_request.cc's path_and_query: the
+        metrics handler is chosen by the path alone, everything else sees the query too."""
+        if path.split("?", 1)[0].split("#", 1)[0] == METRICS_PATH:  # http_server.cc ProcessPrometheusRequest
+            if path != METRICS_PATH:
+                return 400, f"Unexpected path: {path}. Should be {METRICS_PATH}".encode(), "text/plain"
+            return 200, self.rest.metrics.render(), "text/plain"
         refused = self.rest.token and token_error(self.headers.get("Authorization"), self.rest.token)
         if refused:
             return 401, error_json(refused), "application/json"

@@ -150,7 +150,7 @@ class RestApi:
         spec = self._spec(route)
         document = rest_json.parse_object(body)
         signature_name = _signature_name(document)
-        spec.signature_name = signature_name
+        spec.signature_name = _proto_string(signature_name)
         servable = self.repository.resolve(spec)
         name = signature_name or DEFAULT_SIGNATURE
         signature = servable.signature_defs.get(name)
@@ -170,10 +170,11 @@ class RestApi:
     def _classify_or_regress(self, route: Route, body: bytes) -> bytes:
         spec = self._spec(route)
         document = rest_json.parse_object(body)
-        spec.signature_name = _signature_name(document)
+        signature_name = _signature_name(document)
+        spec.signature_name = _proto_string(signature_name)
         check_examples(document)
         servable = self.repository.resolve(spec)
-        name = spec.signature_name or DEFAULT_SIGNATURE
+        name = signature_name or DEFAULT_SIGNATURE
         signature = servable.signature_defs.get(name)
         if signature is None:
             raise InvalidRequest(f"No signature was found with the name: {name}")
@@ -214,6 +215,12 @@ def _signature_name(document: dict) -> str:
             document, "not formatted correctly. 'signature_name' key must be a string value."
         )
     return value
+
+
+def _proto_string(text: str) -> str:
+    """text for a protobuf string field, which takes valid UTF-8 only: a lone surrogate (rapidjson
+    keeps a \\uDC00 escape as three bytes) becomes '?', and the name it is part of names nothing."""
+    return text.encode("utf-8", "replace").decode()
 
 
 def predict_inputs(

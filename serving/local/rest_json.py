@@ -19,6 +19,7 @@ import re
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
+from serving.local import rapidjson_reader
 from serving.local.errors import InvalidRequest
 
 MAX_RANK = 32  # numpy's limit; TensorFlow's own is 254, far beyond any real request
@@ -58,22 +59,12 @@ _NUMPY = {
     types_pb2.DT_UINT64: np.uint64,
     types_pb2.DT_BOOL: np.bool_,
 }
-_PARSE_ERRORS = {  # Python's json message -> rapidjson's GetParseError_En
-    "Expecting value": "Invalid value.",
-    "Expecting property name enclosed in double quotes": "Missing a name for object member.",
-    "Expecting ':' delimiter": "Missing a colon after a name of object member.",
-    "Unterminated string starting at": "Missing a closing quotation mark in string.",
-    "Invalid control character at": "Invalid encoding in string.",
-    "Invalid \\escape": "Invalid escape character in string.",
-    "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
-}
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _BIG_EXPONENT = re.compile(rb"[eE]\+?0*[1-9][0-9]{2}")
 _LONG_DIGITS = re.compile(rb"(?<![0-9])[0-9]{309}")
 _SCAN_CHUNK = 1 << 20
 _ROWS_PER_CALL = 256
-_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"?')
+_HIGH_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abAB]")
 _DECODER = json.JSONDecoder()
 _STEP_DEPTH = 4  # deeper than this, values are parsed in one call (no batch is nested deeper)
 
@@ -87,29 +78,48 @@ def parse_error(message: str, offset: int) -> JsonParseError:
 
 
 def parse_object(raw: bytes) -> dict:
-    """The request's top-level JSON object, parsed as rapidjson with TF Serving's flags would."""
+    """The request's top-level JSON object, read as rapidjson with TF Serving's flags reads it.
+
+    json reads it; rapidjson's reader is asked only where the two can disagree: a body json refuses
+    (rapidjson's words and offset, or the NaN/Inf spellings and byte-order mark json lacks) and a
+    high-surrogate escape, which json takes alone and rapidjson only as the first of a pair.
+    """
     if not raw:
         raise InvalidRequest("JSON Parse error: The document is empty")
+    try:
+        try:
+            document = _read_with_json(raw)
+        except _JsonRefused:
+            document = _read_with_json(rapidjson_reader.read(raw).for_json(raw))
+        else:
+            if b"\\u" in raw and _HIGH_SURROGATE_ESCAPE.search(raw):
+                rapidjson_reader.read(raw)
+    except rapidjson_reader.RapidJsonError as error:
+        raise parse_error(error.message, error.offset) from None
+    except _JsonRefused as refused:  # rapidjson reads it, json cannot (e.g. nested past its recursion limit)
+        raise InvalidRequest(f"JSON Parse error: {refused}") from None
+    if not isinstance(document, dict):
+        raise format_error(document, "Is not object")
+    return document
+
+
+class _JsonRefused(Exception):
+    """json cannot read the body."""
+
+
+def _read_with_json(raw: bytes):
     text = raw.decode("utf-8", "replace")
     start = _WHITESPACE.match(text).end()
-    if start == len(text):
-        raise parse_error("The document is empty.", len(raw))
     try:
         return _object_in_steps(text, start)
     except (ValueError, RecursionError, IndexError, _NotInSteps):
-        pass  # parse it again in one go, for the exact error
+        pass  # parse it again in one go
     try:
         document, _ = _DECODER.raw_decode(text, start)  # kParseStopWhenDoneFlag: what follows is ignored
-    except json.JSONDecodeError as exc:
-        raise parse_error(_rapidjson_message(exc), len(text[: exc.pos].encode())) from None
     except RecursionError:
-        raise InvalidRequest(
-            f"JSON Parse error: nested too deeply (a tensor has at most {MAX_RANK} dimensions)"
-        ) from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise InvalidRequest(f"JSON Parse error: {exc}") from None
-    if not isinstance(document, dict):
-        raise format_error(document, "Is not object")
+        raise _JsonRefused(f"nested too deeply (a tensor has at most {MAX_RANK} dimensions)") from None
+    except ValueError as exc:
+        raise _JsonRefused(str(exc)) from None
     return document
 
 
@@ -125,8 +135,6 @@ def _object_in_steps(text: str, start: int) -> dict:
     element per call, and other threads get the GIL between elements.
     """
     document, _ = _value_in_steps(text, start, depth=0)
-    if not isinstance(document, dict):
-        raise _NotInSteps
     return document
 
 
@@ -191,7 +199,9 @@ class JsonBody:
 
 
 def _huge_number(raw: bytes) -> int | None:
-    """Where the first number too big for a double starts, or None; scanned a chunk per call."""
+    """Where the first number rapidjson cannot store in a double starts, or None; the candidates (a
+    three-digit exponent, 309 digits in a row) are found a chunk per call, then read as ParseNumber
+    reads them."""
     for pattern in (_BIG_EXPONENT, _LONG_DIGITS):
         for start in range(0, len(raw), _SCAN_CHUNK):
             stop = min(len(raw), start + _SCAN_CHUNK)
@@ -201,30 +211,10 @@ def _huge_number(raw: bytes) -> int | None:
                 begin = match.start()
                 while begin and raw[begin - 1 : begin] in b"0123456789.+-eE":
                     begin -= 1
-                token = _NUMBER.match(raw, begin)
-                if token is not None and math.isinf(float(token[0])):
+                error = rapidjson_reader.number_error(raw, begin)
+                if error is not None and error.message == rapidjson_reader.TOO_BIG:
                     return begin
     return None
-
-
-def _rapidjson_message(exc: json.JSONDecodeError) -> str:
-    if exc.msg == "Expecting ',' delimiter":
-        return (
-            "Missing a comma or '}' after an object member."
-            if _innermost(exc.doc[: exc.pos]) == "{"
-            else "Missing a comma or ']' after an array element."
-        )
-    return _PARSE_ERRORS.get(exc.msg, "Invalid value.")
-
-
-def _innermost(text: str) -> str:
-    stack: list[str] = []
-    for bracket in re.findall(r"[\[\]{}]", _STRINGS.sub('""', text)):
-        if bracket in "[{":
-            stack.append(bracket)
-        elif stack:
-            stack.pop()
-    return stack[-1] if stack else "["
 
 
 # --- how TF Serving prints a JSON value inside an error message -------------------------------
@@ -292,7 +282,7 @@ def debug_string(value) -> str:
         else:
             piece = prefix + _scalar_text(item)
         out.append(piece)
-        size += len(piece.encode())
+        size += len(utf8(piece))
     return "".join(out)
 
 
@@ -421,6 +411,7 @@ def _leaf(item, dtype: int, body: JsonBody):
         return number
     low, high = _INT_RANGES[dtype]
     if not isinstance(item, int) or not low <= item <= high:
+        body.refuse_huge_numbers()  # 1e400 or 10**400: rapidjson refuses the whole body first
         raise type_error(item, dtype)
     return item
 
@@ -489,9 +480,15 @@ def _key(name: str) -> str:
     return json.dumps(name, ensure_ascii=False)
 
 
+def utf8(text: str) -> bytes:
+    """text as rapidjson writes it: a lone surrogate (from a \\uDC00 escape, which rapidjson keeps)
+    as the three bytes rapidjson's reader made of it."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def error_json(message: str) -> bytes:
     """MakeJsonFromStatus: the body of every failed request."""
-    return ("{\n" + _INDENT + '"error": ' + _key(message) + "\n}").encode()
+    return utf8("{\n" + _INDENT + '"error": ' + _key(message) + "\n}")
 
 
 def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
@@ -517,9 +514,11 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
             )
         batch = array.shape[0]
     texts = {name: _texts(outputs[name]) for name in names}
-    if len(names) == 1:
+    if len(names) == 1:  # each row after SetFormatOptions(kFormatSingleLineArray): on one line
         rows = [_nested(row) for row in texts[names[0]]]
-    else:
+        lead = ""
+    else:  # each row's StartObject comes before SetFormatOptions: on a line of its own
+        lead = "\n" + _INDENT * 2
         rows = [
             "{"
             + ",".join(f"\n{_INDENT * 3}{_key(name)}: {_nested(texts[name][index])}" for name in names)
@@ -528,5 +527,5 @@ def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
             + "}"
             for index in range(batch)
         ]
-    predictions = "[" + ", ".join(rows) + ("\n" + _INDENT + "]" if rows else "]")
+    predictions = "[" + lead + ("," + (lead or " ")).join(rows) + "\n" + _INDENT + "]" if rows else "[]"
     return ("{\n" + _INDENT + '"predictions": ' + predictions + "\n}").encode()

@@ -6,9 +6,19 @@ import http.client
 import json
 import socket
 import ssl
+from dataclasses import dataclass
 
 
-def rest_call(
+@dataclass(frozen=True)
+class RestAnswer:
+    """An HTTP answer as it came: status, Content-Type and the body's bytes."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+def rest_answer(
     port: int,
     method: str,
     path: str,
@@ -17,8 +27,8 @@ def rest_call(
     headers: dict[str, str] | None = None,
     context: ssl.SSLContext | None = None,
     timeout: float = 60,
-) -> tuple[int, str]:
-    """(HTTP status, body text) of one request to 127.0.0.1:port; dict bodies are sent as JSON."""
+) -> RestAnswer:
+    """The answer to one request to 127.0.0.1:port; dict bodies are sent as JSON."""
     if isinstance(body, dict):
         body = json.dumps(body)
     if isinstance(body, str):
@@ -31,9 +41,17 @@ def rest_call(
     try:
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
-        return answer.status, answer.read().decode()
+        return RestAnswer(answer.status, answer.getheader("Content-Type", ""), answer.read())
     finally:
         connection.close()
+
+
+def rest_call(
+    port: int, method: str, path: str, body: bytes | str | dict | None = None, **kwargs
+) -> tuple[int, str]:
+    """(HTTP status, body text) of one request (see rest_answer)."""
+    answer = rest_answer(port, method, path, body, **kwargs)
+    return answer.status, answer.body.decode()
 
 
 def rest_json(port: int, method: str, path: str, body=None, **kwargs) -> tuple[int, dict]:
