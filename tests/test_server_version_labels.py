@@ -160,3 +160,26 @@ def test_without_the_flag_a_reload_labelling_an_available_version_is_taken(stric
     text = config_text({"stable": 1}).replace("/models/threshold", str(model_dir / "threshold"))
     assert reload_config(strict_server, text).status.error_code == 0
     assert served_version(strict_server, "stable") == 1
+
+
+def test_the_checkouts_own_config_runs_as_make_serve_runs_it(model_dir, tmp_path):
+    """With no model named, serving.local reads serving/models.config (labels stable -> 1,
+    canary -> 2) as make serve serves it, with --allow-version-labels-for-unavailable-models:
+    the same command works from the checkout with the launcher or without it."""
+    copy_version(model_dir, tmp_path)
+    copy_version(model_dir, tmp_path, as_version=2)
+    with embedded_server(None, "--models-dir", str(tmp_path)) as handle:
+        stubs = ServingStubs(handle.address)
+        try:
+            deadline = time.monotonic() + 120
+            while True:  # version 2 may still be loading when version 1 is AVAILABLE
+                try:
+                    canary = served_version(stubs, "canary")
+                    break
+                except grpc.RpcError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            assert (served_version(stubs, "stable"), canary) == (1, 2)
+        finally:
+            stubs.close()

@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS", False),
         help="let a config give a new label (or keep one) to a version that is not loaded yet; moving a "
         "label still needs its new version AVAILABLE. Without it, such a config is refused, at start-up "
-        "too (TF Serving's --allow_version_labels_for_unavailable_models)",
+        "too (TF Serving's --allow_version_labels_for_unavailable_models). On when the config is the "
+        f"default {DEFAULT_CONFIG_FILE}, as make serve passes it",
     )
     add(
         "--max-message-bytes",
@@ -391,7 +392,10 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
     if args.model_config_file is not None and single_model:
         parser.error("give either --model-config-file or --model-name/--model-base-path, not both")
     config_file = args.model_config_file
-    if config_file is None and not single_model and DEFAULT_CONFIG_FILE.is_file():
+    # No model named: the checkout's own config, run as make serve runs it, whose flags let its
+    # labels (stable, canary) name versions that are still loading.
+    checkout_config = config_file is None and not single_model and DEFAULT_CONFIG_FILE.is_file()
+    if checkout_config:
         config_file = DEFAULT_CONFIG_FILE
     return ServerOptions(
         host=args.host,
@@ -403,7 +407,9 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         model_base_path=args.model_base_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        allow_version_labels_for_unavailable_models=(
+            args.allow_version_labels_for_unavailable_models or checkout_config
+        ),
         max_message_bytes=args.max_message_bytes,
         grpc_threads=args.grpc_threads,
         enable_batching=args.enable_batching,
