@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from client.names import DEFAULT_SIGNATURE
-from client.protos import model_pb2, predict_pb2
+from client.protos import model_pb2, predict_pb2, tensor_pb2, types_pb2
 from client.tensors import (
     MAX_DIMS,
     MAX_NUMPY_DIMS,
@@ -62,6 +62,23 @@ class UnparsableRequest(RequestError):
     """The bytes are no PredictRequest (what gRPC answers when it cannot deserialize one)."""
 
     code = grpc.StatusCode.INTERNAL
+
+
+def _encode_output(array: np.ndarray, as_content: bool) -> list:
+    """encode_tensor, and bfloat16 too (TensorFlow's own dtype, which the client's codec has no numpy
+    dtype for): each value's 16 bits in half_val, as tensor.cc's ProtoHelper<bfloat16> writes them."""
+    if array.dtype.name != "bfloat16":
+        return encode_tensor(array, as_content)
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_BFLOAT16)
+    proto.tensor_shape.SetInParent()
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=int(size))
+    bits = np.ascontiguousarray(array).view("<u2")
+    if as_content and bits.size:
+        proto.tensor_content = bits.tobytes()
+    else:
+        proto.half_val.extend(bits.reshape(-1).tolist())
+    return [proto.SerializeToString()]
 
 
 def run_directly(
@@ -224,7 +241,7 @@ class Predictor:
         self, parts: RequestParts, prepared: PreparedPredict, outputs: dict[str, np.ndarray]
     ) -> bytes:
         encoded = [
-            (key, encode_tensor(np.asarray(outputs[key]), self.as_content)) for key in prepared.output_keys
+            (key, _encode_output(np.asarray(outputs[key]), self.as_content)) for key in prepared.output_keys
         ]
         return response_bytes(encoded, response_model_spec(parts.model_spec, prepared))
 
