@@ -59,9 +59,13 @@ class InputNotFeedable(RequestError):
 
 
 class UnparsableRequest(RequestError):
-    """The bytes are no PredictRequest (what gRPC answers when it cannot deserialize one)."""
+    """The bytes are no PredictRequest: INTERNAL with no message, as gRPC C++'s GenericDeserialize
+    answers (grpcpp/impl/proto_utils.h: InitializationErrorString(), empty for proto3 messages)."""
 
     code = grpc.StatusCode.INTERNAL
+
+    def __init__(self):
+        super().__init__("")
 
 
 def _encode_output(array: np.ndarray, as_content: bool) -> list:
@@ -229,8 +233,8 @@ class Predictor:
         """The parts of a serialized PredictRequest; UnparsableRequest if it is none."""
         try:
             return parse_request(raw)
-        except (DecodeError, UnicodeDecodeError) as exc:
-            raise UnparsableRequest(f"cannot parse the PredictRequest: {exc}") from None
+        except (DecodeError, UnicodeDecodeError):
+            raise UnparsableRequest() from None
 
     def predict_parts(self, parts: RequestParts) -> bytes:
         """The serialized PredictResponse for a parsed request (the gRPC path)."""
