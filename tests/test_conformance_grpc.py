@@ -530,6 +530,31 @@ def test_reload_config_with_an_unsupported_config_is_invalid(server_stubs):
     )
 
 
+# --- request bytes that are no message: grpc's include/grpcpp/impl/proto_utils.h ---------------
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "PredictionService/Predict",
+        "PredictionService/GetModelMetadata",
+        "PredictionService/Classify",
+        "PredictionService/Regress",
+        "PredictionService/MultiInference",
+        "ModelService/GetModelStatus",
+        "ModelService/HandleReloadConfigRequest",
+    ],
+)
+def test_request_bytes_that_do_not_parse_are_internal_with_no_message(server_stubs, method):
+    """grpc's include/grpcpp/impl/proto_utils.h GenericDeserialize: a failed ParseFromZeroCopyStream
+    is Status(INTERNAL, msg->InitializationErrorString()), which is empty for proto3 messages (no
+    required fields); the method itself never runs. b"\x0a\xff\xff": field 1, length-delimited, its
+    length a varint cut off."""
+    call = server_stubs.channel.unary_unary(f"/tensorflow.serving.{method}")
+    error = failure(call, b"\x0a\xff\xff")
+    assert (error.code(), error.details()) == (grpc.StatusCode.INTERNAL, "")
+
+
 # --- health: model_servers/server.cc and gRPC's default_health_check_service.cc ------------------
 
 

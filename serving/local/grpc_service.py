@@ -14,18 +14,19 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
+    get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
     model_pb2,
-    model_service_pb2_grpc,
     regression_pb2,
 )
 
-from client.names import PREDICTION_SERVICE
+from client.names import MODEL_SERVICE, PREDICTION_SERVICE
 from serving.local.errors import ConfigRefused, InvalidRequest, RequestError, listen_failure
 from serving.local.example_apis import check_classify_or_regress, check_multi_inference
 from serving.local.metrics import ServerMetrics
@@ -52,6 +53,35 @@ def _answer(context: grpc.ServicerContext, call: Callable):
         context.abort(
             grpc.StatusCode.INTERNAL, f"internal error in serving.local: {type(exc).__name__}: {exc}"
         )
+
+
+class _Unparsable:
+    """Request bytes that are no message of the method's request type."""
+
+
+_UNPARSABLE = _Unparsable()
+
+
+def _unary(behaviour: Callable, request_class, response_class) -> grpc.RpcMethodHandler:
+    """A unary method on request_class messages. Bytes that do not parse answer INTERNAL with no
+    message, as gRPC C++'s GenericDeserialize does (grpcpp/impl/proto_utils.h: Status(INTERNAL,
+    InitializationErrorString()), empty for proto3 messages), not gRPC Python's "Exception
+    deserializing request!"."""
+
+    def deserialize(raw: bytes):
+        try:
+            return request_class.FromString(raw)
+        except DecodeError:
+            return _UNPARSABLE
+
+    def answer(request, context):
+        if request is _UNPARSABLE:
+            context.abort(grpc.StatusCode.INTERNAL, "")
+        return behaviour(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        answer, request_deserializer=deserialize, response_serializer=response_class.SerializeToString
+    )
 
 
 class _InferenceApis:
@@ -112,31 +142,24 @@ class PredictionService:
         return _answer(context, lambda: self._inference.check_multi_inference(request))
 
     def handler(self) -> grpc.GenericRpcHandler:
-        def unary(behaviour, request_class=None, response_class=None):
-            return grpc.unary_unary_rpc_method_handler(
-                behaviour,
-                request_deserializer=request_class and request_class.FromString,
-                response_serializer=response_class and response_class.SerializeToString,
-            )
-
         return grpc.method_handlers_generic_handler(
             PREDICTION_SERVICE,
             {
-                "Predict": unary(self.predict),  # bytes in, bytes out
-                "GetModelMetadata": unary(
+                "Predict": grpc.unary_unary_rpc_method_handler(self.predict),  # bytes in, bytes out
+                "GetModelMetadata": _unary(
                     self.get_model_metadata,
                     get_model_metadata_pb2.GetModelMetadataRequest,
                     get_model_metadata_pb2.GetModelMetadataResponse,
                 ),
-                "Classify": unary(
+                "Classify": _unary(
                     self.classify,
                     classification_pb2.ClassificationRequest,
                     classification_pb2.ClassificationResponse,
                 ),
-                "Regress": unary(
+                "Regress": _unary(
                     self.regress, regression_pb2.RegressionRequest, regression_pb2.RegressionResponse
                 ),
-                "MultiInference": unary(
+                "MultiInference": _unary(
                     self.multi_inference,
                     inference_pb2.MultiInferenceRequest,
                     inference_pb2.MultiInferenceResponse,
@@ -145,17 +168,34 @@ class PredictionService:
         )
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+class ModelService:
     """GetModelStatus, and HandleReloadConfigRequest for a model_config_list (model_service_impl.cc)."""
 
     def __init__(self, repository: ModelRepository, core: ServerCore):
         self._repository = repository
         self._core = core
 
-    def GetModelStatus(self, request, context):  # noqa: N802
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            MODEL_SERVICE,
+            {
+                "GetModelStatus": _unary(
+                    self.get_model_status,
+                    get_model_status_pb2.GetModelStatusRequest,
+                    get_model_status_pb2.GetModelStatusResponse,
+                ),
+                "HandleReloadConfigRequest": _unary(
+                    self.handle_reload_config_request,
+                    model_management_pb2.ReloadConfigRequest,
+                    model_management_pb2.ReloadConfigResponse,
+                ),
+            },
+        )
+
+    def get_model_status(self, request, context):
         return _answer(context, lambda: model_status(self._repository, request))
 
-    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+    def handle_reload_config_request(self, request, context):
         def call():
             if request.config.WhichOneof("config") != "model_config_list":
                 raise InvalidRequest(
@@ -209,7 +249,7 @@ def build_grpc_server(
         interceptors=interceptors,
     )
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, core), server)
+    server.add_generic_rpc_handlers((ModelService(repository, core).handler(),))
     health_servicer = HealthServicer(experimental_non_blocking=True)
     for service in HEALTH_SERVICES:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from client.names import DEFAULT_SIGNATURE
-from client.protos import model_pb2, predict_pb2
+from client.protos import model_pb2, predict_pb2, tensor_pb2, types_pb2
 from client.tensors import (
     MAX_DIMS,
     MAX_NUMPY_DIMS,
@@ -59,9 +59,30 @@ class InputNotFeedable(RequestError):
 
 
 class UnparsableRequest(RequestError):
-    """The bytes are no PredictRequest (what gRPC answers when it cannot deserialize one)."""
+    """The bytes are no PredictRequest: INTERNAL with no message, as gRPC C++'s GenericDeserialize
+    answers (grpcpp/impl/proto_utils.h: InitializationErrorString(), empty for proto3 messages)."""
 
     code = grpc.StatusCode.INTERNAL
+
+    def __init__(self):
+        super().__init__("")
+
+
+def _encode_output(array: np.ndarray, as_content: bool) -> list:
+    """encode_tensor, and bfloat16 too (TensorFlow's own dtype, which the client's codec has no numpy
+    dtype for): each value's 16 bits in half_val, as tensor.cc's ProtoHelper<bfloat16> writes them."""
+    if array.dtype.name != "bfloat16":
+        return encode_tensor(array, as_content)
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_BFLOAT16)
+    proto.tensor_shape.SetInParent()
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=int(size))
+    bits = np.ascontiguousarray(array).view("<u2")
+    if as_content and bits.size:
+        proto.tensor_content = bits.tobytes()
+    else:
+        proto.half_val.extend(bits.reshape(-1).tolist())
+    return [proto.SerializeToString()]
 
 
 def run_directly(
@@ -212,8 +233,8 @@ class Predictor:
         """The parts of a serialized PredictRequest; UnparsableRequest if it is none."""
         try:
             return parse_request(raw)
-        except (DecodeError, UnicodeDecodeError) as exc:
-            raise UnparsableRequest(f"cannot parse the PredictRequest: {exc}") from None
+        except (DecodeError, UnicodeDecodeError):
+            raise UnparsableRequest() from None
 
     def predict_parts(self, parts: RequestParts) -> bytes:
         """The serialized PredictResponse for a parsed request (the gRPC path)."""
@@ -224,7 +245,7 @@ class Predictor:
         self, parts: RequestParts, prepared: PreparedPredict, outputs: dict[str, np.ndarray]
     ) -> bytes:
         encoded = [
-            (key, encode_tensor(np.asarray(outputs[key]), self.as_content)) for key in prepared.output_keys
+            (key, _encode_output(np.asarray(outputs[key]), self.as_content)) for key in prepared.output_keys
         ]
         return response_bytes(encoded, response_model_spec(parts.model_spec, prepared))
 

@@ -164,7 +164,7 @@ class RestApi:
         for alias, array in inputs.items():
             fill_tensor_proto(request.inputs[alias], array)
         response = self.predictor.predict(request)
-        outputs = {key: from_tensor_proto(tensor) for key, tensor in response.outputs.items()}
+        outputs = {key: _json_output(tensor) for key, tensor in response.outputs.items()}
         return rest_json.outputs_json(outputs, row_format)
 
     def _classify_or_regress(self, route: Route, body: bytes) -> bytes:
@@ -206,6 +206,14 @@ class RestApi:
             + _to_json(signature_map)
             + b"}\n}\n"
         )
+
+
+def _json_output(tensor) -> np.ndarray | rest_json.UnwrittenTensor:
+    """An output tensor as the JSON writer takes it: its values only where the writer has a case
+    for its dtype."""
+    if rest_json.has_json_writer(tensor.dtype):
+        return from_tensor_proto(tensor)
+    return rest_json.UnwrittenTensor(tuple(dim.size for dim in tensor.tensor_shape.dim), tensor.dtype)
 
 
 def _signature_name(document: dict) -> str:
@@ -286,10 +294,10 @@ def _from_instances(instances: list, input_types: dict[str, int], body: rest_jso
             return {alias: rest_json.tensor_from_json(instances, dtype, body)}
         except rest_json.JsonParseError:
             raise
-        except InvalidRequest as exc:
+        except RequestError as exc:
             index, error = _first_bad_instance(instances, dtype, body, exc)
             raise InvalidRequest(
-                f"Failed to process element: {index} of 'instances' list. Error: INVALID_ARGUMENT: {error}"
+                f"Failed to process element: {index} of 'instances' list. Error: {error}"
             ) from None
     columns: dict[str, list] = {alias: [] for alias in input_types}
     shapes: dict[str, tuple] = {}
@@ -304,10 +312,10 @@ def _from_instances(instances: list, input_types: dict[str, int], body: rest_jso
                 _same_shape(shapes.setdefault(key, array.shape), array.shape)
             except rest_json.JsonParseError:
                 raise
-            except InvalidRequest as exc:
+            except RequestError as exc:
                 raise InvalidRequest(
                     f"Failed to process element: {index} key: {key} of 'instances' list. "
-                    f"Error: INVALID_ARGUMENT: {exc.message}"
+                    f"Error: {_status_text(exc)}"
                 ) from None
             columns[key].append(array)
         if set(item) != set(input_types):
@@ -338,7 +346,7 @@ def _shape_text(shape: tuple) -> str:
     return "[" + ",".join(str(dim) for dim in shape) + "]"
 
 
-def _first_bad_instance(instances: list, dtype: int, body: rest_json.JsonBody, whole: InvalidRequest):
+def _first_bad_instance(instances: list, dtype: int, body: rest_json.JsonBody, whole: RequestError):
     first = None
     for index, item in enumerate(instances):
         try:
@@ -348,9 +356,14 @@ def _first_bad_instance(instances: list, dtype: int, body: rest_json.JsonBody, w
             _same_shape(first, shape)
         except rest_json.JsonParseError:
             raise
-        except InvalidRequest as exc:
-            return index, exc.message
-    return 0, whole.message
+        except RequestError as exc:
+            return index, _status_text(exc)
+    return 0, _status_text(whole)
+
+
+def _status_text(error: RequestError) -> str:
+    """Status::ToString: "INVALID_ARGUMENT: <message>"."""
+    return f"{error.code.name}: {error.message}"
 
 
 def check_examples(document: dict) -> None:

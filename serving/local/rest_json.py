@@ -15,29 +15,18 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 
+import grpc
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
+from client.tensors import has_numpy_dtype, numpy_dtype
 from serving.local import rapidjson_reader
-from serving.local.errors import InvalidRequest
+from serving.local.errors import InvalidRequest, RequestError
 
 MAX_RANK = 32  # numpy's limit; TensorFlow's own is 254, far beyond any real request
 _DEBUG_LIMIT = 256  # kMaxJsonDebugStringBytes: values in error messages are cut after this many bytes
-_DTYPE_NAMES = {  # DataTypeString()
-    types_pb2.DT_FLOAT: "float",
-    types_pb2.DT_DOUBLE: "double",
-    types_pb2.DT_INT32: "int32",
-    types_pb2.DT_INT16: "int16",
-    types_pb2.DT_INT8: "int8",
-    types_pb2.DT_UINT8: "uint8",
-    types_pb2.DT_INT64: "int64",
-    types_pb2.DT_BOOL: "bool",
-    types_pb2.DT_UINT32: "uint32",
-    types_pb2.DT_UINT64: "uint64",
-    types_pb2.DT_STRING: "string",
-    types_pb2.DT_HALF: "half",
-}
 _INT_RANGES = {  # rapidjson's IsInt / IsInt64 / IsUint / IsUint64 for each integer dtype
     types_pb2.DT_INT32: (-(2**31), 2**31 - 1),
     types_pb2.DT_INT16: (-(2**31), 2**31 - 1),
@@ -67,6 +56,20 @@ _ROWS_PER_CALL = 256
 _HIGH_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abAB]")
 _DECODER = json.JSONDecoder()
 _STEP_DEPTH = 4  # deeper than this, values are parsed in one call (no batch is nested deeper)
+
+
+def dtype_name(dtype: int) -> str:
+    """DataTypeString: "float", "half", "bfloat16", "uint16", ... (the enum's name, lower case)."""
+    try:
+        return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+    except ValueError:
+        return str(dtype)
+
+
+class ConversionUnimplemented(RequestError):
+    """AddValueToTensor has no case for the input's dtype (float16, bfloat16, uint16, ...)."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED
 
 
 class JsonParseError(InvalidRequest):
@@ -299,7 +302,7 @@ def format_error(value, *words: str) -> InvalidRequest:
 def type_error(value, dtype: int) -> InvalidRequest:
     return InvalidRequest(
         f"JSON Value: {debug_string(value)} Type: {json_type(value)} "
-        f"is not of expected type: {_DTYPE_NAMES.get(dtype, str(dtype))}"
+        f"is not of expected type: {dtype_name(dtype)}"
     )
 
 
@@ -325,12 +328,13 @@ def tensor_from_json(value, dtype: int, body: JsonBody, walk: bool = False) -> n
 
     walk: check value by value even where numpy could convert it at once.
     """
-    if dtype not in _NUMPY:
+    if dtype == types_pb2.DT_STRING:
         raise InvalidRequest(
-            f"Conversion of JSON Value: {debug_string(value)} to type: "
-            f"{_DTYPE_NAMES.get(dtype, str(dtype))} is not supported by this server"
+            f"Conversion of JSON Value: {debug_string(value)} to type: string is not supported by this server"
         )
     shape = dense_shape(value)
+    if dtype not in _NUMPY:  # AddValueToTensor has no case for it: the first value reached fails
+        return _walk(value, shape, dtype, body)
     if not walk and dtype != types_pb2.DT_BOOL and not body.literals:
         fast = _numeric_array(value, shape, dtype)
         if fast is not None:
@@ -391,10 +395,21 @@ def _walk(value, shape: tuple[int, ...], dtype: int, body: JsonBody) -> np.ndarr
                 f"expected size: {shape[level]}"
             )
         stack.extend((element, level + 1) for element in reversed(item))
-    return np.asarray(values, dtype=_NUMPY[dtype]).reshape(shape)
+    if dtype in _NUMPY:
+        return np.asarray(values, dtype=_NUMPY[dtype]).reshape(shape)
+    if has_numpy_dtype(dtype):  # no value, so nothing to convert: an empty tensor of that dtype
+        return np.empty(shape, numpy_dtype(dtype))
+    raise InvalidRequest(f"an empty tensor of type {dtype_name(dtype)} is not supported by this server")
 
 
 def _leaf(item, dtype: int, body: JsonBody):
+    if dtype not in _NUMPY:
+        if isinstance(item, dict):
+            raise type_error(item, dtype)
+        body.refuse_huge_numbers()  # rapidjson refuses the whole body before any value is converted
+        raise ConversionUnimplemented(
+            f"Conversion of JSON Value: {debug_string(item)} to type: {dtype_name(dtype)}"
+        )
     if dtype == types_pb2.DT_BOOL:
         if isinstance(item, bool):
             return item
@@ -432,8 +447,30 @@ def _decimal(value: float, digits: int, narrow) -> str:
     return text
 
 
-def _texts(array: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class UnwrittenTensor:
+    """An output of a dtype AddSingleValueAndAdvance has no case for (float16, bfloat16, uint16, ...):
+    its shape is laid out as any other's, and writing its first value fails."""
+
+    shape: tuple[int, ...]
+    dtype: int
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def has_json_writer(dtype: int) -> bool:
+    """Whether AddSingleValueAndAdvance has a case for dtype."""
+    return dtype in _NUMPY or dtype == types_pb2.DT_STRING
+
+
+def _texts(array: np.ndarray | UnwrittenTensor) -> np.ndarray:
     """Each value's JSON text, formatting each distinct value once (masks have two)."""
+    if isinstance(array, UnwrittenTensor):
+        if math.prod(array.shape):
+            raise InvalidRequest(f"Failed to write JSON value for tensor type: {dtype_name(array.dtype)}")
+        return np.empty(array.shape, dtype=object)
     flat = array.reshape(-1)
     if array.dtype == np.bool_:
         return np.where(flat, "true", "false").astype(object).reshape(array.shape)
@@ -491,7 +528,7 @@ def error_json(message: str) -> bytes:
     return utf8("{\n" + _INDENT + '"error": ' + _key(message) + "\n}")
 
 
-def outputs_json(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
+def outputs_json(outputs: dict[str, np.ndarray | UnwrittenTensor], row_format: bool) -> bytes:
     """{"predictions": ...} (row format) or {"outputs": ...} (columnar), as MakeJsonFromTensors writes."""
     if not outputs:
         raise InvalidRequest("Cannot convert empty tensor map to JSON")
