@@ -69,9 +69,12 @@ def test_compact_signature_matches_float_signature(loaded):
     np.testing.assert_array_equal(compact, predict(loaded, x).astype(np.uint8))
 
 
-def test_bounds_signature_reports_default_bounds(loaded):
-    out = loaded.signatures["bounds"](x=tf.zeros([0, 0]))
-    assert (float(out["low"]), float(out["high"])) == (np.float32(-0.1), np.float32(0.1))
+def test_bounds_signature_reports_default_bounds_once_per_row(loaded):
+    out = loaded.signatures["bounds"](x=tf.zeros([3, 2]))
+    assert out["low"].numpy().tolist() == [np.float32(-0.1)] * 3
+    assert out["high"].numpy().tolist() == [np.float32(0.1)] * 3
+    empty = loaded.signatures["bounds"](x=tf.zeros([0, 0]))
+    assert empty["low"].shape == (0,) and empty["high"].shape == (0,)
 
 
 finite_floats = st.floats(-10, 10, width=32, allow_nan=False, allow_subnormal=False)
@@ -98,5 +101,5 @@ def test_savedmodel_matches_numpy_rule_for_random_bounds(tmp_path_factory, bound
     tf.saved_model.save(model, str(path), signatures=model.signatures())
     reloaded = tf.saved_model.load(str(path))
     np.testing.assert_array_equal(predict(reloaded, x), numpy_rule(x, np.float32(low), np.float32(high)))
-    got = reloaded.signatures["bounds"](x=tf.zeros([0, 0]))
-    assert (float(got["low"]), float(got["high"])) == (np.float32(low), np.float32(high))
+    got = reloaded.signatures["bounds"](x=tf.zeros([1, 1]))
+    assert (float(got["low"][0]), float(got["high"][0])) == (np.float32(low), np.float32(high))
