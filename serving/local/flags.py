@@ -84,7 +84,7 @@ class ServerOptions:
     model_name: str = DEFAULT_MODEL_NAME
     model_base_path: Path | None = None
     file_system_poll_wait_seconds: float = 1.0
-    model_config_file_poll_wait_seconds: float = 1.0
+    model_config_file_poll_wait_seconds: float = 0.0  # server.h: 0, the file is read once
     allow_version_labels_for_unavailable_models: bool = False
     max_message_bytes: int = 256 << 20
     grpc_threads: int = 16
@@ -190,8 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--model-config-file-poll-wait-seconds",
         type=cli_options.non_negative_seconds,
-        default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 1.0),
-        help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)",
+        default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 0.0),
+        help="how often the config file is re-read and applied, e.g. to move labels; each poll applies it "
+        "again, replacing a config sent by HandleReloadConfigRequest (default 0: read once at start-up; "
+        "TF Serving's --model_config_file_poll_wait_seconds)",
     )
     add(
         "--allow-version-labels-for-unavailable-models",
