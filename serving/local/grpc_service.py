@@ -146,16 +146,22 @@ class PredictionService:
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus, and HandleReloadConfigRequest for a model_config_list (model_service_impl.cc)."""
+    """GetModelStatus, and HandleReloadConfigRequest for a model_config_list, with the increase of
+    each metric it names (model_service_impl.cc)."""
 
-    def __init__(self, repository: ModelRepository, core: ServerCore):
+    def __init__(self, repository: ModelRepository, core: ServerCore, metrics: ServerMetrics):
         self._repository = repository
         self._core = core
+        self._metrics = metrics
 
     def GetModelStatus(self, request, context):  # noqa: N802
         return _answer(context, lambda: model_status(self._repository, request))
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        # GetMetrics: each distinct name once, in a hash map (so in no promised order)
+        names = list(dict.fromkeys(request.metric_names))
+        before = {name: self._metrics.first_point(name) for name in names}
+
         def call():
             if request.config.WhichOneof("config") != "model_config_list":
                 raise InvalidRequest(
@@ -170,6 +176,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             self._repository.refresh()  # as ServerCore::ReloadConfig, answer once the new models loaded
             response = model_management_pb2.ReloadConfigResponse()
             response.status.SetInParent()
+            for name in names:  # RecordMetricsIncrease
+                increase = self._metrics.first_point(name) - before[name]
+                response.metric.add(name=name, int64_value_increase=increase)
             return response
 
         return _answer(context, call)
@@ -209,7 +218,7 @@ def build_grpc_server(
         interceptors=interceptors,
     )
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, core), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, core, metrics), server)
     health_servicer = HealthServicer(experimental_non_blocking=True)
     for service in HEALTH_SERVICES:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
