@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -38,6 +39,8 @@ FLAGS = [
     "--tensorflow-intra-op-parallelism",
     "--tensorflow-inter-op-parallelism",
     "--allow-version-labels-for-unavailable-models",
+    "--grpc-max-threads",
+    "--rest-api-num-threads",
 ]
 
 
@@ -55,6 +58,24 @@ def test_help_explains_every_flag():
     assert result.returncode == 0
     for flag in FLAGS:
         assert flag in result.stdout
+
+
+def test_thread_pools_default_to_four_per_schedulable_cpu():
+    """TF Serving: tensorflow_serving/model_servers/server.h, grpc_max_threads and
+    http_num_threads = 4.0 * port::NumSchedulableCPUs() (the CPUs this process may run on)."""
+    from serving.local.flags import parse_options
+
+    options = parse_options(["--model-base-path", "/models/threshold"])
+    expected = 4 * len(os.sched_getaffinity(0))
+    assert (options.grpc_threads, options.rest_api_num_threads) == (expected, expected)
+
+
+def test_grpc_max_threads_is_tf_servings_flag_and_grpc_threads_still_names_it():
+    """TF Serving: tensorflow_serving/model_servers/main.cc, --grpc_max_threads."""
+    from serving.local.flags import parse_options
+
+    for flag in ("--grpc-max-threads", "--grpc-threads"):
+        assert parse_options(["--model-base-path", "/models/threshold", flag, "3"]).grpc_threads == 3
 
 
 def test_bad_flag_value_is_a_usage_error():

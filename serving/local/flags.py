@@ -6,6 +6,7 @@ The names follow tensorflow_model_server's flags (dashes for underscores) where 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,18 @@ from client import cli_options
 DEFAULT_CONFIG_FILE = Path("serving") / "models.config"
 DEFAULT_MODEL_NAME = "threshold"
 ENV_PREFIX = "SERVING_LOCAL_"
+
+
+def schedulable_cpus() -> int:
+    """port::NumSchedulableCPUs: the CPUs this process may run on (its affinity), not all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
+# server.h: grpc_max_threads and http_num_threads are both 4.0 * NumSchedulableCPUs()
+TF_SERVING_THREADS = 4 * schedulable_cpus()
 
 
 @dataclass(frozen=True)
@@ -84,10 +97,10 @@ class ServerOptions:
     model_name: str = DEFAULT_MODEL_NAME
     model_base_path: Path | None = None
     file_system_poll_wait_seconds: float = 1.0
-    model_config_file_poll_wait_seconds: float = 1.0
+    model_config_file_poll_wait_seconds: float = 0.0  # server.h: 0, the file is read once
     allow_version_labels_for_unavailable_models: bool = False
     max_message_bytes: int = 256 << 20
-    grpc_threads: int = 16
+    grpc_threads: int = TF_SERVING_THREADS
     enable_batching: bool = False
     max_batch_size: int = 1024
     batch_timeout_micros: int = 1000
@@ -103,7 +116,7 @@ class ServerOptions:
     num_request_iterations_for_warmup: int = 0  # 0: TF Serving's default, each record once
     rest_max_request_bytes: int = (256 << 20) // 16
     rest_timeout_seconds: float = 30.0
-    rest_api_num_threads: int = 4
+    rest_api_num_threads: int = TF_SERVING_THREADS
     enable_serialization_as_tensor_content: bool = False
     max_request_tensor_bytes: int | None = None  # None: a quarter of max_message_bytes
     auth_token_file: Path | None = None
@@ -190,8 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--model-config-file-poll-wait-seconds",
         type=cli_options.non_negative_seconds,
-        default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 1.0),
-        help="how often the config file is checked for changes, e.g. moved labels (default 1; 0 disables)",
+        default=_env("MODEL_CONFIG_FILE_POLL_WAIT_SECONDS", 0.0),
+        help="how often the config file is re-read and applied, e.g. to move labels; each poll applies it "
+        "again, replacing a config sent by HandleReloadConfigRequest (default 0: read once at start-up; "
+        "TF Serving's --model_config_file_poll_wait_seconds)",
     )
     add(
         "--allow-version-labels-for-unavailable-models",
@@ -225,10 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--enable_serialization_as_tensor_content=true",
     )
     add(
+        "--grpc-max-threads",
         "--grpc-threads",
+        dest="grpc_threads",
         type=cli_options.positive_int,
-        default=_env("GRPC_THREADS", 16),
-        help="requests handled at the same time (default 16)",
+        default=_env("GRPC_MAX_THREADS", _env("GRPC_THREADS", TF_SERVING_THREADS)),
+        help="gRPC requests handled at the same time (default 4 per CPU this process may use, here "
+        f"{TF_SERVING_THREADS}; TF Serving's --grpc_max_threads)",
     )
     add(
         "--enable-batching",
@@ -333,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--rest-api-num-threads",
         type=cli_options.positive_int,
-        default=_env("REST_API_NUM_THREADS", 4),
-        help="REST requests parsed and run at the same time; more wait (default 4)",
+        default=_env("REST_API_NUM_THREADS", TF_SERVING_THREADS),
+        help="REST requests parsed and run at the same time; more wait (default 4 per CPU this process "
+        f"may use, here {TF_SERVING_THREADS}; TF Serving's --rest_api_num_threads)",
     )
     add(
         "--no-model-warmup",

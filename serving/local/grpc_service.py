@@ -169,11 +169,13 @@ class PredictionService:
 
 
 class ModelService:
-    """GetModelStatus, and HandleReloadConfigRequest for a model_config_list (model_service_impl.cc)."""
+    """GetModelStatus, and HandleReloadConfigRequest for a model_config_list, with the increase of
+    each metric it names (model_service_impl.cc)."""
 
-    def __init__(self, repository: ModelRepository, core: ServerCore):
+    def __init__(self, repository: ModelRepository, core: ServerCore, metrics: ServerMetrics):
         self._repository = repository
         self._core = core
+        self._metrics = metrics
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -196,6 +198,10 @@ class ModelService:
         return _answer(context, lambda: model_status(self._repository, request))
 
     def handle_reload_config_request(self, request, context):
+        # GetMetrics: each distinct name once, in a hash map (so in no promised order)
+        names = list(dict.fromkeys(request.metric_names))
+        before = {name: self._metrics.first_point(name) for name in names}
+
         def call():
             if request.config.WhichOneof("config") != "model_config_list":
                 raise InvalidRequest(
@@ -210,6 +216,9 @@ class ModelService:
             self._repository.refresh()  # as ServerCore::ReloadConfig, answer once the new models loaded
             response = model_management_pb2.ReloadConfigResponse()
             response.status.SetInParent()
+            for name in names:  # RecordMetricsIncrease
+                increase = self._metrics.first_point(name) - before[name]
+                response.metric.add(name=name, int64_value_increase=increase)
             return response
 
         return _answer(context, call)
@@ -249,7 +258,7 @@ def build_grpc_server(
         interceptors=interceptors,
     )
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
-    server.add_generic_rpc_handlers((ModelService(repository, core).handler(),))
+    server.add_generic_rpc_handlers((ModelService(repository, core, metrics).handler(),))
     health_servicer = HealthServicer(experimental_non_blocking=True)
     for service in HEALTH_SERVICES:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -131,6 +131,15 @@ class ServerMetrics:
         with self._lock:
             self._load_attempts[key] = self._load_attempts.get(key, 0) + 1
 
+    def first_point(self, registry_name: str) -> int:
+        """The int64 value GetMetrics (model_service_impl.cc) reads for a metric: its first point,
+        the one with the smallest labels (a tsl Counter keeps its cells in a std::map). 0 for a
+        metric with no points, one whose points hold no int64 (histograms), or an unknown name."""
+        counters = {LOAD_ATTEMPT_COUNT: self._load_attempts, REQUEST_COUNT: self._counts}
+        cells = counters.get(registry_name.replace("/", ":"))
+        with self._lock:
+            return cells[min(cells)] if cells else 0
+
     @contextmanager
     def observe_request(self, model_name: str, api: str, entrypoint: str):
         """Count one request by its status (OK or the RequestError's code); time it if it succeeds."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from client.tensors import TensorBudget
 from serving.local.auth import server_interceptors
@@ -32,7 +33,6 @@ class RunningServer:
         self.options = options
         # set by a signal: a start-up still retrying its loads gives up
         self._stop = stopping if stopping is not None else threading.Event()
-        self._config_stamp = self._config_file_stamp()
         self._last_reload_error = ""
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
         self.batcher = None
@@ -129,53 +129,43 @@ class RunningServer:
         if self.batcher is not None:
             self.batcher.close()
 
-    def _config_file_stamp(self):
+    def _poll(self) -> None:
+        """The version poll and the config file poll, each on its own period, as server.cc runs
+        them on two PeriodicFunctions; a period of 0 runs none (the start-up read was the one)."""
+        options = self.options
+        periods = {}
+        if options.model_config_file is not None and options.model_config_file_poll_wait_seconds > 0:
+            periods[self._reload_config_file] = options.model_config_file_poll_wait_seconds
+        if options.file_system_poll_wait_seconds > 0:
+            periods[self.repository.refresh] = options.file_system_poll_wait_seconds
+        due = {task: time.monotonic() + period for task, period in periods.items()}
+        while due:
+            task = min(due, key=due.__getitem__)
+            if self._stop.wait(max(0.0, due[task] - time.monotonic())):
+                return
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - the poller must survive anything a disk can do
+                log.exception("poll failed; retrying at the next poll")
+            due[task] = time.monotonic() + periods[task]
+
+    def _reload_config_file(self) -> None:
+        """PollFilesystemAndReloadConfig: read the file and reload it, changed or not, so it replaces
+        a config sent by HandleReloadConfigRequest, and a refused one (a label waiting for its
+        version) takes effect once it can; the config in force is served meanwhile."""
         path = self.options.model_config_file
         try:
-            stat = path.stat() if path is not None else None
-        except OSError:
-            return None
-        return stat and (stat.st_mtime_ns, stat.st_size)
-
-    def _poll(self) -> None:
-        options = self.options
-        interval = min(
-            x
-            for x in (
-                options.file_system_poll_wait_seconds,
-                options.model_config_file_poll_wait_seconds,
-                3600,
-            )
-            if x > 0
-        )
-        while not self._stop.wait(interval):
-            try:
-                if options.model_config_file is not None and options.model_config_file_poll_wait_seconds > 0:
-                    self._reload_config_if_changed()
-                if options.file_system_poll_wait_seconds > 0:
-                    self.repository.refresh()
-            except Exception:  # noqa: BLE001 - the poller must survive anything a disk can do
-                log.exception("version poll failed; retrying at the next poll")
-
-    def _reload_config_if_changed(self) -> None:
-        """Apply a changed config file. A refused one is retried at every poll, as server.cc's
-        PollFilesystemAndReloadConfig reloads each time, so a label waiting for its version to
-        load takes effect once it has; the previous config is served meanwhile."""
-        stamp = self._config_file_stamp()
-        if stamp is None or stamp == self._config_stamp:
-            return
-        try:
-            self.core.reload_config(read_model_server_config(self.options.model_config_file))
+            config = read_model_server_config(path)
+            changed = config != self.core.config
+            self.core.reload_config(config)
         except StartupError as exc:
-            if str(exc) != self._last_reload_error:
-                log.info(
-                    "cannot reload %s, serving the previous config: %s", self.options.model_config_file, exc
-                )
+            if str(exc) != self._last_reload_error:  # the poll repeats it: say it once
+                log.info("cannot reload %s, serving the previous config: %s", path, exc)
             self._last_reload_error = str(exc)
             return
-        self._config_stamp = stamp
         self._last_reload_error = ""
-        log.info("re-read %s", self.options.model_config_file)
+        if changed:
+            log.info("re-read %s", path)
 
 
 def _bracket(host: str) -> str:

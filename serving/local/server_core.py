@@ -95,6 +95,14 @@ class ServerCore:
         self._config = ModelServerConfig()  # config_: CONFIG_NOT_SET until the first one
         self._lock = threading.Lock()  # config_mu_: one reload at a time
 
+    @property
+    def config(self) -> ModelServerConfig:
+        """A copy of the config in force (CONFIG_NOT_SET before the first)."""
+        with self._lock:
+            config = ModelServerConfig()
+            config.CopyFrom(self._config)
+            return config
+
     def reload_config(self, new_config: ModelServerConfig) -> None:
         """Check new_config as ReloadConfig does and apply it (its versions load at the next refresh).
 

@@ -92,8 +92,11 @@ def predict_request(
     return request
 
 
-def reload_config(stubs: ServingStubs, config_text: str, timeout: float = 60):
-    """ModelService.HandleReloadConfigRequest with a ModelServerConfig text proto; its response."""
+def reload_config(
+    stubs: ServingStubs, config_text: str, timeout: float = 60, metric_names: tuple[str, ...] = ()
+):
+    """ModelService.HandleReloadConfigRequest with a ModelServerConfig text proto (and the metrics
+    whose increase it should report); its response."""
     from google.protobuf import text_format
     from tensorflow_serving.apis import (
         model_management_pb2,
@@ -102,6 +105,7 @@ def reload_config(stubs: ServingStubs, config_text: str, timeout: float = 60):
 
     request = model_management_pb2.ReloadConfigRequest()
     text_format.Parse(config_text, request.config)
+    request.metric_names.extend(metric_names)
     return model_service_pb2_grpc.ModelServiceStub(stubs.channel).HandleReloadConfigRequest(
         request, timeout=timeout
     )
