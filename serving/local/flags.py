@@ -27,6 +27,9 @@ def schedulable_cpus() -> int:
 
 # server.h: grpc_max_threads and http_num_threads are both 4.0 * NumSchedulableCPUs()
 TF_SERVING_THREADS = 4 * schedulable_cpus()
+# Not TF Serving's default for REST: its handlers parse JSON in C++, these in Python holding the
+# GIL, each body up to 16 MiB, so more at once only stalls gRPC and grows memory (README, Reliability).
+REST_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class ServerOptions:
     num_request_iterations_for_warmup: int = 0  # 0: TF Serving's default, each record once
     rest_max_request_bytes: int = (256 << 20) // 16
     rest_timeout_seconds: float = 30.0
-    rest_api_num_threads: int = TF_SERVING_THREADS
+    rest_api_num_threads: int = REST_THREADS
     enable_serialization_as_tensor_content: bool = False
     max_request_tensor_bytes: int | None = None  # None: a quarter of max_message_bytes
     auth_token_file: Path | None = None
@@ -351,9 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--rest-api-num-threads",
         type=cli_options.positive_int,
-        default=_env("REST_API_NUM_THREADS", TF_SERVING_THREADS),
-        help="REST requests parsed and run at the same time; more wait (default 4 per CPU this process "
-        f"may use, here {TF_SERVING_THREADS}; TF Serving's --rest_api_num_threads)",
+        default=_env("REST_API_NUM_THREADS", REST_THREADS),
+        help=f"REST requests parsed and run at the same time; more wait (default {REST_THREADS}; TF "
+        "Serving's --rest_api_num_threads, whose default of 4 per CPU suits its C++ JSON parsing)",
     )
     add(
         "--no-model-warmup",
