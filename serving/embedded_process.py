@@ -55,6 +55,8 @@ def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -
         # The twin of ALLOW_UNAVAILABLE_LABELS_FLAG: the rendered config's labels are checked
         # before the first version loads.
         "--allow-version-labels-for-unavailable-models",
+        # The twin of --enable_grpc_healthcheck_service=true: probes ask the same service of both.
+        "--enable-grpc-healthcheck-service",
     ]
     # The embedded twin of TENSOR_CONTENT_FLAG: both servers answer in the same encoding.
     argv.append("--enable-serialization-as-tensor-content")

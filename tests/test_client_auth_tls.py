@@ -62,6 +62,7 @@ class Endpoint:
                     str(self.ca.pem.cert),
                     "--auth-token-file",
                     str(token_file),
+                    "--enable-grpc-healthcheck-service",
                 ],
                 cwd=REPO,
                 env=cli_env(),

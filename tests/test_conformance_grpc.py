@@ -13,7 +13,6 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2
 from tensorflow_serving.apis import (  # TF Serving's own classes for the methods the client never calls
     classification_pb2,
     inference_pb2,
@@ -553,23 +552,6 @@ def test_request_bytes_that_do_not_parse_are_internal_with_no_message(server_stu
     call = server_stubs.channel.unary_unary(f"/tensorflow.serving.{method}")
     error = failure(call, b"\x0a\xff\xff")
     assert (error.code(), error.details()) == (grpc.StatusCode.INTERNAL, "")
-
-
-# --- health: model_servers/server.cc and gRPC's default_health_check_service.cc ------------------
-
-
-@pytest.mark.parametrize("service", ["", "ModelService", "PredictionService"])
-def test_health_names_are_the_ones_tf_serving_registers(server_stubs, service):
-    """server.cc: SetServingStatus("ModelService") and ("PredictionService"); "" is the server."""
-    answer = server_stubs.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
-    assert answer.status == health_pb2.HealthCheckResponse.SERVING
-
-
-@pytest.mark.parametrize("service", ["tensorflow.serving.PredictionService", "nope"])
-def test_unknown_health_names_are_not_found(server_stubs, service):
-    """grpc's default_health_check_service.cc: NOT_FOUND "service name unknown"."""
-    error = failure(server_stubs.health.Check, health_pb2.HealthCheckRequest(service=service))
-    assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, "service name unknown")
 
 
 # --- metrics: util/prometheus_exporter.cc, servables/tensorflow/util.cc ------------------------

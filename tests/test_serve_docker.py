@@ -295,6 +295,7 @@ def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, en
         "--file-system-poll-wait-seconds",
         "5",
         "--allow-version-labels-for-unavailable-models",
+        "--enable-grpc-healthcheck-service",
         "--enable-serialization-as-tensor-content",
         "--enable-batching",
     ]

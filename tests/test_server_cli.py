@@ -41,6 +41,7 @@ FLAGS = [
     "--allow-version-labels-for-unavailable-models",
     "--grpc-max-threads",
     "--rest-api-num-threads",
+    "--enable-grpc-healthcheck-service",
 ]
 
 

@@ -1,10 +1,9 @@
-"""GetModelStatus and the gRPC health service report what TF Serving reports."""
+"""GetModelStatus reports what TF Serving reports (the health service: test_conformance_health.py)."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from client.protos import get_model_status_pb2, model_pb2
 
@@ -40,15 +39,3 @@ def test_unknown_model_is_not_found(server_stubs):
         status(server_stubs, name="nope")
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
     assert error.value.details() == "Could not find any versions of model nope"
-
-
-@pytest.mark.parametrize("service", ["", "ModelService", "PredictionService"])
-def test_health_service_reports_serving(server_stubs, service):
-    answer = server_stubs.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
-    assert answer.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def test_health_of_unknown_service_is_not_found(server_stubs):
-    with pytest.raises(grpc.RpcError) as error:
-        server_stubs.health.Check(health_pb2.HealthCheckRequest(service="nope.Service"), timeout=10)
-    assert error.value.code() == grpc.StatusCode.NOT_FOUND

@@ -121,6 +121,7 @@ class ServerOptions:
     rest_timeout_seconds: float = 30.0
     rest_api_num_threads: int = REST_THREADS
     enable_serialization_as_tensor_content: bool = False
+    enable_grpc_healthcheck_service: bool = False
     max_request_tensor_bytes: int | None = None  # None: a quarter of max_message_bytes
     auth_token_file: Path | None = None
     log_format: str = "text"
@@ -241,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer Predict with tensor_content (raw bytes) instead of the typed value fields "
         "(float_val, int_val, ...), like tensorflow_model_server's "
         "--enable_serialization_as_tensor_content=true",
+    )
+    add(
+        "--enable-grpc-healthcheck-service",
+        action="store_true",
+        default=_env("ENABLE_GRPC_HEALTHCHECK_SERVICE", False),
+        help="serve the standard gRPC health service (grpc.health.v1.Health): '', ModelService and "
+        "PredictionService answer SERVING. Off by default, as "
+        "TF Serving's --enable_grpc_healthcheck_service; make serve turns it on",
     )
     add(
         "--grpc-max-threads",
@@ -451,6 +460,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         rest_timeout_seconds=args.rest_timeout_seconds,
         rest_api_num_threads=args.rest_api_num_threads,
         enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
         max_request_tensor_bytes=args.max_request_tensor_bytes,
         auth_token_file=args.auth_token_file,
         log_format=args.log_format,

@@ -15,7 +15,7 @@ from concurrent import futures
 
 import grpc
 from google.protobuf.message import DecodeError
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -38,6 +38,9 @@ from serving.local.server_core import ServerCore
 # What TF Serving's --enable_grpc_healthcheck_service reports as SERVING (server.cc), plus "",
 # which gRPC's default health service always has: the whole server.
 HEALTH_SERVICES = ("", "ModelService", "PredictionService")
+HEALTH_SERVICE = "grpc.health.v1.Health"
+HEALTH_UNPARSABLE = "could not parse request"
+MAX_HEALTH_SERVICE_NAME_BYTES = 200  # default_health_check_service.cc MAX_SERVICE_NAME_LENGTH
 ENTRYPOINT = "GRPC"
 log = logging.getLogger("serving.local")
 
@@ -225,14 +228,60 @@ class ModelService:
 
 
 class HealthServicer(health.HealthServicer):
-    """grpc.health.v1 as gRPC C++'s default health service answers it: unknown names NOT_FOUND."""
+    """grpc.health.v1 as gRPC C++'s default health service answers it (default_health_check_service.cc):
+    unknown names NOT_FOUND "service name unknown"; a request DecodeRequest refuses (bytes upb
+    cannot parse, a name over 200 bytes) "could not parse request", INVALID_ARGUMENT from Check
+    and INTERNAL from Watch."""
 
     def Check(self, request, context):  # noqa: N802
+        if request is _UNPARSABLE:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, HEALTH_UNPARSABLE)
         with self._lock:
             known = request.service in self._server_status
         if not known:
             context.abort(grpc.StatusCode.NOT_FOUND, "service name unknown")
         return super().Check(request, context)
+
+    def Watch(self, request, context, send_response_callback=None):  # noqa: N802
+        if request is _UNPARSABLE:
+            context.abort(grpc.StatusCode.INTERNAL, HEALTH_UNPARSABLE)
+        return super().Watch(request, context, send_response_callback)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """Check and Watch on requests decoded as DecodeRequest decodes them."""
+
+        def deserialize(raw: bytes):
+            try:
+                request = health_pb2.HealthCheckRequest.FromString(raw)
+            except DecodeError:
+                return _UNPARSABLE
+            if len(request.service.encode()) > MAX_HEALTH_SERVICE_NAME_BYTES:
+                return _UNPARSABLE
+            return request
+
+        serialize = health_pb2.HealthCheckResponse.SerializeToString
+        return grpc.method_handlers_generic_handler(
+            HEALTH_SERVICE,
+            {
+                "Check": grpc.unary_unary_rpc_method_handler(
+                    self.Check, request_deserializer=deserialize, response_serializer=serialize
+                ),
+                "Watch": grpc.unary_stream_rpc_method_handler(
+                    self.Watch, request_deserializer=deserialize, response_serializer=serialize
+                ),
+            },
+        )
+
+
+class _UnknownMethods(grpc.GenericRpcHandler):
+    """Any method no service has: UNIMPLEMENTED with no message, as gRPC C++'s server answers it
+    (server_cc.cc UnimplementedAsyncResponse, kUnknownRpcMethod = ""), whatever the call's arity."""
+
+    def service(self, handler_call_details):
+        def unimplemented(requests, context):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "")
+
+        return grpc.stream_stream_rpc_method_handler(unimplemented)
 
 
 def build_grpc_server(
@@ -246,8 +295,10 @@ def build_grpc_server(
     threads: int,
     credentials: grpc.ServerCredentials | None,
     interceptors: Sequence = (),
-) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """A gRPC server (not started yet) bound to address with every service added, and its port."""
+    health_service: bool = False,
+) -> tuple[grpc.Server, HealthServicer | None, int]:
+    """A gRPC server (not started yet) bound to address with every service added, and its port;
+    the health service (and its servicer) only with ``health_service``, as server.cc adds it."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=[
@@ -259,10 +310,13 @@ def build_grpc_server(
     )
     server.add_generic_rpc_handlers((PredictionService(repository, predictor, metrics).handler(),))
     server.add_generic_rpc_handlers((ModelService(repository, core, metrics).handler(),))
-    health_servicer = HealthServicer(experimental_non_blocking=True)
-    for service in HEALTH_SERVICES:
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer = None
+    if health_service:
+        health_servicer = HealthServicer(experimental_non_blocking=True)
+        for service in HEALTH_SERVICES:
+            health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        server.add_generic_rpc_handlers((health_servicer.handler(),))
+    server.add_generic_rpc_handlers((_UnknownMethods(),))  # last: asked only when no service matched
     try:
         port = (
             server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

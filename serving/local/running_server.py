@@ -102,6 +102,7 @@ class RunningServer:
             threads=options.grpc_threads,
             credentials=grpc_server_credentials(options),
             interceptors=server_interceptors(options.auth_token_file),
+            health_service=options.enable_grpc_healthcheck_service,
         )
         if options.rest_port:
             from serving.local.rest import RestServer
