@@ -24,8 +24,6 @@ from typing import Any, Protocol
 CONTAINER_MODELS_ROOT = "/models"  # where make serve mounts the models directory in the container
 _ASCII_SPACE = " \t\n\v\f\r"  # absl::ascii_isspace
 _SIGNED_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: "²" is a digit to Python, not to absl
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
 
 
 class VersionPolicy(Protocol):
@@ -65,17 +63,22 @@ class BasePathListing:
         return {name for name in self.names if parse_version(name) is None and not name.startswith(".")}
 
 
-def parse_version(name: str) -> int | None:
-    """The version a child's name stands for, or None: ``absl::SimpleAtoi`` into an int64.
+def simple_atoi(text: str, bits: int = 64) -> int | None:
+    """The integer ``absl::SimpleAtoi`` reads from text into a signed ``bits``-bit int, or None.
 
     ASCII whitespace around the number and one leading ``+`` or ``-`` are accepted; anything
-    else (``1.5``, ``0x1``, ``²``, a number past int64) is no version.
+    else (``1.5``, ``0x1``, ``²``, a number past the type's range) is no number.
     """
-    stripped = name.strip(_ASCII_SPACE)
+    stripped = text.strip(_ASCII_SPACE)
     if not _SIGNED_DIGITS.fullmatch(stripped):
         return None
-    version = int(stripped)
-    return version if _INT64_MIN <= version <= _INT64_MAX else None
+    value = int(stripped)
+    return value if -(1 << (bits - 1)) <= value < 1 << (bits - 1) else None
+
+
+def parse_version(name: str) -> int | None:
+    """The version a child's name stands for, or None: ``absl::SimpleAtoi`` into an int64."""
+    return simple_atoi(name, 64)
 
 
 def list_base_path(base_path: Path) -> BasePathListing:

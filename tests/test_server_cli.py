@@ -129,7 +129,7 @@ def test_no_versions_says_run_make_export(tmp_path):
         "--rest-port",
         "0",
         "--port",
-        "0",
+        str(free_port()),
         timeout=120,
     )
     failed_with_one_line(result, "no versions of model threshold", "run `make export`")
@@ -145,7 +145,7 @@ def test_config_with_another_platform_is_refused(tmp_path):
         "--models-dir",
         tmp_path,
         "--port",
-        "0",
+        str(free_port()),
         "--rest-port",
         "0",
         timeout=120,
@@ -169,7 +169,7 @@ def test_broken_certificate_is_named_not_the_port(tmp_path, model_dir):
         "--ssl-key",
         broken,
         "--port",
-        "0",
+        str(free_port()),
         "--rest-port",
         "0",
         "--model-base-path",

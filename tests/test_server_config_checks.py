@@ -17,6 +17,7 @@ from client.protos import get_model_status_pb2, model_pb2
 from tests.support.embedded_server import embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, reload_config
 from tests.support.models import REFERENCE_INPUT, models_config
+from tests.support.ports import free_port
 from tests.support.processes import run_module
 
 NEITHER = (
@@ -142,7 +143,7 @@ def test_a_first_config_tf_serving_refuses_fails_the_start_in_its_words(tmp_path
         "--models-dir",
         model_dir,
         "--port",
-        "0",
+        str(free_port()),
         "--rest-port",
         "0",
         timeout=120,

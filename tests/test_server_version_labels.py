@@ -17,6 +17,7 @@ import pytest
 from tests.support.embedded_server import embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, reload_config
 from tests.support.models import REFERENCE_INPUT, copy_version, models_config
+from tests.support.ports import free_port
 from tests.support.processes import cli_env, run_module
 
 UNAVAILABLE = (
@@ -60,7 +61,7 @@ def test_a_label_in_the_first_config_fails_the_start_without_the_flag(one_versio
         "--models-dir",
         one_version,
         "--port",
-        "0",
+        str(free_port()),
         "--rest-port",
         "0",
         timeout=120,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from client import cli_options
+from client.model_versions import simple_atoi
 
 DEFAULT_CONFIG_FILE = Path("serving") / "models.config"
 DEFAULT_MODEL_NAME = "threshold"
@@ -93,8 +94,10 @@ class ServerOptions:
     """Everything one run of the embedded server depends on."""
 
     host: str = "127.0.0.1"
-    grpc_port: int = 8500
+    grpc_port: int = 8500  # 0: no gRPC over TCP (then grpc_socket_path)
     rest_port: int = 8501
+    grpc_socket_path: str = ""  # a UNIX socket to serve gRPC on too
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
     model_config_file: Path | None = None
     models_dir: Path = Path("models")
     model_name: str = DEFAULT_MODEL_NAME
@@ -150,6 +153,30 @@ def _env(name: str, default=None):
     return cli_options.env_default(ENV_PREFIX + name, default)
 
 
+def grpc_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """--grpc-channel-arguments as TF Serving reads --grpc_channel_arguments: the items between
+    commas, each split at "=" into a key and a value (anything after a second "=" dropped), the
+    value an int32 where ``absl::SimpleAtoi`` reads one, else the text (``model_servers/server.cc``:
+    parseGrpcChannelArgs and BuildAndStart). ValueError for an item with no "=" or no key, which
+    TF Serving reads past the end of (undefined behaviour there)."""
+    arguments = []
+    for item in text.split(",") if text else []:
+        key, sep, rest = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{item!r} is not key=value")
+        value = rest.split("=", 1)[0]
+        number = simple_atoi(value, 32)
+        arguments.append((key, value if number is None else number))
+    return arguments
+
+
+def _channel_arguments_flag(text: str) -> list[tuple[str, int | str]]:
+    try:
+        return grpc_channel_arguments(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: give comma-separated key=value pairs") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every default can also come from SERVING_LOCAL_<NAME>."""
     parser = argparse.ArgumentParser(
@@ -165,7 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1); a non-loopback address needs --ssl-cert/--ssl-key "
         "or --allow-insecure-remote",
     )
-    add("--port", type=cli_options.port, default=_env("PORT", 8500), help="gRPC port (default 8500)")
+    add(
+        "--port",
+        type=cli_options.port,
+        default=_env("PORT", 8500),
+        help="gRPC port (default 8500); 0 serves gRPC on --grpc-socket-path only, as TF Serving's --port",
+    )
+    add(
+        "--grpc-socket-path",
+        default=_env("GRPC_SOCKET_PATH", ""),
+        help="also serve gRPC on this UNIX socket (a client's --server unix:PATH); TF Serving's "
+        "--grpc_socket_path",
+    )
+    add(
+        "--grpc-channel-arguments",
+        type=_channel_arguments_flag,
+        default=_env("GRPC_CHANNEL_ARGUMENTS", ""),
+        help="comma-separated key=value gRPC server arguments, e.g. grpc.max_connection_age_ms=30000 "
+        "(a value that reads as a 32-bit integer is passed as one); TF Serving's --grpc_channel_arguments",
+    )
     add(
         "--rest-port",
         type=cli_options.port,
@@ -405,6 +450,12 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
     args = cli_options.parse_args(parser, argv)
     if args.rest_port and args.rest_port == args.port:
         parser.error("--port and --rest-port must differ")
+    if args.port == 0 and not args.grpc_socket_path:
+        # server.cc BuildAndStart: "At least one of server_options.grpc_port or
+        # server_options.grpc_socket_path must be set."
+        parser.error(
+            "at least one of --port or --grpc-socket-path must be set (--port 0 turns gRPC over TCP off)"
+        )
     if (args.ssl_cert is None) != (args.ssl_key is None):
         parser.error("--ssl-cert and --ssl-key go together")
     if args.ssl_client_ca is not None and args.ssl_cert is None:
@@ -432,6 +483,8 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         host=args.host,
         grpc_port=args.port,
         rest_port=args.rest_port,
+        grpc_socket_path=args.grpc_socket_path,
+        grpc_channel_arguments=tuple(args.grpc_channel_arguments),  # argparse runs type= on a str default too
         model_config_file=config_file,
         models_dir=args.models_dir,
         model_name=args.model_name or DEFAULT_MODEL_NAME,

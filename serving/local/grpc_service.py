@@ -27,7 +27,7 @@ from tensorflow_serving.apis import (
 )
 
 from client.names import MODEL_SERVICE, PREDICTION_SERVICE
-from serving.local.errors import ConfigRefused, InvalidRequest, RequestError, listen_failure
+from serving.local.errors import CannotListen, ConfigRefused, InvalidRequest, RequestError, listen_failure
 from serving.local.example_apis import check_classify_or_regress, check_multi_inference
 from serving.local.metrics import ServerMetrics
 from serving.local.model_info import model_metadata, model_status
@@ -39,6 +39,7 @@ from serving.local.server_core import ServerCore
 # which gRPC's default health service always has: the whole server.
 HEALTH_SERVICES = ("", "ModelService", "PredictionService")
 HEALTH_SERVICE = "grpc.health.v1.Health"
+UNIX_SCHEME = "unix:"  # gRPC's target for a UNIX socket path
 HEALTH_UNPARSABLE = "could not parse request"
 MAX_HEALTH_SERVICE_NAME_BYTES = 200  # default_health_check_service.cc MAX_SERVICE_NAME_LENGTH
 ENTRYPOINT = "GRPC"
@@ -285,7 +286,7 @@ class _UnknownMethods(grpc.GenericRpcHandler):
 
 
 def build_grpc_server(
-    address: str,
+    addresses: Sequence[str],
     repository: ModelRepository,
     core: ServerCore,
     predictor: Predictor,
@@ -296,15 +297,19 @@ def build_grpc_server(
     credentials: grpc.ServerCredentials | None,
     interceptors: Sequence = (),
     health_service: bool = False,
-) -> tuple[grpc.Server, HealthServicer | None, int]:
-    """A gRPC server (not started yet) bound to address with every service added, and its port;
-    the health service (and its servicer) only with ``health_service``, as server.cc adds it."""
+    channel_arguments: Sequence[tuple[str, int | str]] = (),
+) -> tuple[grpc.Server, HealthServicer | None, list[str]]:
+    """A gRPC server (not started yet) with every service added, bound to each of addresses
+    ("host:port", "unix:path"); the targets it listens on (the port gRPC picked for port 0). The
+    health service (and its servicer) only with ``health_service``, as server.cc adds it;
+    ``channel_arguments`` come after this server's own, as server.cc adds them after its own."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
+            *channel_arguments,
         ],
         interceptors=interceptors,
     )
@@ -317,15 +322,28 @@ def build_grpc_server(
             health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
         server.add_generic_rpc_handlers((health_servicer.handler(),))
     server.add_generic_rpc_handlers((_UnknownMethods(),))  # last: asked only when no service matched
+    return server, health_servicer, [_listen(server, address, credentials) for address in addresses]
+
+
+def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> str:
+    """Bind one address; the target a client dials for it."""
     try:
-        port = (
-            server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
-        )
+        if credentials is not None:
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError as exc:
         port, reason = 0, str(exc)
     else:
         reason = "gRPC could not bind it"
+    if address.startswith(UNIX_SCHEME):
+        if port == 0:
+            raise CannotListen(
+                f"cannot listen for gRPC on {address}: {reason}; check --grpc-socket-path (a new path in "
+                "a directory this user may write)"
+            )
+        return address
+    host, _, wanted = address.rpartition(":")
     if port == 0:
-        host, _, wanted = address.rpartition(":")
         raise listen_failure("gRPC", "--port", host.strip("[]"), int(wanted), reason)
-    return server, health_servicer, port
+    return f"{host}:{port}"

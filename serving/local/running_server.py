@@ -11,7 +11,7 @@ from serving.local.auth import server_interceptors
 from serving.local.config import read_model_server_config
 from serving.local.errors import NoModelVersions, StartupError
 from serving.local.flags import TF_CHOOSES, ServerOptions
-from serving.local.grpc_service import build_grpc_server
+from serving.local.grpc_service import UNIX_SCHEME, build_grpc_server
 from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
 from serving.local.repository import ModelRepository
@@ -92,8 +92,11 @@ class RunningServer:
                     f"({reason or 'none loaded'}): run `make export` to write a fresh one"
                 )
         options = self.options
-        self.grpc_server, self.health, grpc_port = build_grpc_server(
-            f"{_bracket(options.host)}:{options.grpc_port}",
+        addresses = [f"{_bracket(options.host)}:{options.grpc_port}"] if options.grpc_port else []
+        if options.grpc_socket_path:
+            addresses.append(UNIX_SCHEME + options.grpc_socket_path)
+        self.grpc_server, self.health, targets = build_grpc_server(
+            addresses,
             self.repository,
             self.core,
             self.predictor,
@@ -103,6 +106,7 @@ class RunningServer:
             credentials=grpc_server_credentials(options),
             interceptors=server_interceptors(options.auth_token_file),
             health_service=options.enable_grpc_healthcheck_service,
+            channel_arguments=options.grpc_channel_arguments,
         )
         if options.rest_port:
             from serving.local.rest import RestServer
@@ -113,7 +117,7 @@ class RunningServer:
             self.rest.start()
         scheme = " (TLS)" if options.tls else ""
         rest = f"rest {_bracket(options.host)}:{self.rest.port}" if self.rest else "rest disabled"
-        log.info("listening on grpc %s:%d, %s%s", _bracket(options.host), grpc_port, rest, scheme)
+        log.info("listening on grpc %s, %s%s", " and ".join(targets), rest, scheme)
         self._poller.start()
 
     def stop(self) -> None:
