@@ -18,6 +18,7 @@ from tests.support.grpc_calls import predict_request
 from tests.support.processes import run_module
 
 CONNECTION_AGE_MS = 300
+MESSAGE_LIMIT = 64 * 1024  # --max-message-bytes; a channel argument asks for more, in vain
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,10 @@ def socket_server(model_dir, tmp_path_factory):
         "--grpc-socket-path",
         str(socket_path),
         "--grpc-channel-arguments",
-        f"grpc.max_connection_age_ms={CONNECTION_AGE_MS},grpc.max_connection_age_grace_ms=100",
+        f"grpc.max_connection_age_ms={CONNECTION_AGE_MS},grpc.max_connection_age_grace_ms=100,"
+        f"grpc.max_receive_message_length={16 * MESSAGE_LIMIT}",
+        "--max-message-bytes",
+        str(MESSAGE_LIMIT),
         wait=False,
     ) as handle:
         handle = dataclasses.replace(handle, address=f"unix:{socket_path}")
@@ -74,6 +78,19 @@ def test_channel_arguments_reach_grpc(socket_server):
         channel.unsubscribe(states.append)
     ready = states.index(grpc.ChannelConnectivity.READY)
     assert grpc.ChannelConnectivity.IDLE in states[ready:], states
+
+
+def test_channel_arguments_come_after_the_servers_own(socket_server):
+    """gRPC reads the first of two same-named arguments; ServerBuilder::BuildChannelArgs sets TF
+    Serving's message limit before the --grpc_channel_arguments options, so a channel argument
+    cannot lift it: here --max-message-bytes stays the limit."""
+    with grpc.insecure_channel(socket_server.address) as channel:
+        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+        request = predict_request(np.zeros((128, 256), np.float32)).SerializeToString()
+        with pytest.raises(grpc.RpcError) as refused:
+            predict(request, timeout=30)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"Received message larger than max ({len(request)} vs. {MESSAGE_LIMIT})" in refused.value.details()
 
 
 def test_port_0_without_a_socket_path_is_refused(model_dir):
