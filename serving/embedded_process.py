@@ -50,6 +50,9 @@ def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -
         str(MODEL_CONFIG_POLL_WAIT_SECONDS),
         "--models-dir",
         str(Path(launch.models_dir).resolve()),
+        # The twin of --monitoring_config_file: both servers export metrics at the same path.
+        "--monitoring-config-file",
+        str(Path(launch.config_dir, "monitoring.config").resolve()),
         "--file-system-poll-wait-seconds",
         str(FILE_SYSTEM_POLL_WAIT_SECONDS),
         # The twin of ALLOW_UNAVAILABLE_LABELS_FLAG: the rendered config's labels are checked

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.fake_tf_serving import FakeTfServing
-from tests.support.embedded_server import ServerHandle, embedded_server
+from tests.support.embedded_server import WITH_METRICS, ServerHandle, embedded_server
 from tests.support.grpc_calls import ServingStubs
 from tests.support.models import REFERENCE_INPUT, export_version
 
@@ -26,8 +26,9 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(model_dir) -> ServerHandle:
-    """serving.local on the session's model_dir (threshold/1), shared read-only by the session."""
-    with embedded_server(model_dir) as handle:
+    """serving.local on the session's model_dir (threshold/1), shared read-only by the session;
+    TF Serving's default flags but for the metrics page make serve turns on (WITH_METRICS)."""
+    with embedded_server(model_dir, *WITH_METRICS) as handle:
         yield handle
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from client.errors import SERVER_NOT_STARTED
 from tests.support.certificates import CertificateAuthority
+from tests.support.embedded_server import WITH_METRICS
 from tests.support.models import REFERENCE_INPUT
 from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env, run_module
@@ -63,6 +64,7 @@ class Endpoint:
                     "--auth-token-file",
                     str(token_file),
                     "--enable-grpc-healthcheck-service",
+                    *WITH_METRICS,
                 ],
                 cwd=REPO,
                 env=cli_env(),

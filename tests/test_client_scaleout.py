@@ -22,7 +22,7 @@ import pytest
 
 from client.channel import normalize_address
 from client.replicas import choose_lb_policy, names_several_replicas
-from tests.support.embedded_server import embedded_server, wait_until_available
+from tests.support.embedded_server import WITH_METRICS, embedded_server, wait_until_available
 from tests.support.processes import PYTHON, REPO, cli_env, run_module
 
 LOW, HIGH = np.float32(-0.1), np.float32(0.1)  # the exported model's default bounds
@@ -35,7 +35,9 @@ OK_COUNT = re.compile(
 def replicas(model_dir):
     """Three embedded servers on the same model, started together."""
     with contextlib.ExitStack() as stack:
-        handles = [stack.enter_context(embedded_server(model_dir, wait=False)) for _ in range(3)]
+        handles = [
+            stack.enter_context(embedded_server(model_dir, *WITH_METRICS, wait=False)) for _ in range(3)
+        ]
         for handle in handles:
             wait_until_available(handle)
         yield handles
@@ -152,7 +154,7 @@ def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(replicas, model_d
     mid-run however fast this machine is; then it resumes against a dead connection.
     """
     path, expected = data(tmp_path, rows=6000)
-    with embedded_server(model_dir) as victim:
+    with embedded_server(model_dir, *WITH_METRICS) as victim:
         target = ipv4_target([replicas[0], replicas[1], victim])
         command = [
             PYTHON,

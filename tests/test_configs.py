@@ -8,6 +8,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.config_protos import BatchingParameters, MonitoringConfig
 from serving.errors import InvalidModelConfig
 from serving.lifecycle import ServeSettings, render_config_files
 from serving.model_config import (
@@ -18,7 +19,6 @@ from serving.model_config import (
     load_model_server_config,
     served_models,
 )
-from tests.tf_serving_config_protos import BatchingParameters, MonitoringConfig
 
 
 def _parse(path: Path, message):

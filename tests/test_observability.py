@@ -19,13 +19,13 @@ import pytest
 import yaml
 from google.protobuf import text_format
 
+from serving.config_protos import MonitoringConfig
 from serving.model_config import MONITORING_CONFIG
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import WITH_METRICS, embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request
 from tests.support.models import REFERENCE_INPUT
 from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env
-from tests.tf_serving_config_protos import MonitoringConfig
 
 OBSERVABILITY = REPO / "serving" / "observability"
 DASHBOARD = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
@@ -105,7 +105,7 @@ def _scrape(handle) -> set[str]:
 
 @pytest.fixture(scope="module")
 def batching_server(model_dir):
-    with embedded_server(model_dir, "--enable-batching") as handle:
+    with embedded_server(model_dir, "--enable-batching", *WITH_METRICS) as handle:
         stubs = ServingStubs(handle.address)
         try:
             stubs.prediction.Predict(predict_request(np.asarray([REFERENCE_INPUT], np.float32)), timeout=30)

@@ -292,6 +292,8 @@ def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, en
         "10",
         "--models-dir",
         str(host.models_dir.resolve()),
+        "--monitoring-config-file",
+        str((host.state_dir / "config" / "monitoring.config").resolve()),
         "--file-system-poll-wait-seconds",
         "5",
         "--allow-version-labels-for-unavailable-models",

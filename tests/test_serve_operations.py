@@ -15,10 +15,10 @@ from importlib.metadata import version
 from google.protobuf import text_format
 
 from client.errors import SERVER_NOT_STARTED, ServerUnavailable
+from serving.config_protos import SSLConfig
 from tests.support.certificates import CertificateAuthority
 from tests.support.processes import REPO, run_module
 from tests.test_serve_docker import make_fake_host, no_leftover_containers  # noqa: F401 - a fixture
-from tests.tf_serving_config_protos import SSLConfig
 
 TFS_VERSION = version("tensorflow-serving-api")
 

@@ -42,6 +42,8 @@ FLAGS = [
     "--grpc-max-threads",
     "--rest-api-num-threads",
     "--enable-grpc-healthcheck-service",
+    "--monitoring-config-file",
+    "--rest-api-enable-cors-support",
 ]
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import WITH_METRICS, embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 
 CLIENTS = 16
@@ -24,7 +24,7 @@ BATCH_TIMEOUT_MICROS = 20_000
 @pytest.fixture(scope="module")
 def batching_server(model_dir):
     with embedded_server(
-        model_dir, "--enable-batching", "--batch-timeout-micros", str(BATCH_TIMEOUT_MICROS)
+        model_dir, "--enable-batching", "--batch-timeout-micros", str(BATCH_TIMEOUT_MICROS), *WITH_METRICS
     ) as handle:
         yield handle
 

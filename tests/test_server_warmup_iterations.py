@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import WITH_METRICS, embedded_server
 from tests.support.grpc_calls import predict_request
 from tests.support.models import REFERENCE_INPUT, copy_version, write_warmup_file
 from tests.support.processes import run_module
@@ -56,7 +56,7 @@ def predict_runs_after_load(handle) -> int:
     ],
 )
 def test_each_warmup_record_runs_the_given_number_of_times(model_dir, tmp_path, flags, runs):
-    with embedded_server(warmed_up_model(model_dir, tmp_path / "models"), *flags) as handle:
+    with embedded_server(warmed_up_model(model_dir, tmp_path / "models"), *flags, *WITH_METRICS) as handle:
         assert predict_runs_after_load(handle) == runs
 
 

@@ -1,4 +1,4 @@
-"""The config messages written here (tests/tf_serving_config_protos.py) are TF Serving's, field for field.
+"""The config messages written here (serving/config_protos.py) are TF Serving's, field for field.
 
 The tensorflow-serving-api wheel ships neither BatchingParameters nor MonitoringConfig, so the
 tests that parse batching.config and monitoring.config use descriptors transcribed in this repo.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import descriptor
 
-from tests.tf_serving_config_protos import BatchingParameters, MonitoringConfig
+from serving.config_protos import BatchingParameters, MonitoringConfig
 
 D = descriptor.FieldDescriptor
 INT64_VALUE, STRING_VALUE, BOOL_VALUE = (
@@ -78,7 +78,7 @@ def test_the_wheel_still_lacks_them_so_the_transcription_is_needed():
             found = importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:
             found = False
-        assert not found, f"{module} ships now: parse with it and delete tests/tf_serving_config_protos.py"
+        assert not found, f"{module} ships now: parse with it and delete serving/config_protos.py"
 
 
 def test_a_binary_message_round_trips_by_field_number():

@@ -127,6 +127,8 @@ class ServerOptions:
     enable_grpc_healthcheck_service: bool = False
     max_request_tensor_bytes: int | None = None  # None: a quarter of max_message_bytes
     auth_token_file: Path | None = None
+    monitoring_config_file: Path | None = None  # None: no metrics, as TF Serving
+    rest_api_enable_cors_support: bool = False
     log_format: str = "text"
 
     @property
@@ -215,7 +217,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--rest-port",
         type=cli_options.port,
         default=_env("REST_PORT", 8501),
-        help="REST port for /v1/models/... and /monitoring/prometheus/metrics (default 8501; 0 disables)",
+        help="REST port for /v1/models/... and, with --monitoring-config-file, Prometheus metrics "
+        "(default 8501; 0 disables)",
+    )
+    add(
+        "--monitoring-config-file",
+        type=Path,
+        default=_env("MONITORING_CONFIG_FILE"),
+        help="a MonitoringConfig text proto (serving/monitoring.config): with prometheus_config "
+        "{ enable: true } the REST port serves Prometheus metrics at its path (default "
+        "/monitoring/prometheus/metrics). Without it there are no metrics, as TF Serving's "
+        "--monitoring_config_file; make serve passes it",
+    )
+    add(
+        "--rest-api-enable-cors-support",
+        action="store_true",
+        default=_env("REST_API_ENABLE_CORS_SUPPORT", False),
+        help="add CORS headers (Access-Control-Allow-Origin: *) to REST API answers, so a page on "
+        "another origin may call it; TF Serving's --rest_api_enable_cors_support",
     )
     add(
         "--model-config-file",
@@ -516,5 +535,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
         max_request_tensor_bytes=args.max_request_tensor_bytes,
         auth_token_file=args.auth_token_file,
+        monitoring_config_file=args.monitoring_config_file,
+        rest_api_enable_cors_support=args.rest_api_enable_cors_support,
         log_format=args.log_format,
     )

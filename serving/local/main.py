@@ -1,6 +1,6 @@
 """``python -m serving.local``: parse flags, check what is cheap to check, run until a signal, exit code.
 
-The checks (TLS files, the config file, the token file, free ports, model versions) run before
+The checks (TLS files, the config files, the token file, free ports, model versions) run before
 TensorFlow loads, so a mistake fails in a second; ``running_server.RunningServer`` then owns the
 moving parts (models, listeners, batcher, version poller) until the graceful stop.
 """
@@ -94,6 +94,10 @@ def run_server(options: ServerOptions) -> int:
             f"model config file {options.model_config_file} does not exist: pass an "
             "existing --model-config-file, or --model-name and --model-base-path"
         )
+    if options.monitoring_config_file is not None:
+        from serving.local.config import read_metrics_path  # protobuf only, no TensorFlow
+
+        read_metrics_path(options.monitoring_config_file)  # server.cc reads it before serving
     if options.auth_token_file is not None:
         read_token(options.auth_token_file)  # a bad token file fails now, not after the model load
     require_free_port(options.host, options.grpc_port, "gRPC", "--port")  # before the slow model load

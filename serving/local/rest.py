@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
 from serving.local.auth import read_token, token_error
+from serving.local.config import read_metrics_path
 from serving.local.errors import listen_failure
 from serving.local.flags import ServerOptions
 from serving.local.metrics import ServerMetrics
@@ -31,7 +32,12 @@ from serving.local.repository import ModelRepository
 from serving.local.rest_api import API_ROUTE, RestApi, error_json
 from serving.local.tls import rest_ssl_context
 
-METRICS_PATH = "/monitoring/prometheus/metrics"  # serving/monitoring.config's prometheus_config.path
+# http_rest_api_util.cc AddCORSHeaders, on the REST API's answers with --rest-api-enable-cors-support
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+)
 LISTEN_BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
 MAX_CONNECTIONS = 512  # open connections at once; more are closed at accept
 _CUT_SLACK_SECONDS = 1.0
@@ -150,21 +156,24 @@ class _Handler(BaseHTTPRequestHandler):
         state.next_stage(timed=False)
         try:
             status, payload, content_type = self._answer(method, self.path, body)
+            headers = self.rest.cors_headers(self.path)
         except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
             log.exception("internal error (REST)")
             status, content_type = 500, "application/json"
             payload = error_json(f"internal error in serving.local: {type(exc).__name__}: {exc}")
+            headers = ()
         state.next_stage()
         if self.rest.stopping:
             self.close_connection = True
-        self._send(status, b"" if method == "HEAD" else payload, content_type, len(payload))
+        self._send(status, b"" if method == "HEAD" else payload, content_type, len(payload), headers)
 
     def _answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
         """path is the request target with its query, as evhttp_request.cc's path_and_query: the
         metrics handler is chosen by the path alone, everything else sees the query too."""
-        if path.split("?", 1)[0].split("#", 1)[0] == METRICS_PATH:  # http_server.cc ProcessPrometheusRequest
-            if path != METRICS_PATH:
-                return 400, f"Unexpected path: {path}. Should be {METRICS_PATH}".encode(), "text/plain"
+        metrics_path = self.rest.metrics_path
+        if metrics_path and path.split("?", 1)[0].split("#", 1)[0] == metrics_path:
+            if path != metrics_path:  # http_server.cc ProcessPrometheusRequest
+                return 400, f"Unexpected path: {path}. Should be {metrics_path}".encode(), "text/plain"
             return 200, self.rest.metrics.render(), "text/plain"
         refused = self.rest.token and token_error(self.headers.get("Authorization"), self.rest.token)
         if refused:
@@ -258,11 +267,20 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self._read_exactly(size))
             self.rfile.readline(3)
 
-    def _send(self, status: int, payload: bytes, content_type: str, length: int | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        length: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload) if length is None else length))
+            for name, value in headers:
+                self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
@@ -313,6 +331,10 @@ class RestServer:
         metrics: ServerMetrics,
     ):
         self.metrics = metrics
+        self.metrics_path = (
+            read_metrics_path(options.monitoring_config_file) if options.monitoring_config_file else None
+        )
+        self._cors = options.rest_api_enable_cors_support
         self.token = read_token(options.auth_token_file) if options.auth_token_file else None
         self.api = RestApi(repository, predictor, metrics)
         self.limits = RestLimits.from_options(options)
@@ -337,6 +359,14 @@ class RestServer:
     def start(self) -> None:
         self._accepting.start()
         self._reaper.start()
+
+    def cors_headers(self, target: str) -> tuple[tuple[str, str], ...]:
+        """The CORS headers for an answer to target: on every REST API answer (errors too) with
+        --rest-api-enable-cors-support, none on metrics or unknown paths (http_server.cc adds them
+        in RestApiRequestDispatcher::ProcessRequest only)."""
+        if self._cors and API_ROUTE.fullmatch(target):
+            return CORS_HEADERS
+        return ()
 
     def stop_accepting(self) -> None:
         """Refuse new connections, close idle ones; requests in flight may finish within the grace period."""

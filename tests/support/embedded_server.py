@@ -18,6 +18,9 @@ from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env
 
 SERVER_START_TIMEOUT_S = 90
+# The flag make serve passes: Prometheus metrics at /monitoring/prometheus/metrics. Without it the
+# server exports none, as TF Serving without --monitoring_config_file.
+WITH_METRICS = ("--monitoring-config-file", str(REPO / "serving" / "monitoring.config"))
 
 
 @dataclass(frozen=True)

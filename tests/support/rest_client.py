@@ -11,11 +11,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RestAnswer:
-    """An HTTP answer as it came: status, Content-Type and the body's bytes."""
+    """An HTTP answer as it came: status, Content-Type, the body's bytes and every header."""
 
     status: int
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The value of header name (any case), None if the answer has none."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
 
 
 def rest_answer(
@@ -41,7 +49,9 @@ def rest_answer(
     try:
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
-        return RestAnswer(answer.status, answer.getheader("Content-Type", ""), answer.read())
+        return RestAnswer(
+            answer.status, answer.getheader("Content-Type", ""), answer.read(), tuple(answer.getheaders())
+        )
     finally:
         connection.close()
 

@@ -1,4 +1,4 @@
-"""TF Serving config messages the tensorflow-serving-api wheel does not ship, built for the tests.
+"""TF Serving config messages the tensorflow-serving-api wheel does not ship.
 
 The wheel has model_server_config_pb2 but neither monitoring_config_pb2, ssl_config_pb2 nor the
 batching parameters. Their messages are transcribed here, field by field, from TF Serving's sources:
@@ -6,8 +6,10 @@ batching parameters. Their messages are transcribed here, field by field, from T
   tensorflow_serving/config/ssl_config.proto                      (SSLConfig)
   tensorflow_serving/servables/tensorflow/session_bundle_config.proto  (BatchingParameters)
 and built into a private descriptor pool, so ``text_format.Parse`` rejects any field name or
-type the real server would reject. tests/test_tf_serving_config_protos.py holds every field's
-name, number and type to a table transcribed from those .proto files.
+type the real server would reject. The embedded server reads --monitoring-config-file with
+MonitoringConfig; the tests parse the checkout's configs with all three.
+tests/test_tf_serving_config_protos.py holds every field's name, number and type to a table
+transcribed from those .proto files.
 """
 
 from __future__ import annotations
