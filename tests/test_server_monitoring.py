@@ -17,7 +17,7 @@ from serving.local.config import DEFAULT_PROMETHEUS_PATH, read_metrics_path
 from serving.local.errors import InvalidServerConfig
 from tests.support.embedded_server import embedded_server
 from tests.support.ports import free_port
-from tests.support.processes import run_module
+from tests.support.processes import one_line_error, run_module
 from tests.support.rest_client import rest_answer
 
 CUSTOM_PATH = "/metrics"
@@ -123,12 +123,7 @@ def test_a_missing_monitoring_config_is_named(tmp_path):
 
 
 def _one_line(result, *fragments: str) -> None:
-    assert result.returncode == SERVER_NOT_STARTED, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("serving.local: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], result.stderr
+    one_line_error(result, SERVER_NOT_STARTED, *fragments, prefix="serving.local: error: ")
 
 
 @pytest.mark.parametrize(

@@ -33,13 +33,16 @@ def run_module(
     )
 
 
-def one_line_error(result: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
-    """The one ``error: ...`` line a failed CLI printed, after checking its exit code, that it printed
-    nothing else (no traceback) and that the line holds every fragment."""
+def one_line_error(
+    result: subprocess.CompletedProcess, code: int, *fragments: str, prefix: str = "error: "
+) -> str:
+    """The one ``error: ...`` line (``prefix``: how the CLI starts it) a failed CLI printed, after
+    checking its exit code, that it printed nothing else (no traceback) and that the line holds
+    every fragment."""
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith(prefix), result.stderr
     for fragment in fragments:
         assert fragment in lines[0], result.stderr
     return lines[0]
