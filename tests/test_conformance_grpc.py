@@ -595,11 +595,13 @@ def test_requests_for_unknown_models_add_no_labels(server, server_stubs):
 
 @pytest.fixture(scope="module")
 def two_version_server(model_dir, tmp_path_factory):
-    """Versions 1 and 2 served (latest 2), a broken version 3, and stray entries in the base path."""
+    """Versions 1 and 2 served (latest 2), a broken version 3, and stray entries in the base path.
+
+    Version 3 appears once the server runs: a failed latest version at start-up would keep it from
+    starting (server_core.cc WaitUntilModelsAvailable; tests/test_server_version_loading.py)."""
     models = tmp_path_factory.mktemp("two-versions")
     copy_version(model_dir, models, 1)
     copy_version(model_dir, models, 1, as_version=2)
-    (models / "threshold" / "3").mkdir()  # no saved_model.pb: session_bundle_util.cc says NOT_FOUND
     (models / "threshold" / "\u00b2").mkdir()  # a digit to Python, not to absl::SimpleAtoi
     (models / "threshold" / str(1 << 64)).mkdir()  # past int64
     config = models_config(models / "models.config", num_versions=3)
@@ -615,8 +617,24 @@ def two_version_server(model_dir, tmp_path_factory):
         "0",  # version 3 fails for good at once, not after five one-minute retries
     ) as handle:
         stubs = ServingStubs(handle.address)
+        (models / "threshold" / "3").mkdir()  # no saved_model.pb: session_bundle_util.cc says NOT_FOUND
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="threshold"))
+        request.model_spec.version.value = 3
+        deadline = time.monotonic() + 60
+        while not _reported(stubs, request, get_model_status_pb2.ModelVersionStatus.END):
+            assert time.monotonic() < deadline, f"version 3 never failed:\n{handle.log()}"
+            time.sleep(0.1)
         yield handle, stubs, models
         stubs.close()
+
+
+def _reported(stubs, request, state: int) -> bool:
+    """Whether GetModelStatus reports the request's version in state (not found yet: False)."""
+    try:
+        (status,) = stubs.model.GetModelStatus(request, timeout=10).model_version_status
+    except grpc.RpcError:
+        return False
+    return status.state == state
 
 
 def test_model_status_lists_versions_newest_first(two_version_server):

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from client.errors import SERVER_NOT_STARTED
 from client.protos import get_model_status_pb2, model_pb2
 from tests.support.embedded_server import embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
@@ -149,6 +150,7 @@ def test_versions_load_from_their_own_child_and_fail_with_tf_servings_status(mod
     (base / "4").mkdir()
     (base / "3").mkdir()
     (base / "3" / "saved_model.pb").write_bytes(b"\xff\xff not a SavedModel")
+    copy_version(model_dir, tmp_path, as_version=10)  # the latest loads, so the server starts
     config = tmp_path / "models.config"
     config.write_text(
         'model_config_list { config { name: "threshold" base_path: "/models/threshold" '
@@ -159,7 +161,7 @@ def test_versions_load_from_their_own_child_and_fail_with_tf_servings_status(mod
     ) as handle:
         stubs = ServingStubs(handle.address)
         try:
-            assert answers(stubs, version=7) == 7
+            assert answers(stubs, version=7) == 7 and answers(stubs) == 10
             expected = {
                 9: (grpc.StatusCode.NOT_FOUND, NO_SAVED_MODEL.format(base / "9")),
                 4: (grpc.StatusCode.NOT_FOUND, NO_SAVED_MODEL.format(base / "4")),
@@ -175,3 +177,39 @@ def test_versions_load_from_their_own_child_and_fail_with_tf_servings_status(mod
         finally:
             stubs.close()
         assert "loaded threshold version 7" in handle.log()
+
+
+def test_a_latest_version_that_fails_keeps_the_server_from_starting_though_an_older_one_loads(
+    model_dir, tmp_path
+):
+    """server_core.cc WaitUntilModelsAvailable: versions load one at a time, the highest first
+    (main.cc --num_load_threads 0), and the server starts on the first version of each model
+    that is AVAILABLE or END (servable_state_monitor.cc HasAnyServableInStreamReachedState). So a
+    failed latest version fails the start, in its words, though version 1 would load."""
+    copy_version(model_dir, tmp_path)
+    (tmp_path / "threshold" / "2").mkdir()
+    config = tmp_path / "models.config"
+    config.write_text(
+        'model_config_list { config { name: "threshold" base_path: "/models/threshold" '
+        'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
+    )
+    with embedded_server(
+        None,
+        "--model-config-file",
+        str(config),
+        "--models-dir",
+        str(tmp_path),
+        "--max-num-load-retries",
+        "0",
+        wait=False,
+    ) as handle:
+        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
+        log = handle.log()
+    failed = NO_SAVED_MODEL.format(tmp_path / "threshold" / "2")
+    expected = (
+        # "{" + ("{" + ServableId::DebugString() + " due to error: " + status + "}, ") + "}"
+        "serving.local: error: 1 model(s) did not become available: {{{name: threshold version: 2} "
+        f"due to error: NOT_FOUND: {failed}}}, }}: run `make export` to write a fresh version"
+    )
+    assert expected in log, log
+    assert "loaded threshold version 1" in log  # the older version loaded, and did not help

@@ -76,6 +76,7 @@ BROKEN_VERSIONS = {
     11: [predict_log(GOOD)] * MAX_RECORDS,
     12: [predict_log(GOOD), b"", predict_log(WRONG_KEY)],  # an empty log has no log_type: skipped
 }
+LATEST_GOOD = max(BROKEN_VERSIONS) + 1
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,9 @@ def warmup_server(model_dir, tmp_path_factory):
             (version_dir / WARMUP_FILE).write_bytes(records)
         else:
             write_warmup_file(version_dir, records)
-    config = models_config(models / "models.config", num_versions=1 + len(BROKEN_VERSIONS))
+    # The latest version loads, or the server would not start (server_core.cc WaitUntilModelsAvailable).
+    copy_version(model_dir, models, 1, as_version=LATEST_GOOD)
+    config = models_config(models / "models.config", num_versions=2 + len(BROKEN_VERSIONS))
     with embedded_server(
         None,
         "--model-config-file",
@@ -243,6 +246,10 @@ def test_a_version_whose_warmup_fails_keeps_the_server_from_starting(model_dir, 
         assert log.count("Signature input alias: x(feed name: ") >= 2
         assert (
             "Retrying of Loading servable: {name: threshold version: 1} exhausted max_num_retries: 1" in log
+        )
+        assert (
+            "serving.local: error: 1 model(s) did not become available: {{{name: threshold version: 1} "
+            "due to error: INVALID_ARGUMENT: Signature input alias: x(feed name: " in log
         )
 
 

@@ -42,7 +42,7 @@ class LabelOnUnavailableVersion(ConfigRefused):
 
 
 class NoModelVersions(StartupError):
-    """A model's base path holds no integer version directory."""
+    """A model has no version to serve: none on disk, or its latest failed to load at start-up."""
 
 
 class CannotListen(StartupError):

@@ -14,13 +14,37 @@ from serving.local.flags import TF_CHOOSES, ServerOptions
 from serving.local.grpc_service import UNIX_SCHEME, build_grpc_server
 from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
-from serving.local.repository import ModelRepository
-from serving.local.servable import Servable
+from serving.local.repository import ModelRepository, State
+from serving.local.servable import Servable, status_code
 from serving.local.server_core import ModelServerConfig, ServerCore
 from serving.local.tls import grpc_server_credentials
 from serving.local.warmup import replay_warmup
 
 log = logging.getLogger("serving.local")
+
+
+def models_not_available(repository: ModelRepository) -> str | None:
+    """Why the first load leaves the server unable to start, in TF Serving's words; None if it can.
+
+    server_core.cc WaitUntilModelsAvailable waits, per model, for the first version the state
+    monitor sees AVAILABLE or END (servable_state_monitor.cc HasAnyServableInStreamReachedState).
+    Versions load one at a time, the highest aspired first (main.cc: --num_load_threads 0;
+    AspiredVersionPolicy::GetHighestAspiredNewServableId), so that is the latest version: the
+    server starts when it loads and refuses to start when it failed, whatever older versions do.
+    """
+    failed = []
+    for name in sorted(repository.model_names()):
+        records = repository.version_records(name)  # newest first: the latest aspired version
+        if not records or records[0].state == State.AVAILABLE:
+            continue
+        latest = records[0]
+        error = ""
+        if latest.error:  # the failed load's absl::Status::ToString()
+            error = f" due to error: {status_code(latest.error_code).name}: {latest.error}"
+        failed.append(f"{{{{name: {name} version: {latest.version}}}{error}}}, ")
+    if not failed:
+        return None
+    return f"{len(failed)} model(s) did not become available: {{{''.join(failed)}}}"
 
 
 class RunningServer:
@@ -83,14 +107,9 @@ class RunningServer:
         self.repository.refresh()
         if self._stop.is_set():  # a signal came while versions were loading: nothing to serve now
             return
-        for name in self.repository.model_names():
-            if not self.repository.available_versions(name):
-                records = self.repository.version_records(name)
-                reason = "; ".join(f"version {r.version}: {r.error}" for r in records if r.error)
-                raise NoModelVersions(
-                    f"no version of model {name} could be loaded "
-                    f"({reason or 'none loaded'}): run `make export` to write a fresh one"
-                )
+        unavailable = models_not_available(self.repository)
+        if unavailable:
+            raise NoModelVersions(f"{unavailable}: run `make export` to write a fresh version")
         options = self.options
         addresses = [f"{_bracket(options.host)}:{options.grpc_port}"] if options.grpc_port else []
         if options.grpc_socket_path:
