@@ -15,6 +15,8 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from google.protobuf import text_format
+from tensorflow.core.protobuf import saved_model_pb2
 
 from client.errors import SERVER_NOT_STARTED
 from client.protos import get_model_status_pb2, model_pb2
@@ -213,3 +215,35 @@ def test_a_latest_version_that_fails_keeps_the_server_from_starting_though_an_ol
     )
     assert expected in log, log
     assert "loaded threshold version 1" in log  # the older version loaded, and did not help
+
+
+def test_a_version_written_as_saved_model_pbtxt_loads_and_a_broken_one_is_data_loss(model_dir, tmp_path):
+    """TensorFlow's cc/saved_model/reader.cc ReadSavedModel reads saved_model.pb, else
+    saved_model.pbtxt (MaybeSavedModelDirectory accepts either); a text file that does not parse
+    is env.cc ReadTextProto's DATA_LOSS."""
+    for version in (1, 2):
+        version_dir = copy_version(model_dir, tmp_path, as_version=version)
+        binary = version_dir / "saved_model.pb"
+        saved_model = saved_model_pb2.SavedModel.FromString(binary.read_bytes())
+        binary.unlink()
+        text = text_format.MessageToString(saved_model) if version == 2 else "saved_model_schema_version: x"
+        (version_dir / "saved_model.pbtxt").write_text(text)
+    config = tmp_path / "models.config"
+    config.write_text(
+        'model_config_list { config { name: "threshold" base_path: "/models/threshold" '
+        'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
+    )
+    with embedded_server(
+        None, "--model-config-file", str(config), "--models-dir", str(tmp_path), "--max-num-load-retries", "0"
+    ) as handle:
+        stubs = ServingStubs(handle.address)
+        try:
+            assert answers(stubs) == 2
+            status = version_status(stubs, 1)
+            assert status.state == State.END
+            assert (status.status.error_code, status.status.error_message) == (
+                grpc.StatusCode.DATA_LOSS.value[0],
+                f"Can't parse {tmp_path / 'threshold' / '1' / 'saved_model.pbtxt'} as text proto",
+            )
+        finally:
+            stubs.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
@@ -55,16 +56,21 @@ def status_code(number: int) -> grpc.StatusCode:
 
 
 def read_serving_meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
-    """The MetaGraphDef tagged 'serve' in version_dir/saved_model.pb, as TF Serving picks it.
+    """The MetaGraphDef tagged 'serve' in version_dir/saved_model.pb (or saved_model.pbtxt, as
+    TensorFlow's reader.cc falls back to it), as TF Serving picks it.
 
-    The failures carry TF Serving's status: a directory without saved_model.pb (or a version
+    The failures carry TF Serving's status: a directory without either file (or a version
     that is a regular file) is NOT_FOUND in ``session_bundle/oss/session_bundle_util.cc``
     (LoadSessionBundleOrSavedModelBundle, behind MaybeSavedModelDirectory); one whose
-    saved_model.pb does not parse is DATA_LOSS from TensorFlow's ``ReadBinaryProto``
+    file does not parse is DATA_LOSS from TensorFlow's ``ReadBinaryProto`` / ``ReadTextProto``
     (``tensorflow/core/platform/env.cc``, called by ``cc/saved_model/reader.cc``).
     """
     saved_model = saved_model_pb2.SavedModel()
     path = Path(version_dir) / "saved_model.pb"
+    binary = True
+    if not path.exists() and (Path(version_dir) / "saved_model.pbtxt").exists():
+        # cc/saved_model/reader.cc ReadSavedModel: the binary file first, else the text one
+        path, binary = Path(version_dir) / "saved_model.pbtxt", False
     try:
         content = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
@@ -79,9 +85,14 @@ def read_serving_meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
         )
         raise SavedModelUnreadable(f"{path}; {exc.strerror or exc}", code) from None
     try:
-        saved_model.ParseFromString(content)
-    except DecodeError:
-        raise SavedModelUnreadable(f"Can't parse {path} as binary proto", grpc.StatusCode.DATA_LOSS) from None
+        if binary:
+            saved_model.ParseFromString(content)
+        else:
+            text_format.Parse(content.decode("utf-8", "replace"), saved_model)
+    except (DecodeError, text_format.ParseError):
+        # env.cc ReadBinaryProto / ReadTextProto
+        kind = "binary" if binary else "text"
+        raise SavedModelUnreadable(f"Can't parse {path} as {kind} proto", grpc.StatusCode.DATA_LOSS) from None
     for meta_graph in saved_model.meta_graphs:
         if list(meta_graph.meta_info_def.tags) == [SERVE_TAG]:
             return meta_graph
