@@ -10,6 +10,7 @@ version 1 that keeps the server up.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tensorflow_serving.apis import (  # TF Serving's own classes for the logs t
 )
 
 from client.protos import get_model_status_pb2
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import WITH_METRICS, embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 from tests.support.models import (
     REFERENCE_INPUT,
@@ -34,6 +35,7 @@ from tests.support.models import (
     models_config,
     write_warmup_file,
 )
+from tests.support.rest_client import rest_call
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 1000  # saved_model_warmup_util.h WarmupConsts::kMaxNumRecords
@@ -102,9 +104,10 @@ def warmup_server(model_dir, tmp_path_factory):
         "0",
         "--max-num-load-retries",
         "0",
+        *WITH_METRICS,
     ) as handle:
         stubs = ServingStubs(handle.address)
-        yield stubs, models / "threshold"
+        yield stubs, models / "threshold", handle.rest_port
         stubs.close()
 
 
@@ -139,7 +142,7 @@ END = get_model_status_pb2.ModelVersionStatus.END
 def test_a_failing_warmup_request_fails_the_load_with_the_requests_own_status(warmup_server):
     """saved_model_warmup_util.cc: TF_RETURN_IF_ERROR(warmup_request_executor(prediction_log)),
     the Predict's status unchanged, as Predict answers it over gRPC."""
-    stubs, _ = warmup_server
+    stubs, _, _ = warmup_server
     expected = grpc_failure(stubs.prediction.Predict, WRONG_KEY)
     assert expected[0] == grpc.StatusCode.INVALID_ARGUMENT
     assert version_status(stubs, 2) == (END, *expected)
@@ -147,7 +150,7 @@ def test_a_failing_warmup_request_fails_the_load_with_the_requests_own_status(wa
 
 def test_records_before_the_failing_one_are_replayed_and_empty_logs_skipped(warmup_server):
     """saved_model_warmup.cc RunWarmupRequest: a log without log_type falls to `default: break`."""
-    stubs, _ = warmup_server
+    stubs, _, _ = warmup_server
     assert version_status(stubs, 12) == (END, *grpc_failure(stubs.prediction.Predict, WRONG_KEY))
 
 
@@ -169,7 +172,7 @@ EXAMPLE_APIS = {
 def test_classify_regress_and_multi_inference_logs_are_run_and_fail_as_over_grpc(warmup_server, version, api):
     """saved_model_warmup.cc RunWarmupRequest runs RunClassify / RunRegress / RunMultiInference: on
     this model's Predict signatures they fail as Classify and Regress do over gRPC."""
-    stubs, _ = warmup_server
+    stubs, _, _ = warmup_server
     request_class, response_class, request = EXAMPLE_APIS[api]
     expected = grpc_failure(_inference_call(stubs, api, request_class, response_class), request)
     assert expected[0] == grpc.StatusCode.INVALID_ARGUMENT
@@ -180,7 +183,7 @@ def test_classify_regress_and_multi_inference_logs_are_run_and_fail_as_over_grpc
 def test_session_run_and_streamed_logs_are_unimplemented(warmup_server, version, case):
     """saved_model_warmup.cc: "Unsupported log_type for warmup: " and log_type_case(), an enum that
     StrCat prints as its number (session_run_log = 5, predict_streamed_log = 7)."""
-    stubs, _ = warmup_server
+    stubs, _, _ = warmup_server
     assert version_status(stubs, version) == (
         END,
         grpc.StatusCode.UNIMPLEMENTED,
@@ -192,7 +195,7 @@ def test_a_file_that_is_not_tfrecord_is_data_loss(warmup_server):
     """saved_model_warmup_util.cc appends ". Please verify your warmup data is in TFRecord format."
     to the reader's DATA_LOSS (tsl/lib/io/record_reader.cc ReadChecksummed: a bad checksum at
     offset 0 adds " (Is this even a TFRecord file?)")."""
-    stubs, _ = warmup_server
+    stubs, _, _ = warmup_server
     assert version_status(stubs, 8) == (
         END,
         grpc.StatusCode.DATA_LOSS,
@@ -203,7 +206,7 @@ def test_a_file_that_is_not_tfrecord_is_data_loss(warmup_server):
 
 def test_an_unparsable_record_is_invalid_argument_naming_the_record_and_file(warmup_server):
     """saved_model_warmup_util.cc: StrCat("Failed to parse warmup record: ", record, " from ", path)."""
-    stubs, base_path = warmup_server
+    stubs, base_path, _ = warmup_server
     assert version_status(stubs, 9) == (
         END,
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -213,7 +216,7 @@ def test_an_unparsable_record_is_invalid_argument_naming_the_record_and_file(war
 
 def test_more_than_1000_records_fail_the_load(warmup_server):
     """saved_model_warmup_util.cc: the count is checked after each record runs, so 1001 fail."""
-    stubs, base_path = warmup_server
+    stubs, base_path, _ = warmup_server
     assert version_status(stubs, 10) == (
         END,
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -222,12 +225,40 @@ def test_more_than_1000_records_fail_the_load(warmup_server):
 
 
 def test_1000_records_load(warmup_server):
-    stubs, _ = warmup_server
+    stubs, _, _ = warmup_server
     assert version_status(stubs, 11) == (
         get_model_status_pb2.ModelVersionStatus.AVAILABLE,
         grpc.StatusCode.OK,
         "",
     )
+
+
+def _warmup_metrics(rest_port: int) -> dict[tuple[str, str, str], str]:
+    """(metric, model_path, status) -> value of the warmup samples on the metrics page."""
+    _, page = rest_call(rest_port, "GET", "/monitoring/prometheus/metrics")
+    pattern = re.compile(
+        r"^:tensorflow:serving:(model_warmup_records_read|model_warmup_latency_count)"
+        r'\{model_path="([^"]*)",status="([^"]*)"\} (\S+)$',
+        re.MULTILINE,
+    )
+    return {(metric, path, status): value for metric, path, status, value in pattern.findall(page)}
+
+
+def test_warmup_metrics_count_warmups_read_to_the_end_or_failed_reading(warmup_server):
+    """saved_model_warmup_util.cc records model_warmup_latency and model_warmup_records_read by
+    export dir and status.ToString() after the read loop (OUT_OF_RANGE at the end is OK); a record
+    that fails to parse or to run, or one past the limit, returns before them."""
+    _, base_path, rest_port = warmup_server
+    samples = _warmup_metrics(rest_port)
+    loss = "DATA_LOSS: corrupted record at 0 (Is this even a TFRecord file?)"
+    read = ((1, "OK", "4"), (LATEST_GOOD, "OK", "4"), (11, "OK", str(MAX_RECORDS)), (8, loss, "0"))
+    for version, status, records in read:
+        path = str(base_path / str(version))
+        assert samples[("model_warmup_records_read", path, status)] == records
+        assert samples[("model_warmup_latency_count", path, status)] == "1"
+    recorded = {path for _, path, _ in samples}
+    for version in (2, 9, 10, 12):  # a request failed, a record that does not parse, too many
+        assert str(base_path / str(version)) not in recorded
 
 
 def test_a_version_whose_warmup_fails_keeps_the_server_from_starting(model_dir, tmp_path):

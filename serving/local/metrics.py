@@ -35,6 +35,12 @@ QUEUING_BUCKETS_US = tuple(100 * 1.2**i for i in range(52))
 BATCH_THREAD_POOL = "batch_threads"  # BasicBatchScheduler's default thread_pool_name
 # tensorflow/cc/saved_model/loader.cc: every SavedModel load, by export dir and "success" / "fail"
 LOAD_ATTEMPT_COUNT = ":tensorflow:cc:saved_model:load_attempt_count"
+# saved_model_warmup_util.cc: a warmup that read its file to the end (or failed reading it), by
+# export dir and status: its wall time in microseconds, and the records it read
+WARMUP_LATENCY = ":tensorflow:serving:model_warmup_latency"
+WARMUP_RECORDS = ":tensorflow:serving:model_warmup_records_read"
+# the samplers whose first label is a model name (only served models are labelled)
+_MODEL_LABELLED = (REQUEST_LATENCY, RUNTIME_LATENCY, BATCH_SIZE)
 
 
 def _number(value: float) -> str:
@@ -84,21 +90,24 @@ class ServerMetrics:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], int] = {}
         self._load_attempts: dict[tuple[str, str], int] = {}
+        self._warmup_records: dict[tuple[str, str], int] = {}
         self._samplers: dict[str, dict[tuple[str, ...], _Histogram]] = {
             REQUEST_LATENCY: {},
             RUNTIME_LATENCY: {},
             BATCH_SIZE: {},
             QUEUING_LATENCY: {},
+            WARMUP_LATENCY: {},
         }
         self._labels = {
             REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
             RUNTIME_LATENCY: ("model_name", "API", "runtime"),
             BATCH_SIZE: ("model_name", "signature"),
             QUEUING_LATENCY: ("thread_pool_name",),
+            WARMUP_LATENCY: ("model_path", "status"),
         }
 
     def _observe(self, metric: str, labels: tuple[str, ...], value: float) -> None:
-        if metric != QUEUING_LATENCY and not self._is_served(labels[0]):  # that one names no model
+        if metric in _MODEL_LABELLED and not self._is_served(labels[0]):
             return
         limits = {BATCH_SIZE: BATCH_SIZE_BUCKETS, QUEUING_LATENCY: QUEUING_BUCKETS_US}.get(
             metric, LATENCY_BUCKETS_US
@@ -130,6 +139,14 @@ class ServerMetrics:
         key = (export_dir, "success" if ok else "fail")
         with self._lock:
             self._load_attempts[key] = self._load_attempts.get(key, 0) + 1
+
+    def record_warmup(self, export_dir: str, status: str, micros: float, records: int) -> None:
+        """One warmup of a version directory that read its file to the end, or failed reading it:
+        status is absl::Status::ToString() ("OK", or "DATA_LOSS: ...")."""
+        self._observe(WARMUP_LATENCY, (export_dir, status), micros)
+        key = (export_dir, status)
+        with self._lock:
+            self._warmup_records[key] = self._warmup_records.get(key, 0) + records
 
     def first_point(self, registry_name: str) -> int:
         """The int64 value GetMetrics (model_service_impl.cc) reads for a metric: its first point,
@@ -168,6 +185,8 @@ class ServerMetrics:
                 lines += _counter_lines(LOAD_ATTEMPT_COUNT, ("model_path", "status"), self._load_attempts)
             lines += self._histogram_metric(BATCH_SIZE)
             lines += self._histogram_metric(QUEUING_LATENCY)
+            lines += self._histogram_metric(WARMUP_LATENCY)
+            lines += _counter_lines(WARMUP_RECORDS, ("model_path", "status"), self._warmup_records)
             lines += _counter_lines(REQUEST_COUNT, ("model_name", "status"), self._counts)
             lines += self._histogram_metric(REQUEST_LATENCY)
             lines += self._histogram_metric(RUNTIME_LATENCY)

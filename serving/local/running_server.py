@@ -75,6 +75,7 @@ class RunningServer:
                 run,
                 iterations=options.warmup_iterations,
                 record_runtime=self.metrics.record_runtime,
+                record_warmup=self.metrics.record_warmup,
             )
 
         self.repository = ModelRepository(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -31,6 +31,10 @@ UNSUPPORTED_LOG_TYPES = ("session_run_log", "predict_streamed_log")
 log = logging.getLogger("serving.local")
 
 
+# (export dir, absl::Status::ToString(), microseconds, records read): the warmup metrics
+WarmupRecorder = Callable[[str, str, float, int], None]
+
+
 class WarmupFailed(Exception):
     """Warmup failed: the version is broken, so it is not made AVAILABLE.
 
@@ -43,40 +47,46 @@ class WarmupFailed(Exception):
         self.code = code
 
 
+class _ReadFailed(WarmupFailed):
+    """The TFRecord reader failed; status is its own status, as the warmup metrics label it."""
+
+    def __init__(self, message: str, code: grpc.StatusCode, status: str):
+        super().__init__(message, code)
+        self.status = status
+
+
 def replay_warmup(
     servable: Servable,
     run: ModelRunner = run_directly,
     *,
     iterations: int = 1,
     record_runtime: RuntimeRecorder | None = None,
+    record_warmup: WarmupRecorder | None = None,
 ) -> int:
     """Run every warmup record on servable, each `iterations` times; the number of records read.
 
     Raises WarmupFailed with the first error's status, as RunSavedModelWarmupUntracked returns it.
+    record_warmup gets the warmup's time and records when the file was read to its end or the
+    reader failed; TF Serving returns before its metrics on the other failures.
     """
+    start = time.monotonic()
     path = Path(servable.path) / WARMUP_FILE
     if not path.exists():  # Env::FilesExist: having warmup data is optional
         return 0
     predictor = Predictor(None, run, record_runtime=record_runtime)
-    start = time.monotonic()
     records = 0
-    for record in _tfrecords(path):
-        prediction_log = prediction_log_pb2.PredictionLog()
-        try:
-            prediction_log.ParseFromString(record)
-        except DecodeError:
-            raise WarmupFailed(
-                f"Failed to parse warmup record: {_printable(record)} from {path}",
-                grpc.StatusCode.INVALID_ARGUMENT,
-            ) from None
-        for _ in range(iterations):
-            _run_warmup_request(prediction_log, servable, predictor)
-        records += 1
-        if records > MAX_RECORDS:  # checked after the record ran, as TF Serving does
-            raise WarmupFailed(
-                f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}",
-                grpc.StatusCode.INVALID_ARGUMENT,
-            )
+
+    def measured(status: str) -> None:
+        if record_warmup is not None:
+            record_warmup(str(servable.path), status, (time.monotonic() - start) * 1e6, records)
+
+    try:
+        for record in _tfrecords(path):
+            records = _replay_record(record, path, servable, predictor, iterations, records)
+    except _ReadFailed as failed:
+        measured(failed.status)
+        raise
+    measured("OK")
     log.info(
         "Finished reading warmup data for model at %s. Number of warmup records read: %d. "
         "Elapsed time (microseconds): %d.",
@@ -84,6 +94,29 @@ def replay_warmup(
         records,
         (time.monotonic() - start) * 1e6,
     )
+    return records
+
+
+def _replay_record(
+    record: bytes, path: Path, servable: Servable, predictor: Predictor, iterations: int, records: int
+) -> int:
+    """Run one record `iterations` times; the count of records read after it."""
+    prediction_log = prediction_log_pb2.PredictionLog()
+    try:
+        prediction_log.ParseFromString(record)
+    except DecodeError:
+        raise WarmupFailed(
+            f"Failed to parse warmup record: {_printable(record)} from {path}",
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ) from None
+    for _ in range(iterations):
+        _run_warmup_request(prediction_log, servable, predictor)
+    records += 1
+    if records > MAX_RECORDS:  # checked after the record ran, as TF Serving does
+        raise WarmupFailed(
+            f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}",
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
     return records
 
 
@@ -98,11 +131,12 @@ def _tfrecords(path: Path) -> Iterator[bytes]:
         yield from reader
     except tf.errors.OpError as exc:
         code = status_code(exc.error_code)
+        status = f"{code.name}: {exc.message}"
         if code == grpc.StatusCode.DATA_LOSS:
-            raise WarmupFailed(
-                f"{exc.message}. Please verify your warmup data is in TFRecord format.", code
+            raise _ReadFailed(
+                f"{exc.message}. Please verify your warmup data is in TFRecord format.", code, status
             ) from None
-        raise WarmupFailed(exc.message, code) from None
+        raise _ReadFailed(exc.message, code, status) from None
 
 
 def _printable(record: bytes) -> str:
