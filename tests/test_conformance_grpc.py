@@ -7,6 +7,7 @@ loopback and is called over gRPC.
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 
@@ -31,6 +32,7 @@ from tests.support.models import (
     export_example_model,
     models_config,
 )
+from tests.support.rest_client import rest_call
 
 GOOD = np.asarray([REFERENCE_INPUT], dtype=np.float32)
 
@@ -752,3 +754,62 @@ def test_half_values_are_their_bit_patterns():
     decoded = tensor_pb2.TensorProto.FromString(b"".join(encode_tensor(array, as_content=False)))
     assert decoded.dtype == types_pb2.DT_HALF
     assert np.array(decoded.half_val, np.uint16).view(np.float16).tolist() == array.tolist()
+
+
+# --- --enable-signature-method-name-check: predict_util.cc VerifySignature, classifier.cc, regressor.cc
+
+
+@pytest.fixture(scope="module")
+def method_check_server(model_dir):
+    with embedded_server(model_dir, "--enable-signature-method-name-check") as handle:
+        stubs = ServingStubs(handle.address)
+        yield handle, stubs
+        stubs.close()
+
+
+def test_with_the_method_name_check_predict_signatures_still_serve(method_check_server):
+    _, stubs = method_check_server
+    response = stubs.prediction.Predict(predict_request(GOOD), timeout=30)
+    assert tensor_array(response.outputs["mask"]).tolist() == [REFERENCE_MASK]
+
+
+def test_with_the_method_name_check_predict_refuses_the_init_op_by_its_method(method_check_server):
+    """VerifySignature runs before the input count: INTERNAL, naming the three accepted methods."""
+    _, stubs = method_check_server
+    error = failure(stubs.prediction.Predict, predict_request(GOOD, signature="__saved_model_init_op"))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INTERNAL,
+        "Expected prediction signature method_name to be one of {tensorflow/serving/predict, "
+        "tensorflow/serving/classify, tensorflow/serving/regress}. Was: ",
+    )
+
+
+def test_with_the_method_name_check_classify_and_regress_name_the_method(method_check_server):
+    """GetClassificationSignatureDef / GetRegressionSignatureDef check the method before the inputs,
+    and PreProcessClassification does for MultiInference's tasks (multi_inference.cc)."""
+    handle, stubs = method_check_server
+    classify = _inference_call(
+        stubs, "Classify", classification_pb2.ClassificationRequest, classification_pb2.ClassificationResponse
+    )
+    regress = _inference_call(
+        stubs, "Regress", regression_pb2.RegressionRequest, regression_pb2.RegressionResponse
+    )
+    spec = tfs_model_pb2.ModelSpec(name="threshold")
+    was = "Was: tensorflow/serving/predict"
+    expected_classify = f"Expected classification signature method_name to be {CLASSIFY}. {was}"
+    for call, request, message in (
+        (classify, classification_pb2.ClassificationRequest(model_spec=spec), expected_classify),
+        (
+            regress,
+            regression_pb2.RegressionRequest(model_spec=spec),
+            f"Expected regression signature method_name to be {REGRESS}. {was}",
+        ),
+    ):
+        error = failure(call, request)
+        assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+    error = _multi_inference(stubs, ("threshold", "", CLASSIFY))
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, expected_classify)
+    status, text = rest_call(
+        handle.rest_port, "POST", "/v1/models/threshold:classify", {"examples": [{"x": 1.0}]}
+    )
+    assert (status, json.loads(text)) == (400, {"error": expected_classify})

@@ -44,6 +44,7 @@ FLAGS = [
     "--enable-grpc-healthcheck-service",
     "--monitoring-config-file",
     "--rest-api-enable-cors-support",
+    "--enable-signature-method-name-check",
 ]
 
 

@@ -2,7 +2,7 @@
 
 This server runs Predict signatures only. For the tf.Example APIs it makes TF Serving's own
 checks of the signature (classifier.cc / regressor.cc PreProcessClassification /
-PreProcessRegression, with the method-name check off as it is by default; multi_inference.cc
+PreProcessRegression, with the method-name check of serving.local.method_names; multi_inference.cc
 for MultiInference's tasks), so what TF Serving refuses is refused in its words, and what TF
 Serving would run is UNIMPLEMENTED here. gRPC, REST and warmup share these checks.
 """
@@ -15,9 +15,8 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from client.names import DEFAULT_SIGNATURE
 from serving.local.errors import InvalidRequest, RequestError
+from serving.local.method_names import CLASSIFY_METHOD, REGRESS_METHOD, example_api_mismatch
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"  # signature_constants.h kClassifyMethodName
-REGRESS_METHOD = "tensorflow/serving/regress"
 MULTI_INFERENCE_NOT_RUN = "MultiInference is not supported by this server; use Predict"
 
 
@@ -29,8 +28,11 @@ class Unimplemented(RequestError):
 
 def unrunnable_reason(signature: meta_graph_pb2.SignatureDef, method: str) -> str | None:
     """Why PreProcessClassification (method "classify") or PreProcessRegression ("regress")
-    refuses a signature, or None if TF Serving would run it (the signature's inputs and outputs
-    decide, as the method-name check is off by default)."""
+    refuses a signature, or None if TF Serving would run it (its method name first, with
+    --enable-signature-method-name-check; then its inputs and outputs)."""
+    mismatch = example_api_mismatch(signature, CLASSIFY_METHOD if method == "classify" else REGRESS_METHOD)
+    if mismatch is not None:
+        return mismatch
     debug = text_format.MessageToString(signature)
     if len(signature.inputs) != 1:
         return "Expected one input Tensor."

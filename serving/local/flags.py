@@ -129,6 +129,7 @@ class ServerOptions:
     auth_token_file: Path | None = None
     monitoring_config_file: Path | None = None  # None: no metrics, as TF Serving
     rest_api_enable_cors_support: bool = False
+    enable_signature_method_name_check: bool = False
     log_format: str = "text"
 
     @property
@@ -314,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the standard gRPC health service (grpc.health.v1.Health): '', ModelService and "
         "PredictionService answer SERVING. Off by default, as "
         "TF Serving's --enable_grpc_healthcheck_service; make serve turns it on",
+    )
+    add(
+        "--enable-signature-method-name-check",
+        action="store_true",
+        default=_env("ENABLE_SIGNATURE_METHOD_NAME_CHECK", False),
+        help="refuse Predict on a signature whose method_name is not predict, classify or regress, "
+        "and Classify/Regress on one not of their own method. Off by default (native TF2 "
+        "models), as TF Serving's --enable_signature_method_name_check",
     )
     add(
         "--grpc-max-threads",
@@ -537,5 +546,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         auth_token_file=args.auth_token_file,
         monitoring_config_file=args.monitoring_config_file,
         rest_api_enable_cors_support=args.rest_api_enable_cors_support,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
         log_format=args.log_format,
     )

@@ -3,10 +3,11 @@
 Steps and wording follow ``RunPredict``: the signature (FAILED_PRECONDITION if missing), the
 input count, each input decoded as ``Tensor::FromProto`` (``tensor parsing error: <alias>``),
 unknown input names, the output filter, then the session call; dtypes and shapes are left to
-TensorFlow, whose errors come back unchanged. The method-name check is off, as it is by default
-(``--enable_signature_method_name_check=false``), so ``__saved_model_init_op`` fails on its
-input count like it does there. Outputs go back in their typed value fields (``float_val``,
-``int_val``, ...), or as ``tensor_content`` under ``--enable-serialization-as-tensor-content``.
+TensorFlow, whose errors come back unchanged. The method-name check is off by default, as in TF
+Serving (``--enable-signature-method-name-check``: serving.local.method_names), so
+``__saved_model_init_op`` fails on its input count like it does there. Outputs go back in their
+typed value fields (``float_val``, ``int_val``, ...), or as ``tensor_content`` under
+``--enable-serialization-as-tensor-content``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from client.tensors import (
 from client.wire import RequestParts, parse_request, response_bytes
 from serving.local.errors import InvalidRequest, RequestError, SignatureKeyNotFound
 from serving.local.input_tensors import TensorNotFeedable, decode_input
+from serving.local.method_names import verify_predict_signature
 from serving.local.repository import ModelRepository
 from serving.local.servable import Servable
 
@@ -116,6 +118,7 @@ def prepare_predict(
     signature = servable.signature_defs.get(signature_name)
     if signature is None:
         raise SignatureKeyNotFound(f'Serving signature key "{signature_name}" not found.')
+    verify_predict_signature(signature)
     sent, expected = set(parts.inputs), set(signature.inputs)
     if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
         raise InvalidRequest(

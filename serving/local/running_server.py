@@ -12,6 +12,7 @@ from serving.local.config import read_model_server_config
 from serving.local.errors import NoModelVersions, StartupError
 from serving.local.flags import TF_CHOOSES, ServerOptions
 from serving.local.grpc_service import UNIX_SCHEME, build_grpc_server
+from serving.local.method_names import set_method_name_check
 from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
 from serving.local.repository import ModelRepository, State
@@ -58,6 +59,7 @@ class RunningServer:
         # set by a signal: a start-up still retrying its loads gives up
         self._stop = stopping if stopping is not None else threading.Event()
         self._last_reload_error = ""
+        set_method_name_check(options.enable_signature_method_name_check)  # before warmup runs
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
         self.batcher = None
         run = run_directly
