@@ -23,7 +23,12 @@ from tensorflow_serving.apis import (  # TF Serving's own classes for the method
 from tensorflow_serving.apis import model_pb2 as tfs_model_pb2
 
 from client.protos import get_model_status_pb2, model_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tests.support.embedded_server import embedded_server, wait_until_available
+from tests.support.embedded_server import (
+    config_server,
+    embedded_server,
+    embedded_server_and_stubs,
+    wait_until_available,
+)
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 from tests.support.models import (
     REFERENCE_INPUT,
@@ -607,12 +612,9 @@ def two_version_server(model_dir, tmp_path_factory):
     (models / "threshold" / "\u00b2").mkdir()  # a digit to Python, not to absl::SimpleAtoi
     (models / "threshold" / str(1 << 64)).mkdir()  # past int64
     config = models_config(models / "models.config", num_versions=3)
-    with embedded_server(
-        None,
-        "--model-config-file",
-        str(config),
-        "--models-dir",
-        str(models),
+    with config_server(
+        config,
+        models,
         "--file-system-poll-wait-seconds",
         "0.2",
         "--max-num-load-retries",
@@ -761,10 +763,8 @@ def test_half_values_are_their_bit_patterns():
 
 @pytest.fixture(scope="module")
 def method_check_server(model_dir):
-    with embedded_server(model_dir, "--enable-signature-method-name-check") as handle:
-        stubs = ServingStubs(handle.address)
-        yield handle, stubs
-        stubs.close()
+    with embedded_server_and_stubs(model_dir, "--enable-signature-method-name-check") as served:
+        yield served
 
 
 def test_with_the_method_name_check_predict_signatures_still_serve(method_check_server):

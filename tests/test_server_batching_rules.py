@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import embedded_server, embedded_server_and_stubs
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, save_scalar_output_model
 from tests.support.processes import run_module
@@ -38,19 +38,15 @@ def scalar_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def plain(scalar_model):
     """The scalar-output model served without batching."""
-    with embedded_server(scalar_model) as handle:
-        stubs = ServingStubs(handle.address)
-        yield handle, stubs
-        stubs.close()
+    with embedded_server_and_stubs(scalar_model) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def batching(scalar_model):
     """The same model served with --enable-batching."""
-    with embedded_server(scalar_model, "--enable-batching") as handle:
-        stubs = ServingStubs(handle.address)
-        yield handle, stubs
-        stubs.close()
+    with embedded_server_and_stubs(scalar_model, "--enable-batching") as served:
+        yield served
 
 
 def rpc_error(stubs: ServingStubs, request) -> grpc.RpcError:

@@ -9,6 +9,7 @@ failed version), session_bundle/oss/session_bundle_util.cc and TensorFlow's Read
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -20,9 +21,9 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from client.errors import SERVER_NOT_STARTED
 from client.protos import get_model_status_pb2, model_pb2
-from tests.support.embedded_server import embedded_server
+from tests.support.embedded_server import config_server, embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
-from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version
+from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version, models_config
 
 State = get_model_status_pb2.ModelVersionStatus
 FAST_POLL = ("--file-system-poll-wait-seconds", "0.1")
@@ -61,6 +62,14 @@ def answers(stubs, version: int | None = None) -> int:
     )
     assert tensor_array(response.outputs["mask"]).tolist() == [REFERENCE_MASK]
     return response.model_spec.version.value
+
+
+@contextlib.contextmanager
+def serving_every_version(models: Path, **options):
+    """The threshold model under models with every version aspired (policy all), no load retries."""
+    config = models_config(models / "models.config", policy="all {}")
+    with config_server(config, models, "--max-num-load-retries", "0", **options) as handle:
+        yield handle
 
 
 def write_version_atomically(model_dir: Path, models: Path, name: str) -> None:
@@ -153,14 +162,7 @@ def test_versions_load_from_their_own_child_and_fail_with_tf_servings_status(mod
     (base / "3").mkdir()
     (base / "3" / "saved_model.pb").write_bytes(b"\xff\xff not a SavedModel")
     copy_version(model_dir, tmp_path, as_version=10)  # the latest loads, so the server starts
-    config = tmp_path / "models.config"
-    config.write_text(
-        'model_config_list { config { name: "threshold" base_path: "/models/threshold" '
-        'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
-    )
-    with embedded_server(
-        None, "--model-config-file", str(config), "--models-dir", str(tmp_path), "--max-num-load-retries", "0"
-    ) as handle:
+    with serving_every_version(tmp_path) as handle:
         stubs = ServingStubs(handle.address)
         try:
             assert answers(stubs, version=7) == 7 and answers(stubs) == 10
@@ -190,21 +192,7 @@ def test_a_latest_version_that_fails_keeps_the_server_from_starting_though_an_ol
     failed latest version fails the start, in its words, though version 1 would load."""
     copy_version(model_dir, tmp_path)
     (tmp_path / "threshold" / "2").mkdir()
-    config = tmp_path / "models.config"
-    config.write_text(
-        'model_config_list { config { name: "threshold" base_path: "/models/threshold" '
-        'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
-    )
-    with embedded_server(
-        None,
-        "--model-config-file",
-        str(config),
-        "--models-dir",
-        str(tmp_path),
-        "--max-num-load-retries",
-        "0",
-        wait=False,
-    ) as handle:
+    with serving_every_version(tmp_path, wait=False) as handle:
         assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
         log = handle.log()
     failed = NO_SAVED_MODEL.format(tmp_path / "threshold" / "2")
@@ -228,14 +216,7 @@ def test_a_version_written_as_saved_model_pbtxt_loads_and_a_broken_one_is_data_l
         binary.unlink()
         text = text_format.MessageToString(saved_model) if version == 2 else "saved_model_schema_version: x"
         (version_dir / "saved_model.pbtxt").write_text(text)
-    config = tmp_path / "models.config"
-    config.write_text(
-        'model_config_list { config { name: "threshold" base_path: "/models/threshold" '
-        'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
-    )
-    with embedded_server(
-        None, "--model-config-file", str(config), "--models-dir", str(tmp_path), "--max-num-load-retries", "0"
-    ) as handle:
+    with serving_every_version(tmp_path) as handle:
         stubs = ServingStubs(handle.address)
         try:
             assert answers(stubs) == 2

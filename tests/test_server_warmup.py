@@ -26,7 +26,7 @@ from tensorflow_serving.apis import (  # TF Serving's own classes for the logs t
 )
 
 from client.protos import get_model_status_pb2
-from tests.support.embedded_server import WITH_METRICS, embedded_server
+from tests.support.embedded_server import WITH_METRICS, config_server, embedded_server
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 from tests.support.models import (
     REFERENCE_INPUT,
@@ -94,12 +94,9 @@ def warmup_server(model_dir, tmp_path_factory):
     # The latest version loads, or the server would not start (server_core.cc WaitUntilModelsAvailable).
     copy_version(model_dir, models, 1, as_version=LATEST_GOOD)
     config = models_config(models / "models.config", num_versions=2 + len(BROKEN_VERSIONS))
-    with embedded_server(
-        None,
-        "--model-config-file",
-        str(config),
-        "--models-dir",
-        str(models),
+    with config_server(
+        config,
+        models,
         "--file-system-poll-wait-seconds",
         "0",
         "--max-num-load-retries",

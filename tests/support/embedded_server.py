@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from client.protos import get_model_status_pb2, model_pb2, model_service_pb2_grpc
+from tests.support.grpc_calls import ServingStubs
 from tests.support.ports import free_port
 from tests.support.processes import PYTHON, REPO, cli_env
 
@@ -134,3 +135,21 @@ def _flag_value(args: tuple[str, ...], flag: str) -> str:
         if arg == flag:
             return args[index + 1]
     raise KeyError(flag)
+
+
+@contextlib.contextmanager
+def embedded_server_and_stubs(model_dir: Path | None, *extra_args: str, **options):
+    """embedded_server, and ServingStubs connected to it: yields (handle, stubs)."""
+    with embedded_server(model_dir, *extra_args, **options) as handle:
+        stubs = ServingStubs(handle.address)
+        try:
+            yield handle, stubs
+        finally:
+            stubs.close()
+
+
+def config_server(config: Path, models_dir: Path, *extra_args: str, **options):
+    """embedded_server serving a ModelServerConfig file, its base paths under models_dir."""
+    return embedded_server(
+        None, "--model-config-file", str(config), "--models-dir", str(models_dir), *extra_args, **options
+    )

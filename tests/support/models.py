@@ -36,15 +36,19 @@ def models_config(
     num_versions: int = 2,
     labels: dict[str, int] | None = None,
     base_path: str = "/models/threshold",
+    policy: str | None = None,
 ) -> Path:
-    """Write a TF Serving ModelServerConfig text proto for the threshold model; its path."""
+    """Write a TF Serving ModelServerConfig text proto for the threshold model; its path.
+
+    The version policy is ``latest { num_versions }`` unless policy gives another (``all {}``)."""
+    policy = policy or f"latest {{ num_versions: {num_versions} }}"
     label_lines = "".join(
         f'    version_labels {{ key: "{key}" value: {value} }}\n' for key, value in (labels or {}).items()
     )
     Path(path).write_text(
         'model_config_list {\n  config {\n    name: "threshold"\n'
         f'    base_path: "{base_path}"\n    model_platform: "tensorflow"\n'
-        f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
+        f"    model_version_policy {{ {policy} }}\n"
         f"{label_lines}  }}\n}}\n"
     )
     return Path(path)
