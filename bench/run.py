@@ -125,8 +125,9 @@ def _start_embedded(stack: contextlib.ExitStack, workdir: Path, wanted: set[str]
     """The embedded servers the sections need, started together: name -> address, plus encodings.
 
     "off" is the server as ``python -m serving.local`` starts by default (no batching); "on" adds
-    --enable-batching. Where the server can answer in either encoding, "off" answers as TF
-    Serving does by default (typed fields) and another server adds the tensor_content flag;
+    --enable-batching with serving/batching.config, as make serve passes them. Where the server
+    can answer in either encoding, "off" answers as TF Serving does by default (typed fields) and
+    another server adds the tensor_content flag;
     "second" is a twin of "off" for the scale-out section.
     """
     log("  starting embedded servers (exporting the model first)")
@@ -134,7 +135,11 @@ def _start_embedded(stack: contextlib.ExitStack, workdir: Path, wanted: set[str]
     flag = sections.embedded_server_has_tensor_content_flag()
     specs = {"off": sections.embedded_server_spec(workdir, "default")}
     if "batching" in wanted:
-        specs["on"] = sections.embedded_server_spec(workdir, "batching", "--enable-batching")
+        # as make serve runs it: the checkout's batching.config, the one TF Serving gets
+        batching_config = Path(sections.__file__).resolve().parent.parent / "serving" / "batching.config"
+        specs["on"] = sections.embedded_server_spec(
+            workdir, "batching", "--enable-batching", "--batching-parameters-file", str(batching_config)
+        )
     if "scaleout" in wanted:  # a twin of "off", for two-server runs
         specs["second"] = sections.embedded_server_spec(workdir, "second")
     if flag and "cli_end_to_end" in wanted:

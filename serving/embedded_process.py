@@ -64,8 +64,12 @@ def embedded_server_argv(launch: EmbeddedLaunch, python: str = sys.executable) -
     # The embedded twin of TENSOR_CONTENT_FLAG: both servers answer in the same encoding.
     argv.append("--enable-serialization-as-tensor-content")
     if launch.batching:
-        # Its own batching defaults: batching.config tunes TF Serving's scheduler, not this one.
-        argv.append("--enable-batching")
+        # The twin of --enable_batching --batching_parameters_file: one batching.config for both.
+        argv += [
+            "--enable-batching",
+            "--batching-parameters-file",
+            str(Path(launch.config_dir, "batching.config").resolve()),
+        ]
     for pool, threads in (
         ("intra-op", launch.intra_op_parallelism),
         ("inter-op", launch.inter_op_parallelism),

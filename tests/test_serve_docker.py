@@ -300,6 +300,8 @@ def test_no_docker_engine_falls_back_to_the_embedded_server(tmp_path, docker, en
         "--enable-grpc-healthcheck-service",
         "--enable-serialization-as-tensor-content",
         "--enable-batching",
+        "--batching-parameters-file",
+        str((host.state_dir / "config" / "batching.config").resolve()),
     ]
 
 

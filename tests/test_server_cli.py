@@ -26,6 +26,7 @@ FLAGS = [
     "--model-config-file-poll-wait-seconds",
     "--max-message-bytes",
     "--enable-batching",
+    "--batching-parameters-file",
     "--max-batch-size",
     "--batch-timeout-micros",
     "--num-batch-threads",

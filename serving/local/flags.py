@@ -108,9 +108,10 @@ class ServerOptions:
     max_message_bytes: int = 256 << 20
     grpc_threads: int = TF_SERVING_THREADS
     enable_batching: bool = False
-    max_batch_size: int = 1024
-    batch_timeout_micros: int = 1000
-    num_batch_threads: int = 2
+    batching_parameters_file: Path | None = None
+    max_batch_size: int | None = None  # None: the file's, or TF Serving's default
+    batch_timeout_micros: int | None = None
+    num_batch_threads: int | None = None
     session_threads: SessionThreads = TF_CHOOSES
     load_retries: LoadRetries = TF_SERVING_RETRIES
     ssl_cert: Path | None = None
@@ -341,22 +342,35 @@ def build_parser() -> argparse.ArgumentParser:
         "model call, like TF Serving's --enable_batching",
     )
     add(
+        "--batching-parameters-file",
+        type=Path,
+        default=_env("BATCHING_PARAMETERS_FILE"),
+        help="a BatchingParameters text proto (serving/batching.config) for --enable-batching, as TF "
+        "Serving's --batching_parameters_file: max_batch_size (larger requests are refused), "
+        "batch_timeout_micros, num_batch_threads, max_enqueued_batches (a full queue answers "
+        "UNAVAILABLE), enable_large_batch_splitting and max_execution_batch_size. Without it, TF "
+        "Serving's defaults: 1000 rows, no timeout, 10 batches, a thread per CPU; make serve passes it",
+    )
+    add(
         "--max-batch-size",
         type=cli_options.positive_int,
-        default=_env("MAX_BATCH_SIZE", 1024),
-        help="most rows merged into one model call (default 1024); bigger requests run on their own",
+        default=_env("MAX_BATCH_SIZE"),
+        help="max_batch_size over the file's (this server's own flag): the most rows one request "
+        "may have, and the most merged into one model call without splitting",
     )
     add(
         "--batch-timeout-micros",
         type=cli_options.non_negative_int,
-        default=_env("BATCH_TIMEOUT_MICROS", 1000),
-        help="how long a request waits for others to merge with (default 1000)",
+        default=_env("BATCH_TIMEOUT_MICROS"),
+        help="batch_timeout_micros over the file's (this server's own flag): how long a request "
+        "waits for others to merge with",
     )
     add(
         "--num-batch-threads",
         type=cli_options.positive_int,
-        default=_env("NUM_BATCH_THREADS", 2),
-        help="merged batches run in parallel on this many threads (default 2)",
+        default=_env("NUM_BATCH_THREADS"),
+        help="num_batch_threads over the file's (this server's own flag): batches run in parallel "
+        "on this many threads",
     )
     for flag, env, what in (
         (
@@ -525,6 +539,7 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         max_message_bytes=args.max_message_bytes,
         grpc_threads=args.grpc_threads,
         enable_batching=args.enable_batching,
+        batching_parameters_file=args.batching_parameters_file,
         max_batch_size=args.max_batch_size,
         batch_timeout_micros=args.batch_timeout_micros,
         num_batch_threads=args.num_batch_threads,

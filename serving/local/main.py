@@ -98,6 +98,10 @@ def run_server(options: ServerOptions) -> int:
         from serving.local.config import read_metrics_path  # protobuf only, no TensorFlow
 
         read_metrics_path(options.monitoring_config_file)  # server.cc reads it before serving
+    if options.enable_batching or options.batching_parameters_file is not None:
+        from serving.local.batching_parameters import batching_settings  # protobuf only
+
+        batching_settings(options)  # a bad file, or one without --enable-batching, fails now
     if options.auth_token_file is not None:
         read_token(options.auth_token_file)  # a bad token file fails now, not after the model load
     require_free_port(options.host, options.grpc_port, "gRPC", "--port")  # before the slow model load

@@ -6,6 +6,8 @@ import logging
 import threading
 import time
 
+import grpc
+
 from client.tensors import TensorBudget
 from serving.local.auth import server_interceptors
 from serving.local.config import read_model_server_config
@@ -16,7 +18,7 @@ from serving.local.method_names import set_method_name_check
 from serving.local.metrics import ServerMetrics
 from serving.local.predict import Predictor, run_directly
 from serving.local.repository import ModelRepository, State
-from serving.local.servable import Servable, status_code
+from serving.local.servable import RuntimeFailed, Servable, status_code
 from serving.local.server_core import ModelServerConfig, ServerCore
 from serving.local.tls import grpc_server_credentials
 from serving.local.warmup import replay_warmup
@@ -63,13 +65,21 @@ class RunningServer:
         self.metrics = ServerMetrics(is_served=lambda name: self.repository.is_served(name))
         self.batcher = None
         run = run_directly
+        batching_error = None
         if options.enable_batching:
-            from serving.local.batching import Batcher, batching_settings
+            from serving.local.batching import Batcher
+            from serving.local.batching_parameters import batching_settings
 
-            self.batcher = Batcher(batching_settings(options), self.metrics)
+            settings = batching_settings(options)
+            batching_error = settings.load_error()
+            self.batcher = Batcher(settings, self.metrics)
             run = self.batcher.run
 
         def warm_up(servable: Servable) -> int:
+            if batching_error is not None:  # WrapSessionForBatching fails every version's load
+                raise RuntimeFailed(batching_error, grpc.StatusCode.INVALID_ARGUMENT)
+            if not options.enable_model_warmup:
+                return 0
             # As TF Serving's warmup: through the session the requests will use (batching's
             # included), its session calls counted in the runtime latency metric as RunPredict does
             return replay_warmup(
@@ -82,7 +92,7 @@ class RunningServer:
 
         self.repository = ModelRepository(
             [],
-            warm_up=warm_up if options.enable_model_warmup else None,
+            warm_up=warm_up,
             on_load_attempt=self.metrics.record_load_attempt,
             threads=options.session_threads,
             retries=options.load_retries,

@@ -1,0 +1,193 @@
+"""--enable-batching with --batching-parameters-file, as TF Serving reads and runs BatchingParameters.
+
+model_servers/server.cc reads the file (and refuses it without --enable_batching);
+servables/tensorflow/bundle_factory_util.{h,cc} GetQueueOptions and WrapSessionForBatching turn it
+into the queue's options; tensorflow/core/kernels/batching_util/shared_batch_scheduler.h
+(ValidateBatchTaskQueueCapacity, ScheduleWithoutOrEagerSplitImpl) refuses, queues and splits.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from client.errors import SERVER_NOT_STARTED
+from tests.support.embedded_server import WITH_METRICS, embedded_server, embedded_server_and_stubs
+from tests.support.grpc_calls import predict_request, tensor_array
+from tests.support.ports import free_port
+from tests.support.processes import one_line_error, run_module
+from tests.support.rest_client import rest_call
+
+SPLITTING = """
+max_batch_size { value: 8 }
+enable_large_batch_splitting { value: true }
+max_execution_batch_size { value: 3 }
+"""
+SLOW_TIMEOUT_S = 3  # long enough for a second request to find the first still queued
+NO_SPLITTING_ONE_BATCH = f"""
+max_batch_size {{ value: 4 }}
+batch_timeout_micros {{ value: {SLOW_TIMEOUT_S * 1_000_000} }}
+max_enqueued_batches {{ value: 1 }}
+"""
+SPLITTING_ONE_BATCH = f"""
+max_batch_size {{ value: 8 }}
+enable_large_batch_splitting {{ value: true }}
+max_execution_batch_size {{ value: 4 }}
+batch_timeout_micros {{ value: {SLOW_TIMEOUT_S * 1_000_000} }}
+max_enqueued_batches {{ value: 1 }}
+"""
+BATCH_SIZES = re.compile(
+    r'^:tensorflow:serving:batching_session:processed_batch_size_(sum|count)\{model_name="threshold",'
+    r'signature="serving_default"\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+def _rows(count: int) -> np.ndarray:
+    return np.linspace(-1, 1, count * 4, dtype=np.float32).reshape(count, 4)
+
+
+def _mask(x: np.ndarray) -> list:
+    return ((x < np.float32(-0.1)) | (x > np.float32(0.1))).astype(np.float32).tolist()
+
+
+def _params(tmp_path, text: str) -> str:
+    path = tmp_path / "batching.config"
+    path.write_text(text)
+    return str(path)
+
+
+def _batching(tmp_path, text: str) -> tuple[str, ...]:
+    """The flags of a server batching with text as its BatchingParameters, without warmup."""
+    return ("--enable-batching", "--batching-parameters-file", _params(tmp_path, text), "--no-model-warmup")
+
+
+def _failure(stubs, x: np.ndarray) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as error:
+        stubs.prediction.Predict(predict_request(x), timeout=30)
+    return error.value.code(), error.value.details()
+
+
+def _batch_sizes(rest_port: int) -> tuple[float, float]:
+    """(rows, batches) the serving_default signature has run in batches so far."""
+    _, page = rest_call(rest_port, "GET", "/monitoring/prometheus/metrics")
+    values = dict(BATCH_SIZES.findall(page))
+    return float(values.get("sum", 0)), float(values.get("count", 0))
+
+
+@pytest.fixture(scope="module")
+def defaults(model_dir):
+    """--enable-batching alone: QueueOptions' defaults."""
+    with embedded_server_and_stubs(model_dir, "--enable-batching") as served:
+        yield served
+
+
+def test_without_a_file_a_request_over_1000_rows_is_refused(defaults):
+    """QueueOptions::input_batch_size_limit defaults to 1000."""
+    _, stubs = defaults
+    assert _failure(stubs, _rows(1001)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Task size 1001 is larger than maximum input batch size 1000",
+    )
+    x = _rows(1000)
+    assert tensor_array(
+        stubs.prediction.Predict(predict_request(x), timeout=30).outputs["mask"]
+    ).tolist() == _mask(x)
+
+
+def test_a_split_request_comes_back_whole_from_batches_of_the_execution_size(model_dir, tmp_path):
+    """GetQueueOptions with enable_large_batch_splitting: a 7-row request runs as 3 + 3 + 1 rows."""
+    # No warmup: the export's warmup records hold more rows than this max_batch_size takes.
+    flags = (*_batching(tmp_path, SPLITTING), *WITH_METRICS)
+    with embedded_server_and_stubs(model_dir, *flags) as (handle, stubs):
+        x = _rows(7)
+        answer = stubs.prediction.Predict(predict_request(x), timeout=30)
+        assert tensor_array(answer.outputs["mask"]).tolist() == _mask(x)
+        assert _batch_sizes(handle.rest_port) == (7, 3)
+        assert _failure(stubs, _rows(9)) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Task size 9 is larger than maximum input batch size 8",
+        )
+
+
+@pytest.mark.parametrize(
+    "config,second,message",
+    [
+        (
+            NO_SPLITTING_ONE_BATCH,
+            3,
+            "The batch scheduling queue to which this task was submitted is full; currently 1 batches "
+            "enqueued and max_enqueued_batches is 1",
+        ),
+        (
+            SPLITTING_ONE_BATCH,
+            2,
+            "The batch scheduling queue to which this task was submitted is full; task size is 2 but "
+            "scheduling capacity is only 1 (num_enqueued_batches=1, max_enqueued_batches=1, "
+            "open_batch_size=3, max_execution_batch_size=4)",
+        ),
+    ],
+)
+def test_a_full_queue_answers_unavailable_at_once(model_dir, tmp_path, config, second, message):
+    """ValidateBatchTaskQueueCapacity: 3 rows wait in the only batch the queue may hold, so the next
+    request does not fit (without splitting: 3 + 3 > max_batch_size 4; with it: 2 rows > the one
+    row left); the first still gets its answer when its timeout ends."""
+    flags = (
+        "--enable-batching",
+        "--batching-parameters-file",
+        _params(tmp_path, config),
+        "--no-model-warmup",
+    )
+    with embedded_server_and_stubs(model_dir, *flags) as (_, stubs):
+        first = _rows(3)
+        waiting = stubs.prediction.Predict.future(predict_request(first), timeout=30)
+        time.sleep(SLOW_TIMEOUT_S / 6)  # the first request is in its batch
+        started = time.monotonic()
+        assert _failure(stubs, _rows(second)) == (grpc.StatusCode.UNAVAILABLE, message)
+        assert time.monotonic() - started < SLOW_TIMEOUT_S / 2  # refused, not queued
+        assert tensor_array(waiting.result().outputs["mask"]).tolist() == _mask(first)
+
+
+def test_allowed_batch_sizes_must_end_at_max_batch_size_or_no_version_loads(model_dir, tmp_path):
+    """WrapSessionForBatching fails the load, so the server does not start."""
+    config = _params(
+        tmp_path, "max_batch_size { value: 4 }\nallowed_batch_sizes: 1\nallowed_batch_sizes: 2\n"
+    )
+    flags = ("--enable-batching", "--batching-parameters-file", config, "--max-num-load-retries", "0")
+    with embedded_server(model_dir, *flags, wait=False) as handle:
+        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
+        log = handle.log()
+    assert (
+        "1 model(s) did not become available: {{{name: threshold version: 1} due to error: "
+        "INVALID_ARGUMENT: Last entry in allowed_batch_sizes must match max_batch_size; last entry "
+        "was 2; expected 4}, }" in log
+    ), log
+
+
+@pytest.mark.parametrize(
+    "text,flags,fragment",
+    [
+        ("max_batch_size { value: 8 }\n", (), "server_options.batching_parameters_file is set without"),
+        ("max_batch_size: 8\n", ("--enable-batching",), "Invalid protobuf file: '"),
+    ],
+)
+def test_a_file_without_enable_batching_or_that_does_not_parse_fails_the_start(
+    tmp_path, text, flags, fragment
+):
+    """server.cc: the file needs --enable_batching; ParseProtoTextFile's words for a bad one."""
+    result = run_module(
+        "serving.local",
+        "--batching-parameters-file",
+        _params(tmp_path, text),
+        *flags,
+        "--model-base-path",
+        tmp_path,
+        "--port",
+        str(free_port()),
+        timeout=60,
+    )
+    one_line_error(result, SERVER_NOT_STARTED, fragment, prefix="serving.local: error: ")
