@@ -1,7 +1,7 @@
 """TF Serving's names, written once for the client, the embedded server, bench and tests.
 
 Signature keys and method names are TensorFlow's (``tensorflow/cc/saved_model/signature_constants.h``:
-``kDefaultServingSignatureDefKey``, ``kPredictMethodName``); services and their method paths
+``kDefaultServingSignatureDefKey``, ``kPredictMethodName`` and its two twins); services and their method paths
 are TF Serving's (``tensorflow_serving/apis/prediction_service.proto``, ``model_service.proto``);
 ``signature_def`` is the metadata field ``GetModelMetadata`` answers
 (``tensorflow_serving/servables/tensorflow/get_model_metadata_impl.cc``). ``export`` imports
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"  # kClassifyMethodName
+REGRESS_METHOD_NAME = "tensorflow/serving/regress"  # kRegressMethodName
 SIGNATURE_DEF_FIELD = "signature_def"
 
 PACKAGE = "tensorflow.serving"

@@ -12,11 +12,12 @@ from __future__ import annotations
 import grpc
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from client.names import CLASSIFY_METHOD_NAME, PREDICT_METHOD_NAME, REGRESS_METHOD_NAME
 from serving.local.errors import RequestError
 
-PREDICT_METHOD = "tensorflow/serving/predict"  # signature_constants.h kPredictMethodName
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHOD = PREDICT_METHOD_NAME
+CLASSIFY_METHOD = CLASSIFY_METHOD_NAME
+REGRESS_METHOD = REGRESS_METHOD_NAME
 _EXAMPLE_API_WORDS = {CLASSIFY_METHOD: "classification", REGRESS_METHOD: "regression"}
 _enabled = False
 
