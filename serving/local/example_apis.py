@@ -13,9 +13,9 @@ import grpc
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from client.names import DEFAULT_SIGNATURE
+from client.names import CLASSIFY_METHOD_NAME, DEFAULT_SIGNATURE, REGRESS_METHOD_NAME
 from serving.local.errors import InvalidRequest, RequestError
-from serving.local.method_names import CLASSIFY_METHOD, REGRESS_METHOD, example_api_mismatch
+from serving.local.method_names import example_api_mismatch
 
 MULTI_INFERENCE_NOT_RUN = "MultiInference is not supported by this server; use Predict"
 
@@ -30,7 +30,9 @@ def unrunnable_reason(signature: meta_graph_pb2.SignatureDef, method: str) -> st
     """Why PreProcessClassification (method "classify") or PreProcessRegression ("regress")
     refuses a signature, or None if TF Serving would run it (its method name first, with
     --enable-signature-method-name-check; then its inputs and outputs)."""
-    mismatch = example_api_mismatch(signature, CLASSIFY_METHOD if method == "classify" else REGRESS_METHOD)
+    mismatch = example_api_mismatch(
+        signature, CLASSIFY_METHOD_NAME if method == "classify" else REGRESS_METHOD_NAME
+    )
     if mismatch is not None:
         return mismatch
     debug = text_format.MessageToString(signature)
@@ -91,9 +93,9 @@ def check_multi_inference(signature_defs, request) -> None:
         signature = signature_defs.get(name)
         if signature is None:
             raise InvalidRequest(f"Requested signature not found in model graph: {name}")
-        if task.method_name == CLASSIFY_METHOD:
+        if task.method_name == CLASSIFY_METHOD_NAME:
             reason = unrunnable_reason(signature, "classify")
-        elif task.method_name == REGRESS_METHOD:
+        elif task.method_name == REGRESS_METHOD_NAME:
             reason = unrunnable_reason(signature, "regress")
         else:
             raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")

@@ -15,10 +15,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from client.names import CLASSIFY_METHOD_NAME, PREDICT_METHOD_NAME, REGRESS_METHOD_NAME
 from serving.local.errors import RequestError
 
-PREDICT_METHOD = PREDICT_METHOD_NAME
-CLASSIFY_METHOD = CLASSIFY_METHOD_NAME
-REGRESS_METHOD = REGRESS_METHOD_NAME
-_EXAMPLE_API_WORDS = {CLASSIFY_METHOD: "classification", REGRESS_METHOD: "regression"}
+_EXAMPLE_API_WORDS = {CLASSIFY_METHOD_NAME: "classification", REGRESS_METHOD_NAME: "regression"}
 _enabled = False
 
 
@@ -37,16 +34,17 @@ def set_method_name_check(enabled: bool) -> None:
 def verify_predict_signature(signature: meta_graph_pb2.SignatureDef) -> None:
     """predict_util.cc VerifySignature: PredictMethodMismatch if the check is on and the signature's
     method is none of predict, classify and regress."""
-    if _enabled and signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+    accepted = (PREDICT_METHOD_NAME, CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME)
+    if _enabled and signature.method_name not in accepted:
         raise PredictMethodMismatch(
-            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
-            f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}"
+            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD_NAME}, "
+            f"{CLASSIFY_METHOD_NAME}, {REGRESS_METHOD_NAME}}}. Was: {signature.method_name}"
         )
 
 
 def example_api_mismatch(signature: meta_graph_pb2.SignatureDef, method: str) -> str | None:
-    """PreProcessClassification / PreProcessRegression's first check (method is CLASSIFY_METHOD or
-    REGRESS_METHOD): its message when the check is on and the signature is of another method."""
+    """PreProcessClassification / PreProcessRegression's first check (method: the classify or
+    regress method name): its message when the check is on and the signature is of another one."""
     if _enabled and signature.method_name != method:
         return (
             f"Expected {_EXAMPLE_API_WORDS[method]} signature method_name to be {method}. "
