@@ -114,42 +114,56 @@ def test_a_split_request_comes_back_whole_from_batches_of_the_execution_size(mod
         )
 
 
+FULL = "The batch scheduling queue to which this task was submitted is full; "
+
+
 @pytest.mark.parametrize(
-    "config,second,message",
+    "config,rows,message",
     [
         (
             NO_SPLITTING_ONE_BATCH,
-            3,
-            "The batch scheduling queue to which this task was submitted is full; currently 1 batches "
-            "enqueued and max_enqueued_batches is 1",
+            (3, 3),
+            lambda queued, refused: f"{FULL}currently 1 batches enqueued and max_enqueued_batches is 1",
         ),
         (
             SPLITTING_ONE_BATCH,
-            2,
-            "The batch scheduling queue to which this task was submitted is full; task size is 2 but "
-            "scheduling capacity is only 1 (num_enqueued_batches=1, max_enqueued_batches=1, "
-            "open_batch_size=3, max_execution_batch_size=4)",
+            (3, 2),
+            lambda queued, refused: (
+                f"{FULL}task size is {refused} but scheduling capacity is only {4 - queued} "
+                f"(num_enqueued_batches=1, max_enqueued_batches=1, open_batch_size={queued}, "
+                "max_execution_batch_size=4)"
+            ),
         ),
     ],
 )
-def test_a_full_queue_answers_unavailable_at_once(model_dir, tmp_path, config, second, message):
-    """ValidateBatchTaskQueueCapacity: 3 rows wait in the only batch the queue may hold, so the next
-    request does not fit (without splitting: 3 + 3 > max_batch_size 4; with it: 2 rows > the one
-    row left); the first still gets its answer when its timeout ends."""
-    flags = (
-        "--enable-batching",
-        "--batching-parameters-file",
-        _params(tmp_path, config),
-        "--no-model-warmup",
-    )
-    with embedded_server_and_stubs(model_dir, *flags) as (_, stubs):
-        first = _rows(3)
-        waiting = stubs.prediction.Predict.future(predict_request(first), timeout=30)
-        time.sleep(SLOW_TIMEOUT_S / 6)  # the first request is in its batch
-        started = time.monotonic()
-        assert _failure(stubs, _rows(second)) == (grpc.StatusCode.UNAVAILABLE, message)
-        assert time.monotonic() - started < SLOW_TIMEOUT_S / 2  # refused, not queued
-        assert tensor_array(waiting.result().outputs["mask"]).tolist() == _mask(first)
+def test_a_full_queue_answers_unavailable_at_once(model_dir, tmp_path, config, rows, message):
+    """ValidateBatchTaskQueueCapacity: the first request waits in the only batch the queue may hold,
+    so the second does not fit (without splitting: 3 + 3 > max_batch_size 4; with it: more rows
+    than the open batch has left) and is refused at once; the queued one is answered when its
+    timeout ends. Which of the two reaches the queue first is up to the machine: each order has
+    its own words."""
+    with embedded_server_and_stubs(model_dir, *_batching(tmp_path, config)) as (_, stubs):
+        inputs = [_rows(count) for count in rows]
+        calls = [stubs.prediction.Predict.future(predict_request(inputs[0]), timeout=30)]
+        time.sleep(SLOW_TIMEOUT_S / 6)  # most often, the first is queued by now
+        calls.append(stubs.prediction.Predict.future(predict_request(inputs[1]), timeout=30))
+        try:  # a refusal comes at once; a queued request waits for its batch's timeout
+            quick = calls[1].exception(timeout=SLOW_TIMEOUT_S / 2) is not None
+        except grpc.FutureTimeoutError:
+            quick = False
+        outcomes = []
+        for call in calls:
+            try:
+                outcomes.append(tensor_array(call.result().outputs["mask"]).tolist())
+            except grpc.RpcError as error:
+                outcomes.append((error.code(), error.details()))
+        refused = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, tuple)]
+        assert len(refused) == 1, outcomes
+        (index,) = refused
+        queued = 1 - index
+        assert outcomes[queued] == _mask(inputs[queued])
+        assert outcomes[index] == (grpc.StatusCode.UNAVAILABLE, message(rows[queued], rows[index]))
+        assert quick == (index == 1)  # the second, if refused, was refused before any timeout ended
 
 
 def test_allowed_batch_sizes_must_end_at_max_batch_size_or_no_version_loads(model_dir, tmp_path):
