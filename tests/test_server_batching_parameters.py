@@ -166,6 +166,30 @@ def test_a_full_queue_answers_unavailable_at_once(model_dir, tmp_path, config, r
         assert quick == (index == 1)  # the second, if refused, was refused before any timeout ended
 
 
+def test_requests_of_different_widths_in_one_batch_fail_together(model_dir, tmp_path):
+    """batching_session.cc MergeInputTensors: without padding, a task whose tensor differs from the
+    first task's past dimension 0 fails the batch, for every task in it (FAILED_PRECONDITION)."""
+    config = f"batch_timeout_micros {{ value: {SLOW_TIMEOUT_S * 1_000_000} }}\n"
+    with embedded_server_and_stubs(model_dir, *_batching(tmp_path, config)) as (_, stubs):
+        narrow = np.zeros((2, 4), np.float32)
+        calls = [stubs.prediction.Predict.future(predict_request(narrow), timeout=30)]
+        time.sleep(SLOW_TIMEOUT_S / 6)  # both requests land in the batch its timeout holds open
+        calls.append(
+            stubs.prediction.Predict.future(predict_request(np.zeros((2, 5), np.float32)), timeout=30)
+        )
+        for call in calls:
+            error = call.exception()
+            assert error is not None and error.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert error.details() == (
+                "Tensors with name 'serving_default_x:0' from different tasks have different shapes "
+                "and padding is turned off. Set pad_variable_length_inputs to true, or ensure that "
+                "all tensors with the same name have equal dimensions starting with the first dim."
+            )
+        # one width at a time batches fine
+        answer = stubs.prediction.Predict(predict_request(narrow), timeout=30)
+        assert tensor_array(answer.outputs["mask"]).tolist() == _mask(narrow)
+
+
 def test_allowed_batch_sizes_must_end_at_max_batch_size_or_no_version_loads(model_dir, tmp_path):
     """WrapSessionForBatching fails the load, so the server does not start."""
     config = _params(

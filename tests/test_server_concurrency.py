@@ -60,7 +60,9 @@ def test_parallel_clients_get_their_own_answers(server):
 
 
 def test_batched_answers_are_split_back_to_their_requests(batching_server):
-    assert hammer(batching_server.address, widths=[8, 8, 8, 5]) == []
+    # One row width: requests of different widths in one batch fail together, as in TF Serving
+    # (tests/test_server_batching_parameters.py); rows and signatures still vary per request.
+    assert hammer(batching_server.address, widths=[8]) == []
     url = f"http://127.0.0.1:{batching_server.rest_port}/monitoring/prometheus/metrics"
     metrics = urllib.request.urlopen(url, timeout=10).read().decode()
     batches = sum(

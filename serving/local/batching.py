@@ -16,10 +16,11 @@ answers UNAVAILABLE; with enable_large_batch_splitting a request is cut to fill 
 and then whole batches of max_execution_batch_size rows, and its rows come back together. A batch
 thread runs the earliest batch that is closed, full, or whose first request has waited
 batch_timeout_micros: it concatenates the inputs along axis 0, calls the model once and hands
-each request its rows. Unlike TF Serving, requests whose rows differ in width queue apart
-(per servable, signature, dtypes and row shape) instead of failing the whole batch, and batches
-are not padded to allowed_batch_sizes (padding rows are cut off again; the batch size metric
-records the padded size).
+each request its rows. Requests queue per servable, signature and input dtypes; as in
+batching_session.cc MergeInputTensors, a batch whose requests differ in shape past the first
+dimension fails for all of them (FAILED_PRECONDITION; pad_variable_length_inputs is not read).
+Batches are not padded to allowed_batch_sizes (padding rows are cut off again; the batch size
+metric records the padded size).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class Batcher:
         key = (
             id(servable),
             signature,
-            tuple((alias, array.dtype.str, array.shape[1:]) for alias, array in sorted(inputs.items())),
+            tuple((alias, array.dtype.str) for alias, array in sorted(inputs.items())),
         )
         task = _Task(servable, signature, inputs, rows)
         with self._cond:
@@ -262,6 +263,7 @@ class Batcher:
             if len(batch.pieces) == 1 and batch.size == first.rows:
                 merged = first.inputs
             else:
+                self._check_shapes(batch)
                 merged = {
                     alias: np.concatenate([p.task.inputs[alias][p.start : p.stop] for p in batch.pieces])
                     for alias in first.inputs
@@ -282,6 +284,24 @@ class Batcher:
         finally:
             for piece in batch.pieces:
                 self._finish_piece(piece.task)
+
+    @staticmethod
+    def _check_shapes(batch: _Batch) -> None:
+        """MergeInputTensors without padding: every task's tensors must have the first task's
+        shape past dimension 0, else the whole batch fails."""
+        first = batch.pieces[0].task
+        signature = first.servable.signature_defs[first.signature]
+        for piece in batch.pieces[1:]:
+            for alias, array in sorted(piece.task.inputs.items()):
+                if array.shape[1:] != first.inputs[alias].shape[1:]:
+                    name = signature.inputs[alias].name
+                    raise RuntimeFailed(
+                        f"Tensors with name '{name}' from different tasks have different shapes and "
+                        "padding is turned off. Set pad_variable_length_inputs to true, or ensure "
+                        "that all tensors with the same name have equal dimensions starting with "
+                        "the first dim.",
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                    )
 
     def _finish_piece(self, task: _Task) -> None:
         """One piece of task is back; with the last, its outputs are whole (pieces in row order)."""

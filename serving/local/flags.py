@@ -338,8 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--enable-batching",
         action="store_true",
         default=_env("ENABLE_BATCHING", False),
-        help="merge small concurrent Predict requests with the same signature and row width into one "
-        "model call, like TF Serving's --enable_batching",
+        help="merge small concurrent Predict requests with the same signature into one model call, "
+        "like TF Serving's --enable_batching (requests of different row widths in one batch fail "
+        "together, as there)",
     )
     add(
         "--batching-parameters-file",
