@@ -199,7 +199,7 @@ def ratios(results: dict) -> list[dict]:
         )
     elif batching:
         rows.append(skipped("6 embedded server batching on / off", "requests/s", batching["skipped"]))
-    rows += scaleout.ratio_rows(results.get("scaleout"), quick=quick)
+    rows += _scaleout_rows(results.get("scaleout"), quick=quick)
     typed = results.get("typed_fields")
     if typed:
         for signature, what in (
@@ -236,4 +236,32 @@ def ratios(results: dict) -> list[dict]:
                 )
     elif e2e:
         rows.append(skipped("9 client.predict CLI end to end / gRPC echo", "values/s", e2e["skipped"]))
+    return rows
+
+
+def _scaleout_rows(section: dict | None, quick: bool = False) -> list[dict]:
+    """The scale-out section's ratios (information: no goal on a shared 2-core box)."""
+    if not section:
+        return []
+    if "skipped" in section:
+        return [skipped(scaleout.GOAL, "bulk values/s", section["skipped"])]
+    shape = f"{section['files']} files of {section['rows']}x{section['cols']}"
+    note = f"{shape}; clients and servers share the cores"
+    rows = []
+    for workers, servers in scaleout.CONFIGS[1:]:
+        name = f"{workers} worker{'s' * (workers > 1)}, {servers} server{'s' * (servers > 1)}"
+        rows.append(
+            ratio_row(
+                scaleout.GOAL,
+                name,
+                per_round(
+                    section["rounds"],
+                    scaleout.point_name(workers, servers),
+                    scaleout.point_name(1, 1),
+                    "values_per_s",
+                ),
+                note=note,
+                quick=quick,
+            )
+        )
     return rows

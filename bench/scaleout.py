@@ -39,7 +39,7 @@ def _write_dataset(directory: Path, files: int, rows: int, cols: int) -> int:
     return files * rows * cols
 
 
-def _key(workers: int, servers: int) -> str:
+def point_name(workers: int, servers: int) -> str:
     return f"{workers}x{servers}"
 
 
@@ -87,7 +87,7 @@ def measure(addresses: list[str], settings, workdir: Path, log=print) -> dict:
         for workers, servers in CONFIGS[round_index % len(CONFIGS) :] + CONFIGS[: round_index % len(CONFIGS)]:
             log(f"  round {round_index + 1}/{settings.info_rounds}: {workers} worker(s), {servers} server(s)")
             seconds = _bulk_run(inputs, workdir / "scaleout-out", targets[servers], workers, log)
-            measured[_key(workers, servers)] = {
+            measured[point_name(workers, servers)] = {
                 "values_per_s": values / seconds if seconds else 0.0,
                 "seconds": seconds,
                 "errors": 0 if seconds else 1,
@@ -96,28 +96,3 @@ def measure(addresses: list[str], settings, workdir: Path, log=print) -> dict:
     shutil.rmtree(workdir / "scaleout-out", ignore_errors=True)
     shutil.rmtree(inputs, ignore_errors=True)
     return {"files": files, "rows": rows, "cols": cols, "values": values, "rounds": rounds}
-
-
-def ratio_rows(section: dict | None, quick: bool = False) -> list[dict]:
-    """The section's ratios (information: no goal on a shared 2-core box)."""
-    from bench.ratios import per_round, ratio_row, skipped
-
-    if not section:
-        return []
-    if "skipped" in section:
-        return [skipped(GOAL, "bulk values/s", section["skipped"])]
-    shape = f"{section['files']} files of {section['rows']}x{section['cols']}"
-    note = f"{shape}; clients and servers share the cores"
-    rows = []
-    for workers, servers in CONFIGS[1:]:
-        name = f"{workers} worker{'s' * (workers > 1)}, {servers} server{'s' * (servers > 1)}"
-        rows.append(
-            ratio_row(
-                GOAL,
-                name,
-                per_round(section["rounds"], _key(workers, servers), _key(1, 1), "values_per_s"),
-                note=note,
-                quick=quick,
-            )
-        )
-    return rows
