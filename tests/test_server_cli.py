@@ -46,6 +46,7 @@ FLAGS = [
     "--monitoring-config-file",
     "--rest-api-enable-cors-support",
     "--enable-signature-method-name-check",
+    "--saved-model-tags",
 ]
 
 

@@ -228,3 +228,23 @@ def test_a_version_written_as_saved_model_pbtxt_loads_and_a_broken_one_is_data_l
             )
         finally:
             stubs.close()
+
+
+def test_saved_model_tags_pick_the_meta_graph_and_a_missing_set_fails_the_load(model_dir):
+    """main.cc --saved_model_tags; TensorFlow's cc/saved_model/reader.cc FindMetaGraphDef: NOT_FOUND
+    when no MetaGraphDef carries exactly that set of tags (the export's is {serve})."""
+    flags = ("--saved-model-tags", "gpu", "--max-num-load-retries", "0")
+    with embedded_server(model_dir, *flags, wait=False) as handle:
+        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
+        log = handle.log()
+    assert (
+        "1 model(s) did not become available: {{{name: threshold version: 1} due to error: "
+        "NOT_FOUND: Could not find meta graph def matching supplied tags: { gpu }. To inspect "
+        "available tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli`}, }"
+    ) in log, log
+    with embedded_server(model_dir, "--saved-model-tags", "serve") as handle:
+        stubs = ServingStubs(handle.address)
+        try:
+            assert answers(stubs) == 1
+        finally:
+            stubs.close()

@@ -131,6 +131,7 @@ class ServerOptions:
     monitoring_config_file: Path | None = None  # None: no metrics, as TF Serving
     rest_api_enable_cors_support: bool = False
     enable_signature_method_name_check: bool = False
+    saved_model_tags: tuple[str, ...] = ("serve",)
     log_format: str = "text"
 
     @property
@@ -179,6 +180,14 @@ def _channel_arguments_flag(text: str) -> list[tuple[str, int | str]]:
         return grpc_channel_arguments(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc}: give comma-separated key=value pairs") from None
+
+
+def _saved_model_tags(text: str) -> tuple[str, ...]:
+    """main.cc: absl::StrSplit(saved_model_tags, ",") into a set: each tag once, empty ones dropped."""
+    tags = tuple(dict.fromkeys(tag for tag in text.split(",") if tag))
+    if not tags:
+        raise argparse.ArgumentTypeError("give at least one tag, e.g. serve")
+    return tags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the standard gRPC health service (grpc.health.v1.Health): '', ModelService and "
         "PredictionService answer SERVING. Off by default, as "
         "TF Serving's --enable_grpc_healthcheck_service; make serve turns it on",
+    )
+    add(
+        "--saved-model-tags",
+        type=_saved_model_tags,
+        default=_env("SAVED_MODEL_TAGS", "serve"),
+        help="comma-separated tags of the MetaGraphDef to load from each SavedModel (default serve), "
+        "as TF Serving's --saved_model_tags",
     )
     add(
         "--enable-signature-method-name-check",
@@ -563,5 +579,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         monitoring_config_file=args.monitoring_config_file,
         rest_api_enable_cors_support=args.rest_api_enable_cors_support,
         enable_signature_method_name_check=args.enable_signature_method_name_check,
+        saved_model_tags=tuple(args.saved_model_tags),  # argparse runs type= on a str default too
         log_format=args.log_format,
     )

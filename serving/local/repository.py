@@ -27,7 +27,7 @@ from client.model_versions import BasePathListing, VersionDirectory, aspired_ver
 from serving.local.config import ModelSource
 from serving.local.errors import InvalidRequest, ServableNotFound
 from serving.local.flags import TF_CHOOSES, TF_SERVING_RETRIES, LoadRetries, SessionThreads
-from serving.local.servable import Servable, load_servable
+from serving.local.servable import SERVE_TAG, Servable, load_servable
 
 State = get_model_status_pb2.ModelVersionStatus
 log = logging.getLogger("serving.local")
@@ -55,6 +55,7 @@ class ModelRepository:
         threads: SessionThreads = TF_CHOOSES,
         retries: LoadRetries = TF_SERVING_RETRIES,
         stopping: threading.Event | None = None,
+        tags: tuple[str, ...] = (SERVE_TAG,),
     ):
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -63,6 +64,7 @@ class ModelRepository:
         self._warm_up = warm_up
         self._on_load_attempt = on_load_attempt  # (version directory, loaded?): the metrics
         self._threads = threads  # every version's session gets these thread pools
+        self._tags = tags  # and is the MetaGraphDef of these tags (--saved-model-tags)
         self._retries = retries
         # set on shutdown: no more retries, no waiting
         self._stopping = stopping if stopping is not None else threading.Event()
@@ -275,7 +277,7 @@ class ModelRepository:
 
     def _load_once(self, name: str, version: int, version_dir: Path) -> Servable:
         try:
-            servable = load_servable(name, version, version_dir, self._threads)
+            servable = load_servable(name, version, version_dir, self._threads, self._tags)
         except Exception:
             self._count_load_attempt(version_dir, ok=False)
             raise

@@ -97,6 +97,7 @@ class RunningServer:
             threads=options.session_threads,
             retries=options.load_retries,
             stopping=self._stop,
+            tags=options.saved_model_tags,
         )
         self.core = ServerCore(
             self.repository, options.models_dir, options.allow_version_labels_for_unavailable_models

@@ -55,7 +55,9 @@ def status_code(number: int) -> grpc.StatusCode:
     return _CODE_BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
 
 
-def read_serving_meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
+def read_serving_meta_graph(
+    version_dir: Path, tags: tuple[str, ...] = (SERVE_TAG,)
+) -> meta_graph_pb2.MetaGraphDef:
     """The MetaGraphDef tagged 'serve' in version_dir/saved_model.pb (or saved_model.pbtxt, as
     TensorFlow's reader.cc falls back to it), as TF Serving picks it.
 
@@ -94,10 +96,12 @@ def read_serving_meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
         kind = "binary" if binary else "text"
         raise SavedModelUnreadable(f"Can't parse {path} as {kind} proto", grpc.StatusCode.DATA_LOSS) from None
     for meta_graph in saved_model.meta_graphs:
-        if list(meta_graph.meta_info_def.tags) == [SERVE_TAG]:
+        if set(meta_graph.meta_info_def.tags) == set(tags):  # reader.cc FindMetaGraphDef: the same set
             return meta_graph
     raise SavedModelUnreadable(
-        f"{version_dir}: no MetaGraphDef tagged {{{SERVE_TAG}}}", grpc.StatusCode.NOT_FOUND
+        f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }}. To inspect "
+        "available tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli`",
+        grpc.StatusCode.NOT_FOUND,
     )
 
 
@@ -179,10 +183,14 @@ _load_lock = threading.Lock()  # one graph import at a time: loads are rare, and
 
 
 def load_servable(
-    name: str, version: int, version_dir: Path, threads: SessionThreads = TF_CHOOSES
+    name: str,
+    version: int,
+    version_dir: Path,
+    threads: SessionThreads = TF_CHOOSES,
+    tags: tuple[str, ...] = (SERVE_TAG,),
 ) -> Servable:
     """Load version_dir into a session, as TF Serving's SavedModelBundle does; SavedModelUnreadable if not."""
-    meta_graph = read_serving_meta_graph(version_dir)
+    meta_graph = read_serving_meta_graph(version_dir, tags)
     tf = import_tensorflow()
     from tensorflow.python.util import deprecation  # the TF1 loader is what TF Serving runs: no notice
 
@@ -193,7 +201,7 @@ def load_servable(
         session = tf.compat.v1.Session(graph=graph, config=config)
         try:
             with graph.as_default(), deprecation.silence():
-                tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(version_dir))
+                tf.compat.v1.saved_model.loader.load(session, list(tags), str(version_dir))
         except tf.errors.OpError as exc:
             session.close()
             raise SavedModelUnreadable(f"{version_dir}: {exc.message}", status_code(exc.error_code)) from None
