@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from client.errors import SERVER_NOT_STARTED
-from tests.support.embedded_server import WITH_METRICS, embedded_server, embedded_server_and_stubs
+from tests.support.embedded_server import (
+    WITH_METRICS,
+    embedded_server,
+    embedded_server_and_stubs,
+    start_failure_log,
+)
 from tests.support.grpc_calls import predict_request, tensor_array
 from tests.support.ports import free_port
 from tests.support.processes import one_line_error, run_module
@@ -196,9 +201,7 @@ def test_allowed_batch_sizes_must_end_at_max_batch_size_or_no_version_loads(mode
         tmp_path, "max_batch_size { value: 4 }\nallowed_batch_sizes: 1\nallowed_batch_sizes: 2\n"
     )
     flags = ("--enable-batching", "--batching-parameters-file", config, "--max-num-load-retries", "0")
-    with embedded_server(model_dir, *flags, wait=False) as handle:
-        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
-        log = handle.log()
+    log = start_failure_log(embedded_server(model_dir, *flags, wait=False))
     assert (
         "1 model(s) did not become available: {{{name: threshold version: 1} due to error: "
         "INVALID_ARGUMENT: Last entry in allowed_batch_sizes must match max_batch_size; last entry "

@@ -19,9 +19,8 @@ import numpy as np
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
-from client.errors import SERVER_NOT_STARTED
 from client.protos import get_model_status_pb2, model_pb2
-from tests.support.embedded_server import config_server, embedded_server
+from tests.support.embedded_server import config_server, embedded_server, start_failure_log
 from tests.support.grpc_calls import ServingStubs, predict_request, tensor_array
 from tests.support.models import REFERENCE_INPUT, REFERENCE_MASK, copy_version, models_config
 
@@ -192,9 +191,7 @@ def test_a_latest_version_that_fails_keeps_the_server_from_starting_though_an_ol
     failed latest version fails the start, in its words, though version 1 would load."""
     copy_version(model_dir, tmp_path)
     (tmp_path / "threshold" / "2").mkdir()
-    with serving_every_version(tmp_path, wait=False) as handle:
-        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
-        log = handle.log()
+    log = start_failure_log(serving_every_version(tmp_path, wait=False))
     failed = NO_SAVED_MODEL.format(tmp_path / "threshold" / "2")
     expected = (
         # "{" + ("{" + ServableId::DebugString() + " due to error: " + status + "}, ") + "}"
@@ -234,9 +231,7 @@ def test_saved_model_tags_pick_the_meta_graph_and_a_missing_set_fails_the_load(m
     """main.cc --saved_model_tags; TensorFlow's cc/saved_model/reader.cc FindMetaGraphDef: NOT_FOUND
     when no MetaGraphDef carries exactly that set of tags (the export's is {serve})."""
     flags = ("--saved-model-tags", "gpu", "--max-num-load-retries", "0")
-    with embedded_server(model_dir, *flags, wait=False) as handle:
-        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
-        log = handle.log()
+    log = start_failure_log(embedded_server(model_dir, *flags, wait=False))
     assert (
         "1 model(s) did not become available: {{{name: threshold version: 1} due to error: "
         "NOT_FOUND: Could not find meta graph def matching supplied tags: { gpu }. To inspect "

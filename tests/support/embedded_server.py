@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from client.errors import SERVER_NOT_STARTED
 from client.protos import get_model_status_pb2, model_pb2, model_service_pb2_grpc
 from tests.support.grpc_calls import ServingStubs
 from tests.support.ports import free_port
@@ -153,3 +154,11 @@ def config_server(config: Path, models_dir: Path, *extra_args: str, **options):
     return embedded_server(
         None, "--model-config-file", str(config), "--models-dir", str(models_dir), *extra_args, **options
     )
+
+
+def start_failure_log(server) -> str:
+    """The log of a server (an embedded_server(..., wait=False) context) that must refuse to start:
+    checks it exits with SERVER_NOT_STARTED, as the first config's loads fail."""
+    with server as handle:
+        assert handle.process.wait(timeout=120) == SERVER_NOT_STARTED, handle.log()
+        return handle.log()
