@@ -92,7 +92,7 @@ class _Queue:
         self.open.pieces.append(piece)
         self.open.size += rows
 
-    def ready(self, settings: BatchingSettings, closing: bool, now: float) -> float | None:
+    def ready(self, settings: BatchingSettings, closing: bool) -> float | None:
         """When its next batch can run (now or later), or None if it has none."""
         if len(self.batches) > 1:
             return self.batches[0].started
@@ -234,11 +234,9 @@ class Batcher:
                 times = {
                     key: at
                     for key, queue in self._queues.items()
-                    if (at := queue.ready(self.settings, self._closed, now)) is not None
+                    if (at := queue.ready(self.settings, self._closed)) is not None
                 }
-                due = [
-                    (at, key) for key, at in times.items() if at <= now or len(self._queues[key].batches) > 1
-                ]
+                due = [(at, key) for key, at in times.items() if at <= now]  # a closed batch is always due
                 if due:
                     _, key = min(due, key=lambda item: item[0])
                     queue = self._queues[key]

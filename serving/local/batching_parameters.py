@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
-from google.protobuf import text_format
-
-from serving.local.errors import ConfigFileMissing, InvalidServerConfig
+from serving.local.config import read_proto_text_file
+from serving.local.errors import InvalidServerConfig
 from serving.local.flags import ServerOptions, schedulable_cpus
 
 WITHOUT_ENABLE_BATCHING = (
@@ -81,20 +79,6 @@ class BatchingSettings:
         return None
 
 
-def read_batching_parameters(path: Path):
-    """The BatchingParameters in path, as ParseProtoTextFile reads it (StartupError if it cannot)."""
-    from serving.config_protos import BatchingParameters
-
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigFileMissing(f"cannot read --batching-parameters-file {path}: {exc.strerror}") from None
-    try:
-        return text_format.Parse(text, BatchingParameters())
-    except text_format.ParseError as exc:
-        raise InvalidServerConfig(f"Invalid protobuf file: '{path}' ({exc})") from None
-
-
 def batching_settings(options: ServerOptions) -> BatchingSettings:
     """The settings --enable-batching runs with: the file's fields over the defaults, then the flags.
 
@@ -107,7 +91,7 @@ def batching_settings(options: ServerOptions) -> BatchingSettings:
 
     params = BatchingParameters()
     if options.batching_parameters_file is not None:
-        params = read_batching_parameters(options.batching_parameters_file)
+        params = read_proto_text_file(options.batching_parameters_file, params, "--batching-parameters-file")
 
     def field(name: str, default: int) -> int:
         return getattr(params, name).value if params.HasField(name) else default

@@ -75,24 +75,28 @@ def read_model_server_config(config_file: Path) -> model_server_config_pb2.Model
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
 
 
+def read_proto_text_file(path: Path, message, flag: str):
+    """message, filled from the text proto in path as TF Serving's ParseProtoTextFile
+    (util/proto_util.h) fills it; a file it cannot read or parse is a StartupError naming flag."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigFileMissing(f"cannot read {flag} {path}: {exc.strerror}") from None
+    try:
+        return text_format.Parse(text, message)
+    except text_format.ParseError as exc:
+        # ParseProtoTextFile's words, then where the text is wrong
+        raise InvalidServerConfig(f"Invalid protobuf file: '{path}' ({exc})") from None
+
+
 def read_metrics_path(config_file: Path) -> str | None:
     """Where the REST port serves Prometheus metrics, from a MonitoringConfig text proto: its
     prometheus_config.path (DEFAULT_PROMETHEUS_PATH when empty), or None when not enabled
-    (http_server.cc, CreateAndStartHttpServer). Read as server.cc reads it, with ParseProtoTextFile:
-    an unreadable file or one that does not parse fails the start."""
+    (http_server.cc, CreateAndStartHttpServer). Read as server.cc reads it: an unreadable file or
+    one that does not parse fails the start."""
     from serving.config_protos import MonitoringConfig
 
-    try:
-        text = Path(config_file).read_text()
-    except OSError as exc:
-        raise ConfigFileMissing(
-            f"cannot read --monitoring-config-file {config_file}: {exc.strerror}"
-        ) from None
-    try:
-        config = text_format.Parse(text, MonitoringConfig())
-    except text_format.ParseError as exc:
-        # proto_util.h ParseProtoTextFile's words, then where the text is wrong
-        raise InvalidServerConfig(f"Invalid protobuf file: '{config_file}' ({exc})") from None
+    config = read_proto_text_file(config_file, MonitoringConfig(), "--monitoring-config-file")
     if not config.prometheus_config.enable:
         return None
     return config.prometheus_config.path or DEFAULT_PROMETHEUS_PATH

@@ -58,8 +58,8 @@ def status_code(number: int) -> grpc.StatusCode:
 def read_serving_meta_graph(
     version_dir: Path, tags: tuple[str, ...] = (SERVE_TAG,)
 ) -> meta_graph_pb2.MetaGraphDef:
-    """The MetaGraphDef tagged 'serve' in version_dir/saved_model.pb (or saved_model.pbtxt, as
-    TensorFlow's reader.cc falls back to it), as TF Serving picks it.
+    """The MetaGraphDef tagged with exactly tags (--saved-model-tags) in version_dir/saved_model.pb
+    (or saved_model.pbtxt, as TensorFlow's reader.cc falls back to it), as TF Serving picks it.
 
     The failures carry TF Serving's status: a directory without either file (or a version
     that is a regular file) is NOT_FOUND in ``session_bundle/oss/session_bundle_util.cc``
